@@ -1,0 +1,60 @@
+"""rnnsuite.core: the recurrent engine. It knows no domain: no text, audio, CSV or MIDI.
+
+Light names (`Domain`, `Task`, `UserError`, `hookimpl`, ...) import without torch so that
+`rnnsuite --help` stays fast; the torch-based names load on first access (PEP 562).
+"""
+
+from importlib import import_module
+
+from rnnsuite.core.domain import Domain, StepOutput, Task
+from rnnsuite.core.errors import UserError
+from rnnsuite.core.hookspecs import hookimpl
+
+# name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    "Cell": "rnnsuite.core.cells",
+    "cell_names": "rnnsuite.core.cells",
+    "get_cell": "rnnsuite.core.cells",
+    "RecurrentStack": "rnnsuite.core.cells",
+    "SequenceModel": "rnnsuite.core.model",
+    "detach_hidden": "rnnsuite.core.bptt",
+    "batchify": "rnnsuite.core.bptt",
+    "tbptt_windows": "rnnsuite.core.bptt",
+    "Trainer": "rnnsuite.core.trainer",
+    "Callback": "rnnsuite.core.trainer",
+    "fit": "rnnsuite.core.runner",
+    "train_run": "rnnsuite.core.runner",
+    "evaluate_run": "rnnsuite.core.runner",
+    "load_run": "rnnsuite.core.runner",
+    "LoadedRun": "rnnsuite.core.runner",
+    "resolve_run": "rnnsuite.core.runs",
+    "next_run_dir": "rnnsuite.core.runs",
+    "default_config": "rnnsuite.core.config",
+    "apply_overrides": "rnnsuite.core.config",
+    "load_config_file": "rnnsuite.core.config",
+    "select_device": "rnnsuite.core.device",
+    "seed_everything": "rnnsuite.core.device",
+    "describe_devices": "rnnsuite.core.device",
+    "atomic_write_bytes": "rnnsuite.core.checkpoint",
+    "atomic_write_text": "rnnsuite.core.checkpoint",
+    "save_weights": "rnnsuite.core.checkpoint",
+    "load_weights": "rnnsuite.core.checkpoint",
+    "progress": "rnnsuite.core.progress",
+    "get_plugin_manager": "rnnsuite.core.plugins",
+    "get_domains": "rnnsuite.core.plugins",
+}
+
+__all__ = ["Domain", "StepOutput", "Task", "UserError", "hookimpl", *_LAZY]
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rnnsuite.core' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,90 @@
+"""The domain contract: what a plugin gives core so that `train` and `evaluate` work for it.
+
+Nothing here imports torch: domains are registered when the CLI starts.
+See docs/plugin-guide.md for a walk-through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+__all__ = ["Domain", "Task", "StepOutput"]
+
+
+class Domain:
+    """A family of tasks with its own data pipeline and CLI group (`rnnsuite <name> ...`)."""
+
+    #: CLI group name and the folder under `runs/`.
+    name: str = ""
+    #: One line shown by `rnnsuite --help`.
+    help: str = ""
+    #: False when `train`/`evaluate` take no DATA argument (the data ships with a package).
+    data_required: bool = True
+    #: Metavar and help for DATA in `train`/`evaluate`.
+    data_help: str = "a data file or folder"
+
+    def config_defaults(self) -> dict:
+        """Defaults that add to or override core's: `{"model": {...}, "train": {...}, "data": {...}}`."""
+        return {}
+
+    def create_task(self, config: dict, data: Path | None, state: dict | None) -> "Task":
+        """Build the Task for one run.
+
+        `state` is None for a new run (fit the vocabulary, scaler, ... on `data`), else the dict
+        that `Task.state_dict()` returned when the run was created.
+        """
+        raise NotImplementedError(f"domain {self.name!r} is not yet implemented")
+
+    def commands(self) -> list:
+        """Extra click commands added under `rnnsuite <name>` (e.g. `generate`)."""
+        return []
+
+    def cli_options(self, verb: str) -> list:
+        """Extra click options for the generic verbs (`verb` is "train" or "evaluate").
+
+        Each option's value, when given, sets the `data` config key named like the option's
+        parameter (e.g. `click.Option(["--freq"])` sets `config["data"]["freq"]`), so the key must
+        exist in `config_defaults()["data"]`.
+        """
+        return []
+
+
+@dataclass
+class StepOutput:
+    """What `Task.training_step` returns."""
+
+    loss: Any  # scalar tensor to minimise
+    hidden: Any = None  # state to carry into the next step (detached by the trainer), or None
+    items: int = 0  # tokens/frames/samples in the batch, for the throughput shown
+
+
+class Task:
+    """One run's data and model recipe. Subclass it in your domain; see docs/plugin-guide.md."""
+
+    config: dict
+
+    def state_dict(self) -> dict:
+        """JSON-serialisable transform state saved in RUN/config.json (vocabulary, scaler, ...)."""
+        return {}
+
+    def build_model(self):
+        """Return a fresh torch.nn.Module for this run's config."""
+        raise NotImplementedError
+
+    def train_batches(self, epoch: int, generator) -> Iterable:
+        """Yield one epoch of batches, deterministically given the seeded torch.Generator."""
+        raise NotImplementedError
+
+    def training_step(self, model, batch, hidden) -> StepOutput:
+        """Compute the loss of one batch; `hidden` is the detached state from the last step."""
+        raise NotImplementedError
+
+    def validate(self, model) -> dict:
+        """Metrics on the validation split (lower-case names), e.g. {"loss": 1.2}; {} if none."""
+        return {}
+
+    def evaluate(self, model, data: Path | None) -> dict:
+        """Metrics of the `evaluate` verb on `data`, as one flat dict of lower-case names."""
+        raise NotImplementedError

@@ -1,0 +1,16 @@
+"""The error contract: bad input ends with one `Error:` line and exit status 2."""
+
+__all__ = ["UserError"]
+
+
+class UserError(Exception):
+    """Bad input from the user: a missing or malformed file, an unknown option, a bad run folder.
+
+    The message names the file and what is wrong, on one line. The CLI prints it as
+    `Error: <message>` and exits with status 2, with no traceback.
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(str(message).split()))
