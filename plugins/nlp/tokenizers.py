@@ -1,0 +1,131 @@
+"""Tokenisers: text <-> token ids, with a vocabulary that round-trips through RUN/config.json.
+
+Pure Python (no torch). Each tokeniser has `encode(text) -> list[int]`, `decode(ids) -> str`,
+`piece(id) -> str` (the text one token adds when streamed), `boundary_id` (the token a text is
+read after, see `LanguageModelTask.score`) and `state_dict()` / `tokenizer_from_state()`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rnnsuite.core import UserError
+
+__all__ = ["UNK", "EOS", "CharTokenizer", "WordTokenizer", "TOKENIZERS", "build_tokenizer",
+           "tokenizer_from_state"]
+
+UNK = "<unk>"
+EOS = "<eos>"
+
+
+class CharTokenizer:
+    """One token per character. Index 0 is `<unk>` for characters unseen in training."""
+
+    kind = "char"
+
+    def __init__(self, chars: list[str]):
+        self.itos = [UNK] + [c for c in chars if c != UNK]
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+
+    @classmethod
+    def fit(cls, text: str, **_) -> "CharTokenizer":
+        return cls(sorted(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        get = self.stoi.get
+        return [get(c, 0) for c in text]
+
+    def piece(self, i: int) -> str:
+        return "\ufffd" if i == 0 else self.itos[i]
+
+    def decode(self, ids) -> str:
+        return "".join(self.piece(int(i)) for i in ids)
+
+    @property
+    def boundary_id(self) -> int:
+        return self.stoi.get("\n", 0)
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "itos": self.itos[1:]}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "CharTokenizer":
+        return cls(list(state["itos"]))
+
+
+class WordTokenizer:
+    """Whitespace-separated words, `<eos>` at each line end; rare words become `<unk>`.
+
+    Args:
+        lowercase: fold case before counting and encoding.
+        min_count: words seen fewer times in training map to `<unk>`.
+    """
+
+    kind = "word"
+
+    def __init__(self, words: list[str], lowercase: bool = False):
+        self.lowercase = bool(lowercase)
+        self.itos = [UNK, EOS] + [w for w in words if w not in (UNK, EOS)]
+        self.stoi = {s: i for i, s in enumerate(self.itos)}
+
+    def _words(self, text: str):
+        if self.lowercase:
+            text = text.lower()
+        for line in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
+            yield from line.split()
+            yield EOS
+
+    @classmethod
+    def fit(cls, text: str, lowercase: bool = False, min_count: int = 1, **_) -> "WordTokenizer":
+        probe = cls([], lowercase)
+        counts = Counter(w for w in probe._words(text) if w != EOS)
+        # most frequent first; ties in alphabetical order, so the vocabulary does not depend on hashing
+        words = sorted((w for w, c in counts.items() if c >= max(1, int(min_count))),
+                       key=lambda w: (-counts[w], w))
+        return cls(words, lowercase)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        get = self.stoi.get
+        return [get(w, 0) for w in self._words(text)]
+
+    def piece(self, i: int) -> str:
+        return "\n" if i == 1 else self.itos[i] + " "
+
+    def decode(self, ids) -> str:
+        return "".join(self.piece(int(i)) for i in ids).replace(" \n", "\n")
+
+    @property
+    def boundary_id(self) -> int:
+        return 1
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "lowercase": self.lowercase, "itos": self.itos[2:]}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "WordTokenizer":
+        return cls(list(state["itos"]), state.get("lowercase", False))
+
+
+TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer}
+
+
+def build_tokenizer(kind: str, text: str, lowercase: bool = False, min_count: int = 1):
+    """Fit a tokeniser of `kind` ("char" or "word") on the training text."""
+    cls = TOKENIZERS.get(kind)
+    if cls is None:
+        raise UserError(f"tokenizer: unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
+    return cls.fit(text, lowercase=lowercase, min_count=min_count)
+
+
+def tokenizer_from_state(state: dict):
+    """Rebuild the tokeniser saved by `state_dict()` (RUN/config.json)."""
+    cls = TOKENIZERS.get(state.get("kind"))
+    if cls is None:
+        raise UserError(f"config.json: unknown tokenizer {state.get('kind')!r}")
+    return cls.from_state(state)
