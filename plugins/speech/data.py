@@ -1,0 +1,178 @@
+"""Labelled speech corpora: a manifest (CSV/TSV `path,text`) or a folder of `x.wav` + `x.txt`.
+
+Loading reads every recording once (in threads: soundfile and soxr release the GIL), resamples
+to 16 kHz mono, normalises the transcript and keeps the waveform as int16 in memory. A file that
+cannot be used is reported on stderr and counted in `Corpus.skipped`; it never stops training.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rnnsuite.core import UserError
+from rnnsuite.plugins.speech.audio import SAMPLE_RATE, AudioError, check_signal, read_audio
+from rnnsuite.plugins.speech.text import normalize
+
+__all__ = ["Entry", "Utterance", "Corpus", "read_entries", "load_corpus", "AUDIO_SUFFIXES"]
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+_PATH_COLUMNS = ("path", "audio", "file", "filename", "wav")
+_TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence")
+# Faster than anyone speaks: a transcript this dense for its audio belongs to another file.
+MAX_CHARS_PER_SECOND = 40.0
+
+
+@dataclass
+class Entry:
+    """One line of a manifest (or one audio/transcript pair) before the audio is read."""
+
+    path: Path
+    text: str
+    speaker: str = ""
+
+
+@dataclass
+class Utterance:
+    path: str
+    text: str                     # normalised transcript
+    audio: np.ndarray             # int16 (N,) at 16 kHz
+    speaker: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
+    def waveform(self) -> np.ndarray:
+        return self.audio.astype(np.float32) / 32768.0
+
+
+@dataclass
+class Corpus:
+    utterances: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)     # (path, reason)
+
+    @property
+    def seconds(self) -> float:
+        return sum(u.seconds for u in self.utterances)
+
+
+def _pick(header: list[str], names, manifest: Path, what: str) -> int:
+    lowered = [h.strip().lower() for h in header]
+    for name in names:
+        if name in lowered:
+            return lowered.index(name)
+    raise UserError(f"{manifest}: no {what} column (expected one of {', '.join(names)}; "
+                    f"found {', '.join(header) or 'nothing'})")
+
+
+def _read_manifest(manifest: Path) -> list[Entry]:
+    try:
+        raw = manifest.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{manifest}: not a UTF-8 text manifest") from None
+    except OSError as exc:
+        raise UserError(f"{manifest}: cannot read ({exc.strerror})") from None
+    lines = raw.splitlines()
+    if not any(line.strip() for line in lines):
+        raise UserError(f"{manifest}: manifest is empty")
+    if manifest.suffix.lower() == ".tsv" or ("\t" in lines[0] and "," not in lines[0]):
+        delimiter = "\t"
+    else:
+        delimiter = ","
+    rows = list(csv.reader(lines, delimiter=delimiter))
+    header = rows[0]
+    path_col = _pick(header, _PATH_COLUMNS, manifest, "'path'")
+    text_col = _pick(header, _TEXT_COLUMNS, manifest, "'text'")
+    lowered = [h.strip().lower() for h in header]
+    speaker_col = lowered.index("speaker") if "speaker" in lowered else None
+    entries = []
+    for row in rows[1:]:
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        get = (lambda i: row[i].strip() if i is not None and i < len(row) else "")
+        rel = get(path_col)
+        audio = Path(rel) if Path(rel).is_absolute() else manifest.parent / rel
+        entries.append(Entry(audio, get(text_col), get(speaker_col)))
+    if not entries:
+        raise UserError(f"{manifest}: manifest has a header but no recordings")
+    return entries
+
+
+def read_entries(data) -> tuple[list[Entry], list]:
+    """Entries of a manifest file or folder; returns (entries, skipped (path, reason))."""
+    data = Path(data)
+    if not data.exists():
+        raise UserError(f"{data}: no such file or folder")
+    if data.is_file():
+        if data.suffix.lower() in AUDIO_SUFFIXES:
+            raise UserError(f"{data}: expected a manifest (CSV/TSV with path,text columns) or a "
+                            "folder of audio files with .txt transcripts, not one audio file")
+        return _read_manifest(data), []
+    for name in ("manifest.csv", "manifest.tsv"):
+        if (data / name).is_file():
+            return _read_manifest(data / name), []
+    entries, skipped = [], []
+    for audio in sorted(p for p in data.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES):
+        transcript = audio.with_suffix(".txt")
+        if not transcript.is_file():
+            skipped.append((str(audio), f"no transcript ({transcript.name})"))
+            continue
+        try:
+            text = transcript.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            skipped.append((str(transcript), f"cannot read transcript ({type(exc).__name__})"))
+            continue
+        entries.append(Entry(audio, " ".join(text.split())))
+    if not entries:
+        raise UserError(f"{data}: no audio files with .txt transcripts "
+                        f"({', '.join(AUDIO_SUFFIXES)}) and no manifest.csv")
+    return entries, skipped
+
+
+def _load_one(entry: Entry, min_seconds: float, max_seconds: float):
+    text = normalize(entry.text)
+    if not text:
+        return None, (str(entry.path), "empty transcript")
+    try:
+        audio = read_audio(entry.path)
+        check_signal(entry.path, audio, min_seconds, max_seconds)
+    except AudioError as exc:
+        return None, (str(entry.path), str(exc).split(": ", 1)[-1])
+    seconds = len(audio) / SAMPLE_RATE
+    if len(text) / seconds > MAX_CHARS_PER_SECOND:
+        return None, (str(entry.path), f"transcript too long for the audio ({len(text)} "
+                      f"characters in {seconds:.2f} s): mislabelled?")
+    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+    return Utterance(str(entry.path), text, pcm, entry.speaker), None
+
+
+def report_skipped(skipped, stream=None) -> None:
+    stream = stream or sys.stderr
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=stream)
+
+
+def load_corpus(data, min_seconds: float = 0.2, max_seconds: float = 30.0, workers: int = 0,
+                report: bool = True) -> Corpus:
+    """Read and check every recording of `data` (manifest or folder)."""
+    import os
+
+    entries, skipped = read_entries(data)
+    workers = workers or min(8, os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda e: _load_one(e, min_seconds, max_seconds), entries))
+    corpus = Corpus(skipped=list(skipped))
+    for utterance, problem in results:
+        if utterance is not None:
+            corpus.utterances.append(utterance)
+        else:
+            corpus.skipped.append(problem)
+    if report:
+        report_skipped(corpus.skipped)
+    return corpus
