@@ -7,7 +7,7 @@ same way on every machine.
 
 from __future__ import annotations
 
-import codecs
+import encodings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +23,12 @@ CORPUS_NOTES = frozenset({"README", "PROVENANCE", "LICENSE", "LICENCE", "CHANGEL
 
 
 def _check_encoding(encoding: str) -> str:
-    try:
-        return codecs.lookup(encoding).name
-    except LookupError:
-        raise UserError(f"--encoding: unknown text encoding {encoding!r}") from None
+    # Python's own codec table only: third-party codec hooks (future_typing registers one that
+    # accepts any name) would turn a typo into a silent non-text decoder.
+    info = encodings.search_function(str(encoding).strip().lower().replace(" ", "_"))
+    if info is None:
+        raise UserError(f"--encoding: unknown text encoding {encoding!r}")
+    return info.name
 
 
 def read_text(path: Path | str, encoding: str = "utf-8") -> str:
@@ -110,7 +112,7 @@ def parse_split(split) -> tuple[float, float, float]:
 
 def _cut_at_line(text: str, pos: int) -> int:
     """Move a cut position forward to just after the next line end, so no word is split."""
-    if pos <= 0 or pos >= len(text):
+    if pos <= 0 or pos >= len(text) or text[pos - 1] == "\n":
         return max(0, min(pos, len(text)))
     nl = text.find("\n", pos)
     return len(text) if nl < 0 else nl + 1

@@ -1,7 +1,7 @@
 """Tokenisers: text <-> token ids, with a vocabulary that round-trips through RUN/config.json.
 
 Pure Python (no torch). Each tokeniser has `encode(text) -> list[int]`, `decode(ids) -> str`,
-`piece(id) -> str` (the text one token adds when streamed), `boundary_id` (the token a text is
+`stream(ids)` (the text of each token as it comes), `boundary_id` (the token a text is
 read after, see `LanguageModelTask.score`) and `state_dict()` / `tokenizer_from_state()`.
 """
 
@@ -48,6 +48,11 @@ class CharTokenizer:
     def boundary_id(self) -> int:
         return self.stoi.get("\n", 0)
 
+    def stream(self, ids, after: str = ""):
+        """Yield the text of each token as it comes (for streaming to a terminal)."""
+        for i in ids:
+            yield self.piece(int(i))
+
     def state_dict(self) -> dict:
         return {"kind": self.kind, "itos": self.itos[1:]}
 
@@ -74,9 +79,11 @@ class WordTokenizer:
     def _words(self, text: str):
         if self.lowercase:
             text = text.lower()
-        for line in text.split("\n")[:-1] if text.endswith("\n") else text.split("\n"):
+        *lines, last = text.split("\n")
+        for line in lines:
             yield from line.split()
             yield EOS
+        yield from last.split()  # an unfinished last line (a prompt) gets no <eos>
 
     @classmethod
     def fit(cls, text: str, lowercase: bool = False, min_count: int = 1, **_) -> "WordTokenizer":
@@ -94,15 +101,27 @@ class WordTokenizer:
         get = self.stoi.get
         return [get(w, 0) for w in self._words(text)]
 
-    def piece(self, i: int) -> str:
-        return "\n" if i == 1 else self.itos[i] + " "
-
     def decode(self, ids) -> str:
-        return "".join(self.piece(int(i)) for i in ids).replace(" \n", "\n")
+        return "".join(self.stream(ids))
 
     @property
     def boundary_id(self) -> int:
         return 1
+
+    def stream(self, ids, after: str = ""):
+        """Yield the text of each token as it comes: words separated by spaces, `<eos>` a line end.
+
+        `after` is the text already written (the prompt), to know whether a space is due.
+        """
+        pending = bool(after) and not after[-1].isspace()
+        for i in ids:
+            i = int(i)
+            if i == 1:
+                pending = False
+                yield "\n"
+            else:
+                yield (" " if pending else "") + self.itos[i]
+                pending = True
 
     def state_dict(self) -> dict:
         return {"kind": self.kind, "lowercase": self.lowercase, "itos": self.itos[2:]}

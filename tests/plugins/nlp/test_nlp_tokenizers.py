@@ -1,0 +1,45 @@
+"""Char and word tokenisers and their saved vocabularies."""
+
+import json
+
+from rnnsuite.plugins.nlp.tokenizers import CharTokenizer, WordTokenizer, build_tokenizer, tokenizer_from_state
+
+
+def test_char_round_trip_and_unknown_characters():
+    tok = build_tokenizer("char", "hello world\n")
+    assert tok.decode(tok.encode("hold low\n")) == "hold low\n"
+    assert tok.encode("z") == [0]  # unseen -> <unk>
+    assert len(tok) == len(set("hello world\n")) + 1
+
+
+def test_char_vocabulary_survives_json():
+    tok = CharTokenizer.fit("Tomorrow, and tomorrow\n")
+    again = tokenizer_from_state(json.loads(json.dumps(tok.state_dict())))
+    assert again.itos == tok.itos
+    assert again.encode("and to\n") == tok.encode("and to\n")
+
+
+def test_word_tokeniser_puts_eos_at_line_ends():
+    tok = WordTokenizer.fit("the cat sat\nthe dog\n")
+    ids = tok.encode("the dog sat\n")
+    assert [tok.itos[i] for i in ids] == ["the", "dog", "sat", "<eos>"]
+    assert tok.decode(ids) == "the dog sat\n"
+
+
+def test_word_lowercase_and_min_count():
+    tok = WordTokenizer.fit("The cat\nthe dog\nTHE cat\n", lowercase=True, min_count=2)
+    assert tok.itos == ["<unk>", "<eos>", "the", "cat"]
+    assert [tok.itos[i] for i in tok.encode("The Dog")] == ["the", "<unk>"]
+
+
+def test_word_vocabulary_survives_json():
+    tok = WordTokenizer.fit("a b b\nc\n", lowercase=True)
+    again = tokenizer_from_state(json.loads(json.dumps(tok.state_dict())))
+    assert again.itos == tok.itos and again.lowercase
+
+
+def test_word_stream_spaces_after_prompt():
+    tok = WordTokenizer.fit("to be or not\n")
+    ids = tok.encode("or not\n")
+    assert "".join(tok.stream(ids, after="to be")) == " or not\n"
+    assert "".join(tok.stream(ids, after="to be ")) == "or not\n"
