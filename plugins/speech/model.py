@@ -1,0 +1,57 @@
+"""The CTC recogniser: convolutional front end -> bidirectional recurrent stack -> characters.
+
+    feats (B, T, 80) ──conv1d stride 2 (×2 for subsample 4)──▶ (B, T/s, C)
+        ──RecurrentStack(cell, bidirectional, lengths)──▶ (T/s, B, 2H) ──linear──▶ (T/s, B, V)
+
+V = characters + 1 (blank 0). The front end shortens the sequence the recurrent layers walk,
+which is where the time goes; 40 ms output frames still leave room for a character each.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["CTCRecognizer", "subsampled_lengths"]
+
+
+def subsampled_lengths(frames: torch.Tensor, subsample: int) -> torch.Tensor:
+    """Output frames of the front end: each stride-2 conv (k=5, padding 2) maps L -> (L-1)//2+1."""
+    out = frames
+    for _ in range({1: 0, 2: 1, 4: 2}[subsample]):
+        out = torch.div(out - 1, 2, rounding_mode="floor") + 1
+    return out
+
+
+class CTCRecognizer(nn.Module):
+    """Shape: forward(feats (B, T, F), frames (B,)) -> log_probs (T', B, V), out_frames (B,)."""
+
+    def __init__(self, n_mels: int, num_labels: int, cell: str = "lstm", hidden_size: int = 192,
+                 num_layers: int = 3, subsample: int = 4, conv_channels: int = 256,
+                 dropout: float = 0.1, backend: str = "auto", weight_drop: float = 0.0):
+        super().__init__()
+        from rnnsuite.core import RecurrentStack
+
+        if subsample not in (1, 2, 4):
+            raise ValueError("subsample must be 1, 2 or 4")
+        self.subsample = subsample
+        layers: list[nn.Module] = []
+        channels = n_mels
+        for _ in range({1: 0, 2: 1, 4: 2}[subsample]):
+            layers += [nn.Conv1d(channels, conv_channels, kernel_size=5, stride=2, padding=2),
+                       nn.GELU()]
+            channels = conv_channels
+        self.frontend = nn.Sequential(*layers)
+        self.frontend_dropout = nn.Dropout(dropout)
+        self.rnn = RecurrentStack(cell, channels, hidden_size, num_layers=num_layers,
+                                  bidirectional=True, dropout=dropout, weight_drop=weight_drop,
+                                  backend=backend)
+        self.head = nn.Linear(self.rnn.output_size, num_labels)
+
+    def forward(self, feats: torch.Tensor, frames: torch.Tensor):
+        x = self.frontend(feats.transpose(1, 2))                 # (B, C, T')
+        out_frames = subsampled_lengths(frames, self.subsample).clamp(min=1, max=x.shape[2])
+        x = self.frontend_dropout(x.permute(2, 0, 1))            # (T', B, C)
+        out, _ = self.rnn(x, None, out_frames)                   # (T', B, 2H)
+        logits = self.head(out)                                  # (T', B, V)
+        return torch.log_softmax(logits.float(), dim=-1), out_frames
