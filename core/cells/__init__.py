@@ -1,0 +1,26 @@
+"""Recurrent cells and stacked recurrent layers.
+
+Two backends hold the same parameters (torch's layout, per layer and direction:
+`weight_ih (G*H, I)`, `weight_hh (G*H, H)`, `bias_ih (G*H)`, `bias_hh (G*H)`):
+
+- `reference`: the readable step-by-step formulas in `_reference.py`, one Python loop over time.
+- `fused`: torch's fused kernels (the ones behind `nn.RNN/LSTM/GRU`, cuDNN on GPU), fed with the
+  very same parameter tensors.
+
+Plugins add cells with the `rnnsuite_register_cells` hook; those run on the reference backend.
+"""
+
+from rnnsuite.core.cells._reference import Cell, ElmanCell, GRUCell, LSTMCell
+from rnnsuite.core.cells._registry import cell_names, get_cell, register_cell
+from rnnsuite.core.cells._stack import RecurrentStack
+
+__all__ = [
+    "Cell",
+    "ElmanCell",
+    "LSTMCell",
+    "GRUCell",
+    "RecurrentStack",
+    "cell_names",
+    "get_cell",
+    "register_cell",
+]

@@ -1,0 +1,337 @@
+"""The `rnnsuite` command line. It parses arguments, builds a config and calls core and plugin
+functions; no training or data logic lives here. Heavy modules load only inside commands so
+that `rnnsuite --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from rnnsuite.core.errors import UserError
+
+__all__ = ["cli", "main"]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rnnsuite")
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class RnnsuiteGroup(click.Group):
+    """The top-level group: domain subgroups come from plugins, loaded on first use; errors
+    follow the contract (one `Error:` line, exit 2 for bad input, traceback only with --debug)."""
+
+    def _domain_groups(self) -> dict:
+        """A click group per registered domain; a domain whose verbs fail to build is reported
+        against its plugin (`rnnsuite plugins`) and left out, never breaking the CLI."""
+        from rnnsuite.core.plugins import default_manager, get_domains
+
+        pm = default_manager()
+        groups = {}
+        for name, domain in get_domains(pm).items():
+            try:
+                groups[name] = make_domain_group(domain)
+            except Exception as exc:
+                info = pm.infos.get(getattr(domain, "plugin", ""))
+                if info is not None:
+                    info.status = f"error: {type(exc).__name__}: {_one_line(exc)}"
+        return groups
+
+    def list_commands(self, ctx):
+        self._add_plugin_commands()
+        names = set(super().list_commands(ctx))
+        names.update(self._domains_cached())
+        return sorted(names)
+
+    def _domains_cached(self):
+        if getattr(self, "_domain_cache", None) is None:
+            self._domain_cache = self._domain_groups()
+        return self._domain_cache
+
+    def _add_plugin_commands(self):
+        if getattr(self, "_plugin_commands_added", False):
+            return
+        self._plugin_commands_added = True
+        from rnnsuite.core.plugins import default_manager
+
+        pm = default_manager()
+
+        def add(command, source=""):
+            if command.name in self.commands or command.name in self._domains_cached():
+                raise ValueError(f"command {command.name!r} already exists")
+            self.add_command(command)
+
+        for impl in pm.hook.rnnsuite_add_commands.get_hookimpls():
+            try:
+                impl.function(**{a: _CommandSink(add, impl.plugin_name) for a in impl.argnames})
+            except Exception as exc:
+                info = pm.infos.get(impl.plugin_name)
+                if info is not None:
+                    info.status = f"error: {type(exc).__name__}: {_one_line(exc)}"
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        domains = self._domains_cached()
+        if name in domains:
+            return domains[name]
+        self._add_plugin_commands()
+        return super().get_command(ctx, name)
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError:
+            name = args[0] if args else ""
+            known = ", ".join(self.list_commands(ctx))
+            raise UserError(f"unknown command {name!r}; commands: {known}") from None
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in args or os.environ.get("RNNSUITE_DEBUG") == "1"
+        try:
+            result = super().main(args=args, prog_name=prog_name or "rnnsuite",
+                                  complete_var=complete_var, standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.exceptions.Abort:
+            click.echo("Aborted.", err=True)
+            sys.exit(130)
+        except UserError as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: {_one_line(exc)}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            message = exc.format_message()
+            if isinstance(exc, click.UsageError) and exc.ctx is not None:
+                message = f"{message} (see '{exc.ctx.command_path} --help')"
+            click.echo(f"Error: {_one_line(message)}", err=True)
+            sys.exit(2 if isinstance(exc, click.UsageError) else exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted: the last checkpoint is kept.", err=True)
+            sys.exit(130)
+        except Exception as exc:
+            if debug:
+                traceback.print_exc()
+            click.echo(f"Error: internal error: {type(exc).__name__}: {_one_line(exc)}"
+                       + ("" if debug else " (run with --debug for the traceback)"), err=True)
+            sys.exit(1)
+        if standalone_mode:
+            sys.exit(result if isinstance(result, int) else 0)
+        return result
+
+
+class _CommandSink:
+    """What `rnnsuite_add_commands(cli)` receives: only `add_command` is allowed."""
+
+    def __init__(self, add, source):
+        self._add, self._source = add, source
+
+    def add_command(self, command, name=None):
+        if name:
+            command.name = name
+        self._add(command, self._source)
+
+
+@click.group(cls=RnnsuiteGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="rnnsuite", message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug):
+    """rnnsuite: recurrent neural networks for language, speech, forecasting and music.
+
+    \b
+    Examples:
+      rnnsuite forecast predict examples/sales.csv
+      rnnsuite music train examples/midi && rnnsuite music generate --out new.mid
+      rnnsuite plugins
+    """
+
+
+def main():
+    cli.main()
+
+
+# ---------------------------------------------------------------------------------------------
+# plugins / devices
+# ---------------------------------------------------------------------------------------------
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def plugins_command(as_json):
+    """Installed plugins: name, version, source, status and hooks."""
+    from rnnsuite.core.plugins import plugin_infos
+
+    cli_group = click.get_current_context().find_root().command
+    if isinstance(cli_group, RnnsuiteGroup):
+        cli_group._domains_cached()  # building the groups records broken domains' errors
+        cli_group._add_plugin_commands()
+    infos = [i.as_dict() for i in plugin_infos()]
+    if as_json:
+        click.echo(json.dumps(infos, indent=2))
+        return
+    width = max([len(i["name"]) for i in infos] + [4])
+    click.echo(f"{'name':<{width}}  {'version':<10}  {'source':<24}  {'domains':<12}  status")
+    for i in infos:
+        click.echo(f"{i['name']:<{width}}  {i['version']:<10}  {i['source']:<24}  "
+                   f"{','.join(i['domains']) or '-':<12}  {i['status']}")
+
+
+@cli.command("devices")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+def devices_command(as_json):
+    """Devices the device manager sees, and what `--device auto` would pick."""
+    from rnnsuite.core.device import describe_devices
+
+    info = describe_devices()
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    click.echo(f"torch {info['torch']}; auto picks {info['auto']} (amp: {info['amp_auto']})")
+    for d in info["devices"]:
+        extra = ", ".join(f"{k}={v}" for k, v in d.items() if k not in ("name", "type"))
+        click.echo(f"  {d['name']:<8} {extra}")
+
+
+# ---------------------------------------------------------------------------------------------
+# generic verbs for every domain
+# ---------------------------------------------------------------------------------------------
+
+
+def _data_argument(domain):
+    return click.argument("data", required=domain.data_required, type=click.Path(path_type=Path),
+                          metavar="DATA" if domain.data_required else "[DATA]")
+
+
+def _apply_data_options(config: dict, domain, values: dict) -> None:
+    from rnnsuite.core.config import set_value
+
+    for option in domain.cli_options("train") + domain.cli_options("evaluate"):
+        name = option.name
+        if name in values and values[name] is not None:
+            set_value(config, f"data.{name}", values[name])
+
+
+def build_config(domain, config_file=None, overrides=(), **options) -> dict:
+    """Config the way the CLI builds it: defaults, then --config, then --set, then options."""
+    from rnnsuite.core.config import apply_overrides, default_config, load_config_file, set_value
+
+    config = default_config(domain)
+    if config_file:
+        config = load_config_file(config, config_file)
+    config = apply_overrides(config, list(overrides))
+    mapping = {"cell": "model.cell", "epochs": "train.epochs", "max_steps": "train.max_steps",
+               "max_time": "train.max_time", "device": "train.device"}
+    for key, target in mapping.items():
+        if options.get(key) is not None:
+            set_value(config, target, options[key])
+    return config
+
+
+def make_train_command(domain):
+    def train(data=None, out=None, resume=False, config_file=None, overrides=(), **options):
+        from rnnsuite.core.cells import get_cell
+        from rnnsuite.core.runner import train_run
+        from rnnsuite.core.runs import RUNS_ROOT, _numbered, next_run_dir
+
+        config = build_config(domain, config_file, overrides, **options)
+        _apply_data_options(config, domain, options)
+        get_cell(config["model"]["cell"])  # unknown cell: fail before any file is written
+        if out is None:
+            if resume:
+                numbered = _numbered(domain.name, RUNS_ROOT)
+                if not numbered:
+                    raise UserError(f"--resume: no {domain.name} run under {RUNS_ROOT / domain.name} to resume")
+                out = numbered[-1][1]
+            else:
+                out = next_run_dir(domain.name)
+        click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out}", err=True)
+        loaded = train_run(domain, config, data=data, out=out, resume=resume)
+        s = loaded.summary or {}
+        best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
+        click.echo(f"Done: {s.get('steps', 0)} steps ({s.get('stop_reason', '')}) in {s.get('elapsed_s', 0)} s"
+                   f"{best}; saved {out}", err=True)
+
+    decorators = [
+        click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: next free runs/<domain>/<N>)."),
+        click.option("--cell", help="Recurrent cell: rnn, rnn_relu, lstm, gru or a plugin's."),
+        click.option("--epochs", type=int, help="Passes over the training data."),
+        click.option("--max-steps", type=int, help="Stop after this many optimizer steps."),
+        click.option("--max-time", type=float, help="Stop cleanly and save after this many seconds."),
+        click.option("--device", help="auto, cpu, cuda, cuda:N or mps."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config file."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable)."),
+        click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint."),
+        _data_argument(domain),
+    ]
+    fn = train
+    for option in domain.cli_options("train"):
+        fn = _attach(fn, option)
+    for deco in reversed(decorators):
+        fn = deco(fn)
+    return click.command("train", help=f"Train a {domain.name} model on DATA into a run folder.")(fn)
+
+
+def _attach(fn, option):
+    params = getattr(fn, "__click_params__", [])
+    params.append(option)
+    fn.__click_params__ = params
+    return fn
+
+
+def make_evaluate_command(domain):
+    def evaluate(run=None, data=None, as_json=False, device="auto", **options):
+        from rnnsuite.core.runner import evaluate_run
+
+        data_options = {o.name: options[o.name] for o in domain.cli_options("evaluate")
+                        if options.get(o.name) is not None}
+        metrics = evaluate_run(domain, run or "latest", data, device=device, data_options=data_options)
+        if as_json:
+            click.echo(json.dumps(metrics))
+        else:
+            for key, value in metrics.items():
+                click.echo(f"{key:>16}: {value:.6g}" if isinstance(value, float) else f"{key:>16}: {value}")
+
+    fn = evaluate
+    for option in domain.cli_options("evaluate"):
+        fn = _attach(fn, option)
+    fn = click.option("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps.")(fn)
+    fn = click.option("--json", "as_json", is_flag=True, help="Print one JSON object of metrics.")(fn)
+    if domain.data_required:
+        fn = click.argument("data", type=click.Path(path_type=Path))(fn)
+        fn = click.argument("run")(fn)
+        doc = f"Evaluate a trained {domain.name} run (a folder or 'latest') on DATA."
+    else:
+        fn = click.argument("data", required=False, type=click.Path(path_type=Path))(fn)
+        fn = click.argument("run", required=False)(fn)
+        doc = f"Evaluate a trained {domain.name} run (default: latest) on its held-out data."
+    return click.command("evaluate", help=doc)(fn)
+
+
+def make_domain_group(domain) -> click.Group:
+    group = click.Group(domain.name, help=domain.help or f"The {domain.name} domain.")
+    group.add_command(make_train_command(domain))
+    group.add_command(make_evaluate_command(domain))
+    for command in domain.commands():
+        group.add_command(command)
+    return group
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

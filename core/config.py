@@ -1,0 +1,179 @@
+"""Run configuration: core defaults, domain defaults, a TOML file and `--set key=value`.
+
+A config is a plain dict of sections `model`, `train` and `data`. Only keys that exist in the
+defaults may be set (unknown keys and wrong types are a UserError), so a typo never trains
+silently with a default.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+from rnnsuite.core.errors import UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["CORE_DEFAULTS", "default_config", "apply_overrides", "load_config_file", "merge_config"]
+
+SECTIONS = ("model", "train", "data")
+
+CORE_DEFAULTS: dict = {
+    "model": {
+        "cell": "lstm",  # any registered cell: rnn, rnn_relu, lstm, gru, or a plugin's
+        "backend": "auto",  # auto | reference | fused
+        "hidden_size": 128,
+        "num_layers": 1,
+        "dropout": 0.0,  # between recurrent layers
+        "bidirectional": False,
+        "weight_drop": 0.0,  # DropConnect on W_hh
+    },
+    "train": {
+        "epochs": 10,
+        "max_steps": 0,  # 0: no limit
+        "max_time": 0.0,  # seconds; 0: no limit. Stops cleanly and saves.
+        "batch_size": 32,
+        "bptt": 64,  # truncated-BPTT window for stream tasks
+        "optimizer": "adamw",  # sgd | adam | adamw | rmsprop
+        "lr": 2e-3,
+        "weight_decay": 0.01,
+        "momentum": 0.9,  # sgd / rmsprop
+        "schedule": "cosine",  # constant | step | cosine | plateau
+        "warmup_steps": 0,
+        "min_lr": 0.0,  # cosine floor, as a fraction of lr
+        "step_size": 1000,  # step schedule: steps between decays
+        "gamma": 0.5,  # step / plateau decay factor
+        "plateau_patience": 2,  # evaluations without improvement before decaying
+        "clip_grad_norm": 1.0,  # 0: off
+        "eval_every": 0,  # steps between validations; 0: once per epoch
+        "patience": 0,  # early stopping after this many evaluations without improvement; 0: off
+        "monitor": "loss",  # validation metric for early stopping, plateau and best weights
+        "monitor_mode": "min",  # min | max
+        "seed": 0,
+        "device": "auto",  # auto | cpu | cuda | cuda:N | mps
+        "amp": "auto",  # auto (fp16/bf16 on GPU, off on CPU) | off | bf16 | fp16
+        "deterministic": False,
+        "grad_norms": False,  # per-time-step ||dL/dh_t|| diagnostics
+        "grad_norms_every": 0,  # steps between diagnostics (0: at every evaluation)
+        "checkpoint_every": 0,  # steps between checkpoints; 0: at every evaluation
+        "log_every": 20,  # steps between progress-bar updates
+    },
+    "data": {},
+}
+
+
+def merge_config(base: dict, extra: dict, *, allow_new: bool = True, origin: str = "") -> dict:
+    """Return base updated with extra section by section; new keys only if allow_new."""
+    result = copy.deepcopy(base)
+    for section, values in extra.items():
+        if section not in SECTIONS:
+            raise UserError(f"{origin}unknown config section {section!r}; sections: {', '.join(SECTIONS)}")
+        if not isinstance(values, dict):
+            raise UserError(f"{origin}config section {section!r} must be a table")
+        for key, value in values.items():
+            if not allow_new and key not in result[section]:
+                raise UserError(f"{origin}unknown config key {section}.{key}; known: {', '.join(sorted(result[section])) or 'none'}")
+            if not allow_new:
+                value = _check_type(f"{section}.{key}", result[section][key], value, origin)
+            result[section][key] = value
+    return result
+
+
+def default_config(domain) -> dict:
+    """Core defaults with the domain's defaults on top (a domain may add new keys)."""
+    return merge_config(CORE_DEFAULTS, domain.config_defaults() if domain is not None else {})
+
+
+def _check_type(name: str, default, value, origin: str = ""):
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, list):
+        if isinstance(value, list):
+            return value
+    else:
+        return value
+    raise UserError(f"{origin}{name} must be {type(default).__name__}, got {value!r}")
+
+
+def _parse_value(text: str):
+    """A TOML literal (1, 2.5, true, "x", [1, 2]) or, failing that, the bare string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def resolve_key(config: dict, key: str) -> tuple[str, str]:
+    """`section.key` or a bare key that exists in exactly one section."""
+    if "." in key:
+        section, name = key.split(".", 1)
+        if section in SECTIONS and name in config[section]:
+            return section, name
+        raise UserError(f"unknown config key {key!r}")
+    found = [s for s in SECTIONS if key in config[s]]
+    if not found:
+        raise UserError(f"unknown config key {key!r}")
+    if len(found) > 1:
+        raise UserError(f"config key {key!r} is ambiguous; write one of {', '.join(f'{s}.{key}' for s in found)}")
+    return found[0], key
+
+
+def apply_overrides(config: dict, overrides: list[str]) -> dict:
+    """Apply `key=value` strings (from `--set`); unknown keys and wrong types are UserErrors."""
+    config = copy.deepcopy(config)
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        section, name = resolve_key(config, key.strip())
+        config[section][name] = _check_type(f"{section}.{name}", config[section][name], _parse_value(text.strip()))
+    return config
+
+
+def set_value(config: dict, key: str, value) -> None:
+    """Set one key in place (used by CLI options such as --epochs), type-checked."""
+    section, name = resolve_key(config, key)
+    config[section][name] = _check_type(f"{section}.{name}", config[section][name], value)
+
+
+def load_config_file(config: dict, path: str | Path) -> dict:
+    """Apply a TOML file: `[model]`, `[train]`, `[data]` tables and/or bare keys."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: config file not found") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{path}: not a valid TOML file ({exc})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read config file ({exc.strerror})") from None
+    sections = {k: v for k, v in raw.items() if isinstance(v, dict) and k in SECTIONS}
+    bare = {k: v for k, v in raw.items() if k not in sections}
+    for key in bare:
+        if isinstance(bare[key], dict):
+            raise UserError(f"{path}: unknown config section {key!r}; sections: {', '.join(SECTIONS)}")
+    config = merge_config(config, sections, allow_new=False, origin=f"{path}: ")
+    config = copy.deepcopy(config)
+    for key, value in bare.items():
+        try:
+            section, name = resolve_key(config, key)
+            config[section][name] = _check_type(f"{section}.{name}", config[section][name], value)
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
+    return config

@@ -1,0 +1,191 @@
+"""The plugin manager: built-in domains by module name, third-party ones from entry points.
+
+Environment:
+    RNNSUITE_DISABLE_PLUGIN_AUTOLOAD=1   load no entry-point (third-party) plugins.
+    RNNSUITE_PLUGINS=nlp,digits          load only these plugins (built-in or third-party).
+
+A plugin that fails to import, register or run a registration hook is recorded with its error
+(`rnnsuite plugins` shows it) and never breaks the other commands.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points, version
+
+import pluggy
+
+from rnnsuite.core import hookspecs
+from rnnsuite.core.domain import Domain
+
+__all__ = ["DEFAULT_PLUGINS", "PluginInfo", "get_plugin_manager", "get_domains", "plugin_infos",
+           "call_register_hook"]
+
+DEFAULT_PLUGINS = (
+    "rnnsuite.plugins.nlp",
+    "rnnsuite.plugins.speech",
+    "rnnsuite.plugins.forecast",
+    "rnnsuite.plugins.music",
+)
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str
+    source: str  # "builtin" or "entrypoint"
+    status: str = "ok"  # "ok", or "error: ..."
+    hooks: list = field(default_factory=list)
+    domains: list = field(default_factory=list)
+    cells: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class RnnsuitePluginManager(pluggy.PluginManager):
+    """A pluggy manager that remembers what each plugin is and whether it loaded."""
+
+    def __init__(self):
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self._domains: dict[str, Domain] | None = None
+
+    def info_for(self, plugin) -> PluginInfo | None:
+        name = self.get_name(plugin)
+        return self.infos.get(name)
+
+
+def _allowed(name: str) -> bool:
+    allow = os.environ.get("RNNSUITE_PLUGINS", "").strip()
+    if not allow:
+        return True
+    return name in {n.strip() for n in allow.split(",") if n.strip()}
+
+
+def _short_error(exc: BaseException) -> str:
+    return f"error: {type(exc).__name__}: {' '.join(str(exc).split())}"
+
+
+def get_plugin_manager(load_builtins: bool = True, load_entrypoints: bool | None = None) -> RnnsuitePluginManager:
+    """A fresh plugin manager with hookspecs, built-in plugins and entry-point plugins."""
+    pm = RnnsuitePluginManager()
+    rnnsuite_version = _dist_version("rnnsuite")
+    if load_builtins:
+        for module_name in DEFAULT_PLUGINS:
+            short = module_name.rsplit(".", 1)[1]
+            if not _allowed(short):
+                continue
+            info = PluginInfo(short, rnnsuite_version, "builtin")
+            pm.infos[short] = info
+            try:
+                module = importlib.import_module(module_name)
+                pm.register(module, name=short)
+            except Exception as exc:  # a broken plugin is reported, never fatal
+                info.status = _short_error(exc)
+    if load_entrypoints is None:
+        load_entrypoints = os.environ.get("RNNSUITE_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes")
+    if load_entrypoints:
+        for ep in entry_points(group=hookspecs.PROJECT):
+            if not _allowed(ep.name) or ep.name in pm.infos:
+                continue
+            dist = ep.dist.name if ep.dist else ep.value
+            info = PluginInfo(ep.name, ep.dist.version if ep.dist else "", f"entrypoint ({dist})")
+            pm.infos[ep.name] = info
+            try:
+                pm.register(ep.load(), name=ep.name)
+            except Exception as exc:
+                info.status = _short_error(exc)
+    for name, info in pm.infos.items():
+        plugin = pm.get_plugin(name)
+        if plugin is not None:
+            info.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+    return pm
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return version(name)
+    except Exception:
+        return "unknown"
+
+
+def call_register_hook(pm: RnnsuitePluginManager, hook_name: str, register) -> None:
+    """Call every implementation of a `register(...)` hook on its own, so that one failing
+    plugin is recorded against its name and the others still register."""
+    caller = getattr(pm.hook, hook_name)
+    for impl in reversed(caller.get_hookimpls()):
+        info = pm.infos.get(impl.plugin_name)
+
+        def register_for(*args, _info=info, _name=impl.plugin_name, **kwargs):
+            result = register(*args, source=_name, **kwargs)
+            if _info is not None and args:
+                label = getattr(args[0], "name", args[0])
+                (_info.cells if hook_name == "rnnsuite_register_cells" else _info.domains).append(label)
+            return result
+
+        try:
+            impl.function(**{a: register_for for a in impl.argnames})
+        except Exception as exc:
+            if info is not None:
+                info.status = _short_error(exc)
+
+
+_default_manager: RnnsuitePluginManager | None = None
+
+
+def default_manager() -> RnnsuitePluginManager:
+    """The process-wide manager the CLI uses (built on first use)."""
+    global _default_manager
+    if _default_manager is None:
+        _default_manager = get_plugin_manager()
+    return _default_manager
+
+
+def reset_default_manager() -> None:
+    """Forget the process-wide manager and its domains (tests use it after changing env vars)."""
+    global _default_manager
+    _default_manager = None
+    from rnnsuite.core.cells import _registry  # noqa: PLC0415 -- only loaded when cells are
+
+    _registry._plugins_loaded = False
+
+
+def get_domains(pm: RnnsuitePluginManager | None = None) -> dict[str, Domain]:
+    """Registered domains by name. Duplicates and non-Domain objects are errors of their plugin."""
+    pm = pm or default_manager()
+    if pm._domains is not None:
+        return pm._domains
+    domains: dict[str, Domain] = {}
+
+    def register(domain, source=""):
+        if not isinstance(domain, Domain):
+            raise TypeError(f"register() takes a rnnsuite.core.Domain, not {type(domain).__name__}")
+        if not domain.name:
+            raise ValueError(f"{type(domain).__name__} has no name")
+        if domain.name in domains:
+            raise ValueError(f"domain {domain.name!r} is already registered")
+        domain.plugin = source
+        domains[domain.name] = domain
+
+    call_register_hook(pm, "rnnsuite_register_domains", register)
+    pm._domains = domains
+    return domains
+
+
+def plugin_infos(pm: RnnsuitePluginManager | None = None) -> list[PluginInfo]:
+    """What `rnnsuite plugins` shows: every plugin tried, with its status and domains."""
+    pm = pm or default_manager()
+    domains = get_domains(pm)
+    for info in pm.infos.values():
+        if info.status == "ok" and info.source == "builtin" and not info.domains and not info.cells:
+            info.status = "not yet implemented"
+        if info.status == "ok":
+            for name in info.domains:
+                d = domains.get(name)
+                if d is not None and getattr(d, "placeholder", False):
+                    info.status = "not yet implemented"
+    return list(pm.infos.values())

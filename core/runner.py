@@ -1,0 +1,168 @@
+"""Driving a domain: create a run, train (or resume) it, load it back, evaluate it."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rnnsuite.core import runs
+from rnnsuite.core.checkpoint import atomic_write_json, load_weights
+from rnnsuite.core.device import init_distributed, seed_everything, select_device
+from rnnsuite.core.errors import UserError
+from rnnsuite.core.trainer import Trainer
+
+__all__ = ["LoadedRun", "train_run", "fit", "load_run", "evaluate_run", "run_lock"]
+
+
+@dataclass
+class LoadedRun:
+    """A trained run rebuilt for inference."""
+
+    path: Path | None
+    config: dict
+    task: object
+    model: torch.nn.Module
+    device: torch.device
+    summary: dict | None = None
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    try:
+        rv = version("rnnsuite")
+    except Exception:
+        rv = "unknown"
+    return {"rnnsuite": rv, "torch": torch.__version__, "python": sys.version.split()[0]}
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path):
+    """Hold RUN/.lock for the whole training; a second `train` into the same folder refuses."""
+    import fcntl
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UserError(f"{run_dir}: another rnnsuite process is training into this run folder") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_data(domain, data) -> Path | None:
+    if data is None:
+        if domain.data_required:
+            raise UserError(f"{domain.name}: DATA is required")
+        return None
+    path = Path(data)
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder")
+    return path
+
+
+def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
+              show_progress: bool = True, callbacks=()) -> LoadedRun:
+    """Train `domain` on `data` into the run folder `out` (None: a temporary folder is used and
+    removed; the returned LoadedRun keeps the model). With `resume`, continue from the
+    checkpoint in `out` using the config saved there (budget keys of `config["train"]` win)."""
+    data = _check_data(domain, data)
+    device = select_device(config["train"]["device"])
+    dist = init_distributed(device)
+    tmp = None
+    if out is None:
+        tmp = tempfile.TemporaryDirectory(prefix=f"rnnsuite-{domain.name}-")
+        run_dir = Path(tmp.name)
+    else:
+        run_dir = Path(out)
+    try:
+        if resume:
+            saved = runs.read_run_config(run_dir, domain.name)
+            if not runs.has_checkpoint(run_dir):
+                raise UserError(f"{run_dir}: nothing to resume (no trainer_state.safetensors)")
+            run_config = saved["config"]
+            for key in ("epochs", "max_steps", "max_time", "device"):
+                run_config["train"][key] = config["train"][key]
+            state = saved.get("task_state")
+        else:
+            if run_dir.exists() and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
+                raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
+            run_config, state = config, None
+        lock = run_lock(run_dir) if dist.is_main else contextlib.nullcontext()
+        with lock:
+            seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+            task = domain.create_task(run_config, data, state)
+            if not resume and dist.is_main:
+                atomic_write_json(run_dir / runs.CONFIG, {
+                    "domain": domain.name,
+                    "plugin": getattr(domain, "plugin", ""),
+                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                    "data": str(data) if data is not None else None,
+                    "versions": _versions(),
+                    "config": run_config,
+                    "task_state": task.state_dict(),
+                })
+            seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+            model = task.build_model()
+            trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
+                              show_progress=show_progress, dist=dist)
+            summary = trainer.fit(resume=resume)
+            best = run_dir / runs.WEIGHTS
+            if best.is_file():
+                tensors, _ = load_weights(best)
+                model.load_state_dict(tensors)
+            model.eval()
+            return LoadedRun(None if tmp else run_dir, run_config, task, model, device, summary)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def fit(domain, config: dict, data=None, out=None, progress: bool = True) -> LoadedRun:
+    """Train programmatically (e.g. `forecast predict` without `--model`)."""
+    return train_run(domain, config, data=data, out=out, resume=False, show_progress=progress)
+
+
+def load_run(run, domain, device: str = "auto") -> LoadedRun:
+    """Rebuild a trained run (`run` is a folder or "latest") for inference, in eval mode."""
+    path = runs.resolve_run(run, domain.name)
+    saved = runs.read_run_config(path, domain.name)
+    weights = path / runs.WEIGHTS
+    if not weights.is_file():
+        raise UserError(f"{path}: run has no trained weights (model.safetensors); train it first")
+    config = saved["config"]
+    dev = select_device(device)
+    try:
+        task = domain.create_task(config, None, saved.get("task_state") or {})
+        model = task.build_model()
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"{path}: cannot rebuild the model from config.json ({type(exc).__name__}: {exc})") from None
+    tensors, _ = load_weights(weights)
+    try:
+        model.load_state_dict(tensors)
+    except RuntimeError as exc:
+        raise UserError(f"{weights}: weights do not match the run's model ({' '.join(str(exc).split())[:200]})") from None
+    model.to(dev).eval()
+    return LoadedRun(path, config, task, model, dev)
+
+
+def evaluate_run(domain, run, data=None, device: str = "auto", data_options: dict | None = None) -> dict:
+    """Metrics of a trained run on `data` (the `evaluate` verb)."""
+    data = _check_data(domain, data)
+    loaded = load_run(run, domain, device)
+    if data_options:
+        loaded.config["data"].update(data_options)
+    with torch.no_grad():
+        return loaded.task.evaluate(loaded.model, data)

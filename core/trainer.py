@@ -1,0 +1,477 @@
+"""The BPTT trainer: full or truncated BPTT, clipping, schedules, early stopping, checkpoints,
+exact resume, metrics, progress and diagnostics. It knows no domain: a Task supplies batches,
+the loss and validation metrics; per-step events go to plain Callback objects.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from itertools import islice
+from pathlib import Path
+
+import torch
+
+from rnnsuite.core import _state
+from rnnsuite.core.bptt import detach_hidden
+from rnnsuite.core.checkpoint import atomic_write_text, load_weights, save_weights
+from rnnsuite.core.device import DistInfo, amp_dtype
+from rnnsuite.core.domain import StepOutput
+from rnnsuite.core.errors import UserError
+from rnnsuite.core.progress import progress
+
+__all__ = ["Trainer", "Callback", "make_optimizer", "make_schedule", "move_to_device"]
+
+METRICS_FIELDS = ["step", "epoch", "split", "metric", "value", "time"]
+
+
+class Callback:
+    """Hooks into the training loop. Override what you need; all are no-ops."""
+
+    def on_train_start(self, trainer: "Trainer") -> None:
+        """Before the first step (after a resume has restored the state)."""
+
+    def on_step_end(self, trainer: "Trainer", output: StepOutput) -> None:
+        """After each optimizer step (avoid `.item()` here: it syncs the device)."""
+
+    def on_evaluate(self, trainer: "Trainer", metrics: dict) -> None:
+        """After each validation, with the rows just logged as {"split/metric": value}."""
+
+    def on_checkpoint(self, trainer: "Trainer") -> None:
+        """After a checkpoint has been written."""
+
+    def on_train_end(self, trainer: "Trainer") -> None:
+        """After training stops for any reason, before the final files are written."""
+
+
+def move_to_device(batch, device: torch.device):
+    """Move tensors inside tuples/lists/dicts (or a dataclass-like with __dict__) to device."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(move_to_device(b, device) for b in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
+    name = cfg["optimizer"].lower()
+    lr, wd = cfg["lr"], cfg["weight_decay"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
+    raise UserError(f"unknown optimizer {cfg['optimizer']!r}; use sgd, adam, adamw or rmsprop")
+
+
+def lr_factor(step: int, cfg: dict, total_steps: int) -> float:
+    """Multiplier of the base LR after `step` optimizer steps: linear warm-up, then the schedule."""
+    warm = cfg["warmup_steps"]
+    if warm and step < warm:
+        return (step + 1) / warm
+    kind = cfg["schedule"]
+    if kind in ("constant", "plateau"):
+        return 1.0
+    if kind == "step":
+        return cfg["gamma"] ** ((step - warm) // max(1, cfg["step_size"]))
+    if kind == "cosine":
+        span = max(1, total_steps - warm)
+        progress_ = min(1.0, (step - warm) / span)
+        floor = cfg["min_lr"]
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
+    raise UserError(f"unknown schedule {kind!r}; use constant, step, cosine or plateau")
+
+
+def make_schedule(optimizer, cfg: dict, total_steps: int):
+    """(per-step LambdaLR, ReduceLROnPlateau or None)."""
+    lr_factor(0, cfg, total_steps)  # validates the name
+    per_step = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, total_steps))
+    plateau = None
+    if cfg["schedule"] == "plateau":
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=cfg["monitor_mode"], factor=cfg["gamma"], patience=cfg["plateau_patience"])
+    return per_step, plateau
+
+
+class _DDP(torch.nn.parallel.DistributedDataParallel):
+    """DDP that forwards unknown attributes (init_hidden, ...) to the wrapped model."""
+
+    def __getattr__(self, name):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.module, name)
+
+
+class Trainer:
+    """Train `model` on `task` with the `train` section of `config`, writing into `run_dir`.
+
+    Files (run_dir may be None for an in-memory fit): trainer_state.safetensors (everything for
+    exact resume, one atomic file), model.safetensors (best weights on the monitored validation
+    metric, else the last), metrics.csv, grad_norms.csv and plots/*.png.
+    """
+
+    def __init__(self, task, model: torch.nn.Module, config: dict, run_dir: Path | None,
+                 device: torch.device, callbacks=(), show_progress: bool = True,
+                 dist: DistInfo | None = None):
+        self.task = task
+        self.config = config
+        self.cfg = config["train"]
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.device = device
+        self.dist = dist or DistInfo()
+        self.callbacks = list(callbacks)
+        self.show_progress = show_progress and self.dist.is_main
+        self.model = model.to(device)
+        self.train_model = self.model
+        if self.dist.enabled:
+            self.train_model = _DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], self.cfg)
+        self.amp_dtype = amp_dtype(device, self.cfg["amp"])
+        self.scaler = torch.amp.GradScaler(device.type) if self.amp_dtype == torch.float16 else None
+        # progress through training (all saved for exact resume)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.hidden = None
+        self.best = None
+        self.bad_evals = 0
+        self.skipped_steps = 0
+        self.total_steps = 0
+        self.rows: list[dict] = []
+        self.grad_rows: list[dict] = []
+        self.stop_reason = ""
+        self._loss_sum = torch.zeros((), device=device)
+        self._loss_count = 0
+        self._items = 0
+        self._last_eval_step = -1
+        self._last_batch = None
+        self._start_time = 0.0
+        self._elapsed_before = 0.0
+
+    # -- public ------------------------------------------------------------------------------
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    def fit(self, resume: bool = False) -> dict:
+        """Train until epochs, max_steps, max_time or early stopping; return a summary."""
+        self.total_steps = self._estimate_total_steps()
+        self.scheduler, self.plateau = make_schedule(self.optimizer, self.cfg, self.total_steps)
+        if resume:
+            self._load_checkpoint()
+        self._start_time = time.monotonic()
+        for cb in self.callbacks:
+            cb.on_train_start(self)
+        bar = progress(total=self.total_steps or None, initial=self.step, desc="train", unit="step",
+                       disable=not self.show_progress)
+        try:
+            self._loop(bar)
+        finally:
+            bar.close()
+        for cb in self.callbacks:
+            cb.on_train_end(self)
+        if self._last_eval_step != self.step:
+            self._evaluate_and_checkpoint()
+        if self.is_main and self.run_dir is not None:
+            self._write_plots()
+        return {"steps": self.step, "epochs": self.epoch, "stop_reason": self.stop_reason,
+                "best": self.best, "skipped_steps": self.skipped_steps,
+                "elapsed_s": round(self._elapsed(), 2)}
+
+    # -- loop --------------------------------------------------------------------------------
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + (time.monotonic() - self._start_time)
+
+    def _epoch_batches(self, epoch: int):
+        generator = torch.Generator().manual_seed(self.cfg["seed"] * 1_000_003 + epoch)
+        batches = self.task.train_batches(epoch, generator)
+        if self.dist.enabled and not getattr(self.task, "shards_itself", False):
+            batches = islice(batches, self.dist.rank, None, self.dist.world_size)
+        return batches
+
+    def _estimate_total_steps(self) -> int:
+        max_steps, epochs = self.cfg["max_steps"], self.cfg["epochs"]
+        per_epoch = getattr(self.task, "steps_per_epoch", lambda: None)()
+        if per_epoch is None:
+            batches = self.task.train_batches(0, torch.Generator().manual_seed(self.cfg["seed"] * 1_000_003))
+            per_epoch = len(batches) if hasattr(batches, "__len__") else sum(1 for _ in batches)
+            if self.dist.enabled and not getattr(self.task, "shards_itself", False):
+                per_epoch = math.ceil(per_epoch / self.dist.world_size)
+        if per_epoch == 0:
+            raise UserError("the training data yields no batches (too little data for the batch size/window?)")
+        self.steps_per_epoch = per_epoch
+        total = per_epoch * max(epochs, 1)
+        return min(total, max_steps) if max_steps else total
+
+    def _should_stop(self) -> bool:
+        cfg = self.cfg
+        stop = ""
+        if cfg["max_steps"] and self.step >= cfg["max_steps"]:
+            stop = "max_steps"
+        elif cfg["max_time"] and self._elapsed() >= cfg["max_time"]:
+            stop = "max_time"
+        if self.dist.enabled and cfg["max_time"]:
+            import torch.distributed as dist
+
+            flag = torch.tensor([1.0 if stop else 0.0], device=self.device if self.device.type == "cuda" else "cpu")
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            if flag.item() and not stop:
+                stop = "max_time"
+        if stop:
+            self.stop_reason = stop
+        return bool(stop)
+
+    def _loop(self, bar) -> None:
+        cfg = self.cfg
+        self.model.train()
+        if self._should_stop():
+            return
+        if cfg["epochs"] <= 0 and not (cfg["max_steps"] or cfg["max_time"]):
+            raise UserError("train.epochs must be positive unless max_steps or max_time is set")
+        while cfg["epochs"] <= 0 or self.epoch < cfg["epochs"]:
+            batches = self._epoch_batches(self.epoch)
+            if self.batch_in_epoch:
+                batches = islice(batches, self.batch_in_epoch, None)  # replay to the saved position
+            for batch in batches:
+                self._train_step(batch)
+                if cfg["log_every"] and self.step % cfg["log_every"] == 0:
+                    bar.update(cfg["log_every"])
+                    self._show(bar)
+                if cfg["eval_every"] and self.step % cfg["eval_every"] == 0:
+                    if self._evaluate_and_checkpoint():
+                        return
+                elif cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0:
+                    self._save_checkpoint()
+                if self._should_stop():
+                    return
+            self.epoch += 1
+            self.batch_in_epoch = 0
+            self.hidden = None
+            if not cfg["eval_every"]:
+                if self._evaluate_and_checkpoint():
+                    return
+        self.stop_reason = self.stop_reason or "epochs"
+
+    def _show(self, bar) -> None:
+        if not self.show_progress:
+            return
+        loss = (self._loss_sum / max(1, self._loss_count)).item()
+        rate = self._items / max(1e-9, time.monotonic() - self._rate_start) if hasattr(self, "_rate_start") else 0
+        post = {"loss": f"{loss:.4f}", "lr": f"{self.optimizer.param_groups[0]['lr']:.2e}"}
+        if rate:
+            post["items/s"] = f"{rate:,.0f}"
+        bar.set_postfix(post, refresh=False)
+
+    def _train_step(self, batch) -> None:
+        cfg = self.cfg
+        if not hasattr(self, "_rate_start"):
+            self._rate_start = time.monotonic()
+        batch = move_to_device(batch, self.device)
+        self._last_batch = batch
+        hidden = detach_hidden(self.hidden)
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            out = self.task.training_step(self.train_model, batch, hidden)
+        if not isinstance(out, StepOutput):
+            out = StepOutput(*out) if isinstance(out, tuple) else StepOutput(out)
+        loss = out.loss
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+        else:
+            loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if cfg["clip_grad_norm"]:
+            norm = torch.nn.utils.clip_grad_norm_(params, cfg["clip_grad_norm"])
+        else:
+            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])) if params else torch.zeros(())
+        # One sync per step decides whether the step is safe: a NaN/inf loss or gradient is
+        # skipped and counted instead of poisoning the weights.
+        finite = bool(torch.isfinite(loss.detach()) & torch.isfinite(norm))
+        if finite:
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self._loss_sum += loss.detach().float()
+            self._loss_count += 1
+            self.hidden = out.hidden
+        else:
+            self.skipped_steps += 1
+            self.optimizer.zero_grad(set_to_none=True)
+            self.hidden = None
+            if self.scaler is not None:
+                self.scaler.update()
+        self.scheduler.step()
+        self.step += 1
+        self.batch_in_epoch += 1
+        self._items += int(out.items or 0)
+        for cb in self.callbacks:
+            cb.on_step_end(self, out)
+
+    # -- evaluation and checkpoints ----------------------------------------------------------
+
+    def _log(self, split: str, metric: str, value: float) -> None:
+        self.rows.append({"step": self.step, "epoch": self.epoch, "split": split, "metric": metric,
+                          "value": float(value), "time": round(self._elapsed(), 3)})
+
+    def _evaluate_and_checkpoint(self) -> bool:
+        """Validate, log, keep the best weights, checkpoint. True when early stopping fires."""
+        self._last_eval_step = self.step
+        now = time.monotonic()
+        logged = {}
+        if self._loss_count:
+            train_loss = (self._loss_sum / self._loss_count).item()
+            self._log("train", "loss", train_loss)
+            logged["train/loss"] = train_loss
+        self._log("train", "lr", self.optimizer.param_groups[0]["lr"])
+        if self._items and hasattr(self, "_rate_start"):
+            rate = self._items / max(1e-9, now - self._rate_start)
+            self._log("train", "items_per_s", rate)
+        self._loss_sum.zero_()
+        self._loss_count = 0
+        self._items = 0
+        self._rate_start = time.monotonic()
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.task.validate(self.model) or {}
+        self.model.train()
+        for name, value in metrics.items():
+            self._log("valid", name, value)
+            logged[f"valid/{name}"] = float(value)
+        if self.skipped_steps:
+            self._log("train", "skipped_steps", self.skipped_steps)
+        if self.cfg["grad_norms"] and self._last_batch is not None:
+            self._grad_norm_diagnostics()
+        for cb in self.callbacks:
+            cb.on_evaluate(self, logged)
+        monitor = self.cfg["monitor"]
+        improved = True
+        if monitor in metrics:
+            value = float(metrics[monitor])
+            if self.plateau is not None:
+                self.plateau.step(value)
+            sign = 1 if self.cfg["monitor_mode"] == "min" else -1
+            improved = math.isfinite(value) and (self.best is None or sign * value < sign * self.best)
+            if improved:
+                self.best = value
+                self.bad_evals = 0
+            else:
+                self.bad_evals += 1
+        elif metrics:
+            raise UserError(f"train.monitor={monitor!r} is not among the validation metrics: {', '.join(metrics)}")
+        if improved and self.is_main and self.run_dir is not None:
+            save_weights(self.run_dir / "model.safetensors", self.model.state_dict(),
+                         {"step": self.step, "epoch": self.epoch})
+        self._save_checkpoint()
+        if self.cfg["patience"] and self.bad_evals >= self.cfg["patience"]:
+            self.stop_reason = "early_stopping"
+            return True
+        return False
+
+    def _save_checkpoint(self) -> None:
+        if not self.is_main or self.run_dir is None:
+            return
+        tensors: dict = {}
+        for name, t in self.model.state_dict().items():
+            tensors[f"model.{name}"] = t
+        meta = {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "best": self.best, "bad_evals": self.bad_evals, "skipped_steps": self.skipped_steps,
+            "elapsed": self._elapsed(), "last_eval_step": self._last_eval_step,
+            "optimizer": _state.optimizer_to_flat(self.optimizer, tensors),
+            "scheduler": _state.json_safe(self.scheduler.state_dict()),
+            "plateau": _state.json_safe(self.plateau.state_dict()) if self.plateau else None,
+            "scaler": _state.json_safe(self.scaler.state_dict()) if self.scaler else None,
+            "rng": _state.rng_to_flat(tensors),
+            "hidden": _state.flatten_tree(self.hidden, "hidden", tensors),
+        }
+        # metrics.csv first: on resume rows after the checkpoint's step are dropped anyway
+        self._write_csv("metrics.csv", METRICS_FIELDS, self.rows)
+        if self.grad_rows:
+            self._write_csv("grad_norms.csv", ["step", "layer", "t", "distance", "norm"], self.grad_rows)
+        save_weights(self.run_dir / "trainer_state.safetensors", tensors,
+                     {"format": "rnnsuite-trainer-state-1", "trainer": _state.dumps(meta)})
+        for cb in self.callbacks:
+            cb.on_checkpoint(self)
+
+    def _write_csv(self, name: str, fields: list, rows: list) -> None:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.run_dir / name, buf.getvalue())
+
+    def _load_checkpoint(self) -> None:
+        path = self.run_dir / "trainer_state.safetensors" if self.run_dir else None
+        if path is None or not path.is_file():
+            raise UserError(f"{self.run_dir}: nothing to resume (no trainer_state.safetensors)")
+        tensors, meta_raw = load_weights(path)
+        try:
+            meta = _state.loads(meta_raw["trainer"])
+            model_sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+            self.model.load_state_dict(model_sd)
+            _state.optimizer_from_flat(self.optimizer, meta["optimizer"], tensors)
+            self.scheduler.load_state_dict(meta["scheduler"])
+            if self.plateau is not None and meta["plateau"]:
+                self.plateau.load_state_dict(meta["plateau"])
+            if self.scaler is not None and meta["scaler"]:
+                self.scaler.load_state_dict(meta["scaler"])
+            _state.rng_from_flat(meta["rng"], tensors)
+            self.hidden = _state.unflatten_tree(meta["hidden"], tensors, self.device)
+        except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+            raise UserError(f"{path}: checkpoint does not match this run ({' '.join(str(exc).split())[:200]})") from None
+        for key in ("step", "epoch", "batch_in_epoch", "best", "bad_evals", "skipped_steps"):
+            setattr(self, key, meta[key])
+        self._elapsed_before = meta["elapsed"]
+        self._last_eval_step = meta["last_eval_step"]
+        self.rows = [r for r in _read_csv(self.run_dir / "metrics.csv") if int(r["step"]) <= self.step]
+        for r in self.rows:
+            r["value"] = float(r["value"])
+        self.grad_rows = [r for r in _read_csv(self.run_dir / "grad_norms.csv") if int(r["step"]) <= self.step]
+        self.model.train()
+
+    # -- diagnostics and plots -----------------------------------------------------------------
+
+    def _grad_norm_diagnostics(self) -> None:
+        """‖∂L/∂h_t‖ for every t of the last training batch, per layer (reference backend)."""
+        from rnnsuite.core.diagnostics import per_step_grad_norms
+
+        norms = per_step_grad_norms(self.model, self.task, self._last_batch, device=self.device)
+        for layer, values in norms.items():
+            T = len(values)
+            for t, v in enumerate(values):
+                self.grad_rows.append({"step": self.step, "layer": layer, "t": t,
+                                       "distance": T - 1 - t, "norm": v})
+
+    def _write_plots(self) -> None:
+        from rnnsuite.core.plots import plot_grad_norms, plot_learning_curves
+
+        try:
+            plot_learning_curves(self.rows, self.run_dir / "plots" / "learning_curve.png")
+            if self.grad_rows:
+                plot_grad_norms(self.grad_rows, self.run_dir / "plots" / "grad_norms.png")
+        except Exception as exc:  # a plot must never cost a trained model
+            import sys
+
+            print(f"warning: could not write plots: {exc}", file=sys.stderr)
+
+
+def _read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))

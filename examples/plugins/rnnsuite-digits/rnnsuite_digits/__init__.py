@@ -1,0 +1,33 @@
+"""rnnsuite-digits: a third-party domain plugin, written only against rnnsuite's public API.
+
+It classifies scikit-learn's bundled 8x8 handwritten digits, each image read row by row as a
+sequence of 8 steps of 8 pixels: the classic "RNNs on images" exercise.
+"""
+
+from rnnsuite.core import Domain, hookimpl
+
+__all__ = ["DigitsDomain"]
+
+
+class DigitsDomain(Domain):
+    name = "digits"
+    help = "Classify handwritten digits (scikit-learn's 8x8 images, read row by row)."
+    data_required = False  # the data ships with scikit-learn
+
+    def config_defaults(self) -> dict:
+        return {
+            "model": {"cell": "gru", "hidden_size": 128},
+            "train": {"epochs": 25, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4,
+                      "monitor": "accuracy", "monitor_mode": "max", "schedule": "cosine"},
+            "data": {"valid_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0},
+        }
+
+    def create_task(self, config, data, state):
+        from rnnsuite_digits.task import DigitsTask
+
+        return DigitsTask(config, data, state)
+
+
+@hookimpl
+def rnnsuite_register_domains(register):
+    register(DigitsDomain())
