@@ -1,0 +1,497 @@
+"""Reading forecasting CSVs: wide or long, dated or integer-stepped, with validation.
+
+Two shapes are accepted::
+
+    wide                                long
+    date,sales,returns                  series_id,date,value[,promo]
+    2020-01-01,10,1                     a,2020-01-01,10
+    2020-02-01,12,2                     a,2020-02-01,12
+    ...                                 b,2020-01-01,3 ...
+
+In the wide shape every value column is a series (or, with `value_col`, the named columns are
+series and the other numeric columns covariates); in the long shape an id column names the
+series, one value column holds the target and other numeric columns are covariates.
+
+Bad input raises `UserError("<file>: <what is wrong>")`; what can be repaired (unsorted rows,
+gaps, constant or negative series) is repaired and reported in `ForecastData.warnings`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings as _warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rnnsuite.core import UserError
+
+__all__ = [
+    "Series",
+    "ForecastData",
+    "load_csv",
+    "normalize_freq",
+    "season_for_freq",
+    "horizon_for_freq",
+    "future_index",
+    "calendar_features",
+]
+
+ID_NAMES = ("series_id", "unique_id", "id", "series", "item_id", "sku")
+DATE_NAMES = ("date", "ds", "datetime", "timestamp", "time", "month", "period", "week", "day",
+              "year", "quarter")
+STEP_NAMES = ("t", "step", "time_step", "index", "idx")
+VALUE_NAMES = ("value", "y", "target", "sales", "demand")
+
+# Spellings that older pandas accepted and pandas >= 2.2 rejects.
+_LEGACY_FREQ = {"M": "ME", "Y": "YE", "A": "YE", "AS": "YS", "Q": "QE", "H": "h", "T": "min",
+                "S": "s", "BM": "BME", "BQ": "BQE", "BA": "BYE", "BY": "BYE"}
+
+
+@dataclass
+class Series:
+    """One series: its name, time stamps, values (NaN = missing) and optional covariates."""
+
+    id: str
+    time: pd.Index  # DatetimeIndex, or an integer Index for integer time steps
+    values: np.ndarray  # (n,) float64, NaN where missing
+    covariates: np.ndarray | None = None  # (n, C) float64
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass
+class ForecastData:
+    """A parsed forecasting file: its series, their common frequency, and what was repaired."""
+
+    path: str
+    series: list[Series]
+    freq: str | None  # pandas offset alias ("MS", "D", ...); None for integer steps
+    step: int = 1  # distance between integer time steps
+    covariate_names: list[str] = field(default_factory=list)
+    shape: str = "wide"  # "wide" or "long"
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.series]
+
+    def warn(self, message: str, echo: bool = True) -> None:
+        """Record a repair or a doubt about the data, and show it on stderr."""
+        text = f"{self.path}: {message}"
+        self.warnings.append(text)
+        if echo:
+            print(f"Warning: {text}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Frequencies
+# ---------------------------------------------------------------------------------------------
+
+
+def normalize_freq(freq: str, path: str = "--freq") -> str:
+    """A pandas offset alias for `freq`, accepting legacy spellings (`M`, `H`, `A`...)."""
+    from pandas.tseries.frequencies import to_offset
+
+    text = str(freq).strip()
+    head, _, tail = text.partition("-")
+    if head in _LEGACY_FREQ:
+        text = _LEGACY_FREQ[head] + ("-" + tail if tail else "")
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            return to_offset(text).freqstr
+    except (ValueError, TypeError):
+        raise UserError(f"{path}: {freq!r} is not a pandas frequency (try D, W, MS, QS, YS)") from None
+
+
+def _freq_kind(freq: str | None) -> str:
+    """'year', 'quarter', 'month', 'week', 'day', 'bday', 'hour', 'minute', 'second' or 'step'."""
+    if freq is None:
+        return "step"
+    base = freq.lstrip("0123456789").split("-")[0]
+    if base.startswith(("Y", "BY", "A")):
+        return "year"
+    if base.startswith(("Q", "BQ")):
+        return "quarter"
+    if base.startswith(("M", "BM", "SM", "CBM")) and base != "min":
+        return "month"
+    if base.startswith("W"):
+        return "week"
+    if base in ("B", "C"):
+        return "bday"
+    if base == "D":
+        return "day"
+    if base in ("h", "bh", "cbh"):
+        return "hour"
+    if base == "min":
+        return "minute"
+    return "second"
+
+
+_SEASON = {"year": 1, "quarter": 4, "month": 12, "week": 52, "day": 7, "bday": 5, "hour": 24,
+           "minute": 60, "second": 60, "step": 1}
+# Horizons of the M4 competition where it had one.
+_HORIZON = {"year": 6, "quarter": 8, "month": 18, "week": 13, "day": 14, "bday": 10, "hour": 48,
+            "minute": 60, "second": 60, "step": 10}
+
+
+def season_for_freq(freq: str | None) -> int:
+    """The seasonal period of a frequency: 12 for monthly, 7 for daily, 1 for yearly/steps."""
+    return _SEASON[_freq_kind(freq)]
+
+
+def horizon_for_freq(freq: str | None) -> int:
+    """A default horizon for a frequency (the M4 competition's where it had one)."""
+    return _HORIZON[_freq_kind(freq)]
+
+
+def future_index(series: Series, horizon: int, freq: str | None, step: int = 1) -> pd.Index:
+    """The `horizon` time stamps after the end of `series`."""
+    last = series.time[-1]
+    if freq is None:
+        return pd.Index(np.asarray(last + step * np.arange(1, horizon + 1), dtype=np.int64))
+    return pd.date_range(start=last, periods=horizon + 1, freq=freq)[1:]
+
+
+def calendar_features(time: pd.Index, freq: str | None) -> np.ndarray:
+    """Cyclic calendar features (sin, cos pairs) for the time stamps. Shape: (n, k), k may be 0.
+
+    Monthly data gets month of year, quarterly quarter of year, weekly week of year, daily day
+    of week and day of year, hourly hour of day and day of week; yearly and integer steps none.
+    """
+    kind = _freq_kind(freq)
+    n = len(time)
+    if kind in ("year", "step"):
+        return np.zeros((n, 0))
+    t = pd.DatetimeIndex(time)
+    cycles: list[tuple[np.ndarray, float]] = []
+    if kind == "month":
+        cycles = [(t.month.to_numpy() - 1, 12)]
+    elif kind == "quarter":
+        cycles = [(t.quarter.to_numpy() - 1, 4)]
+    elif kind == "week":
+        cycles = [(t.isocalendar().week.to_numpy().astype(float) - 1, 52.18)]
+    elif kind in ("day", "bday"):
+        cycles = [(t.dayofweek.to_numpy(), 7), (t.dayofyear.to_numpy() - 1, 365.25)]
+    else:
+        cycles = [(t.hour.to_numpy() + t.minute.to_numpy() / 60, 24), (t.dayofweek.to_numpy(), 7)]
+    cols = []
+    for value, period in cycles:
+        angle = 2 * math.pi * np.asarray(value, dtype=float) / period
+        cols += [np.sin(angle), np.cos(angle)]
+    return np.stack(cols, axis=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def _find(columns, names) -> str | None:
+    lower = {str(c).strip().lower(): c for c in columns}
+    for name in names:
+        if name in lower:
+            return lower[name]
+    return None
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a CSV file")
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"{path}: not a readable CSV file ({first})") from None
+    if frame.empty or len(frame.columns) == 0:
+        raise UserError(f"{path}: the file has a header but no data rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(set(frame.columns)) != len(frame.columns):
+        raise UserError(f"{path}: duplicate column names")
+    return frame
+
+
+def _to_numeric(frame: pd.DataFrame, column: str, path: Path, id_col: str | None = None) -> pd.Series:
+    """The column as float64; a cell that is not empty and not a number is an error."""
+    raw = frame[column]
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        return raw.astype("float64")
+    text = raw.astype("string").str.strip()
+    values = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+    bad = values.isna() & text.notna() & (text != "") & ~text.str.lower().isin(["na", "nan", "null", "none", "?", "-"])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise UserError(f"{path}: column {column!r}, row {row + 2}: {raw.iloc[row]!r} is not a number")
+    return values.astype("float64")
+
+
+def _parse_time(frame: pd.DataFrame, column: str, path: Path) -> tuple[pd.Series, bool]:
+    """Parse the time column. Returns (times, is_datetime)."""
+    raw = frame[column]
+    if raw.isna().any():
+        row = int(np.flatnonzero(raw.isna().to_numpy())[0])
+        raise UserError(f"{path}: column {column!r}, row {row + 2}: missing date")
+    if pd.api.types.is_integer_dtype(raw) or (
+        pd.api.types.is_float_dtype(raw) and np.all(np.mod(raw.to_numpy(), 1) == 0)
+    ):
+        ints = raw.astype("int64")
+        if str(column).lower() == "year" and ints.between(1000, 3000).all():
+            return pd.to_datetime(ints.astype(str) + "-01-01"), True
+        return ints, False
+    if pd.api.types.is_numeric_dtype(raw):
+        raise UserError(f"{path}: column {column!r} holds fractional numbers, not dates or integer steps")
+    text = raw.astype(str).str.strip()
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            times = pd.to_datetime(text, format="mixed")
+    except (ValueError, TypeError, OverflowError):
+        # Find the first cell that fails, for the message.
+        for row, cell in enumerate(text):
+            try:
+                pd.to_datetime(cell)
+            except (ValueError, TypeError, OverflowError):
+                raise UserError(f"{path}: column {column!r}, row {row + 2}: cannot read {cell!r} as a date") from None
+        raise UserError(f"{path}: column {column!r}: cannot read the dates") from None
+    if getattr(times.dt, "tz", None) is not None:
+        times = times.dt.tz_localize(None)
+    return times, True
+
+
+def _looks_like_dates(raw: pd.Series) -> bool:
+    if pd.api.types.is_numeric_dtype(raw):
+        return False
+    sample = raw.dropna().astype(str).head(20)
+    if sample.empty:
+        return False
+    try:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            pd.to_datetime(sample, format="mixed")
+        return True
+    except (ValueError, TypeError, OverflowError):
+        return False
+
+
+def _infer_freq(times: list[pd.DatetimeIndex], path: Path) -> str:
+    """The frequency shared by the series: pandas' inference, else the typical spacing."""
+    from pandas.tseries.frequencies import to_offset
+
+    longest = max(times, key=len)
+    if len(longest) < 2:
+        raise UserError(f"{path}: cannot infer the frequency from a single date; pass --freq")
+    if len(longest) >= 3:
+        with _warnings.catch_warnings():
+            _warnings.simplefilter("ignore")
+            found = pd.infer_freq(longest)
+        if found is not None:
+            return to_offset(found).freqstr
+    # Gaps defeat pd.infer_freq: take the smallest spacing and name it.
+    days = np.diff(longest.values.astype("datetime64[s]").astype(np.int64)) / 86400.0
+    step = float(np.min(days[days > 0]))
+    if step < 1:
+        seconds = round(step * 86400)
+        return to_offset(pd.Timedelta(seconds=seconds)).freqstr
+    if step < 1.5:
+        return "D"
+    if 6.5 <= step <= 7.5:
+        return "W-" + longest[0].day_name()[:3].upper()
+    month_start = bool(np.all(longest.day == 1))
+    month_end = bool(np.all(longest.is_month_end))
+    if 27 <= step <= 31.5:
+        return "MS" if month_start else "ME" if month_end else _irregular(path)
+    if 89 <= step <= 92.5:
+        return ("QS-" if month_start else "QE-") + _month_code(longest[0].month)
+    if 364 <= step <= 366.5:
+        return "YS-" + _month_code(longest[0].month) if month_start else "YE-" + _month_code(longest[0].month)
+    if abs(step - round(step)) < 1e-9:
+        return f"{int(round(step))}D"
+    return _irregular(path)
+
+
+def _month_code(month: int) -> str:
+    return ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"][month - 1]
+
+
+def _irregular(path) -> str:
+    raise UserError(f"{path}: the dates are not evenly spaced and no frequency could be inferred; pass --freq")
+
+
+def load_csv(
+    path,
+    date_col: str | None = None,
+    value_col: str | None = None,
+    id_col: str | None = None,
+    freq: str | None = None,
+    fill: str = "interpolate",
+    echo: bool = True,
+) -> ForecastData:
+    """Read a wide or long forecasting CSV. See the module docstring.
+
+    Args:
+        path: the CSV file.
+        date_col: the time column (dates or integer steps); inferred when None.
+        value_col: the target column(s), comma-separated; inferred when None.
+        id_col: the series-id column; given or found by name, the file is read as long.
+        freq: a pandas frequency alias overriding the inferred one.
+        fill: "interpolate" fills interior gaps linearly; "mask" leaves them NaN (masked out
+            of the loss and the inputs).
+        echo: print warnings on stderr as well as recording them.
+    Returns:
+        ForecastData with one Series per series, on a regular time grid.
+    """
+    path = Path(path)
+    if fill not in ("interpolate", "mask"):
+        raise UserError(f"--fill: {fill!r} must be 'interpolate' or 'mask'")
+    frame = _read_frame(path)
+    data = ForecastData(path=str(path), series=[], freq=None)
+
+    def column(name: str, what: str) -> str:
+        if name not in frame.columns:
+            match = _find(frame.columns, (name.lower(),))
+            if match is None:
+                raise UserError(f"{path}: no {what} column {name!r} (columns: {', '.join(frame.columns)})")
+            return match
+        return name
+
+    # --- which column is what ----------------------------------------------------------------
+    if id_col is not None:
+        id_col = column(id_col, "id")
+    else:
+        id_col = _find(frame.columns, ID_NAMES)
+    if date_col is not None:
+        date_col = column(date_col, "date")
+    else:
+        date_col = _find(frame.columns, DATE_NAMES) or _find(frame.columns, STEP_NAMES)
+        if date_col is None:
+            first = frame.columns[0]
+            if first != id_col and _looks_like_dates(frame[first]):
+                date_col = first
+    values = [column(v.strip(), "value") for v in value_col.split(",")] if value_col else None
+    rest = [c for c in frame.columns if c not in (id_col, date_col)]
+    if id_col is not None:
+        data.shape = "long"
+        if values is None:
+            found = _find(rest, VALUE_NAMES)
+            numeric = [c for c in rest if pd.api.types.is_numeric_dtype(frame[c])]
+            if found is None and len(rest) == 1:
+                found = rest[0]
+            if found is None and len(numeric) == 1:
+                found = numeric[0]
+            if found is None:
+                raise UserError(f"{path}: long format needs a value column; name it 'value' or pass --value-col")
+            values = [found]
+        if len(values) != 1:
+            raise UserError(f"{path}: long format takes one value column, got {', '.join(values)}")
+    elif values is None:
+        values = rest
+    if not values:
+        raise UserError(f"{path}: no value columns")
+    covariates = [c for c in rest if c not in values]
+    if value_col is None and id_col is None:
+        covariates = []  # wide without --value-col: every column is a series
+    numeric = {c: _to_numeric(frame, c, path) for c in values + covariates}
+    data.covariate_names = list(covariates)
+
+    if date_col is None:
+        times, dated = pd.Series(np.arange(len(frame)), index=frame.index), False
+        if id_col is not None:
+            times = frame.groupby(id_col, sort=False).cumcount()
+    else:
+        times, dated = _parse_time(frame, date_col, path)
+
+    # --- split into series ------------------------------------------------------------------
+    pieces: list[tuple[str, pd.Series, pd.DataFrame | None]] = []
+    if id_col is not None:
+        if frame[id_col].isna().any():
+            row = int(np.flatnonzero(frame[id_col].isna().to_numpy())[0])
+            raise UserError(f"{path}: column {id_col!r}, row {row + 2}: missing series id")
+        for sid, index in frame.groupby(id_col, sort=False).groups.items():
+            cov = pd.DataFrame({c: numeric[c][index] for c in covariates}) if covariates else None
+            pieces.append((str(sid), numeric[values[0]][index].set_axis(times[index]), cov.set_axis(times[index]) if cov is not None else None))
+    else:
+        cov = pd.DataFrame({c: numeric[c] for c in covariates}).set_axis(times) if covariates else None
+        for v in values:
+            pieces.append((str(v), numeric[v].set_axis(times), cov))
+
+    raw_series: list[tuple[str, pd.Series, pd.DataFrame | None]] = []
+    unsorted = []
+    for sid, s, cov in pieces:
+        if s.index.has_duplicates:
+            dup = s.index[s.index.duplicated()][0]
+            stamp = dup.strftime("%Y-%m-%d %H:%M:%S").removesuffix(" 00:00:00") if dated else dup
+            raise UserError(f"{path}: series {sid!r} has duplicate time stamp {stamp}")
+        if not s.index.is_monotonic_increasing:
+            unsorted.append(sid)
+            order = np.argsort(s.index.to_numpy(), kind="stable")
+            s = s.iloc[order]
+            cov = cov.iloc[order] if cov is not None else None
+        raw_series.append((sid, s, cov))
+    if unsorted:
+        data.warn(f"rows were not in time order for {_names(unsorted)}; sorted them", echo)
+
+    # --- regular grid -----------------------------------------------------------------------
+    if dated:
+        data.freq = normalize_freq(freq) if freq else _infer_freq([pd.DatetimeIndex(s.index) for _, s, _ in raw_series], path)
+    elif freq:
+        raise UserError(f"{path}: --freq needs a date column, but the time column holds integer steps")
+    else:
+        diffs = np.concatenate([np.diff(s.index.to_numpy()) for _, s, _ in raw_series if len(s) > 1] or [np.array([1])])
+        data.step = int(np.gcd.reduce(diffs.astype(np.int64))) or 1
+
+    gaps, constant, negative = {}, [], []
+    for sid, s, cov in raw_series:
+        valid = np.flatnonzero(s.notna().to_numpy())
+        if len(valid) == 0:
+            raise UserError(f"{path}: series {sid!r} has no values")
+        # Leading and trailing blanks are where a wide file's series start late or end early.
+        s = s.iloc[valid[0] : valid[-1] + 1]
+        cov = cov.iloc[valid[0] : valid[-1] + 1] if cov is not None else None
+        if dated:
+            grid = pd.date_range(s.index[0], s.index[-1], freq=data.freq)
+            off_grid = ~pd.DatetimeIndex(s.index).isin(grid)
+            if off_grid.any():
+                bad = s.index[off_grid][0].strftime("%Y-%m-%d %H:%M:%S").removesuffix(" 00:00:00")
+                raise UserError(f"{path}: series {sid!r}: date {bad} is off the {data.freq} grid; check --freq")
+        else:
+            grid = pd.Index(np.arange(s.index[0], s.index[-1] + 1, data.step, dtype=np.int64))
+        s = s.reindex(grid)
+        cov = cov.reindex(grid) if cov is not None else None
+        missing = int(s.isna().sum())
+        if missing:
+            gaps[sid] = missing
+            if fill == "interpolate":
+                s = s.interpolate(method="linear", limit_area="inside")
+        if cov is not None:
+            cov = cov.interpolate(limit_direction="both").fillna(0.0)
+        arr = s.to_numpy(dtype=np.float64)
+        finite = arr[~np.isnan(arr)]
+        if len(finite) > 1 and np.all(finite == finite[0]):
+            constant.append(sid)
+        if np.any(finite < 0):
+            negative.append(sid)
+        data.series.append(Series(sid, grid, arr, None if cov is None else cov.to_numpy(np.float64)))
+    if gaps:
+        total = sum(gaps.values())
+        how = "filled by linear interpolation" if fill == "interpolate" else "left missing and masked out of the loss"
+        data.warn(f"{total} missing value(s) or gap(s) in {_names(list(gaps))}; {how}", echo)
+    if constant:
+        data.warn(f"{_names(constant)}: constant; forecast as that constant with zero-width intervals", echo)
+    if negative:
+        data.warn(f"{_names(negative)}: negative values; the log transform is off for this file", echo)
+    return data
+
+
+def _names(ids: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    more = f" and {len(ids) - limit} more" if len(ids) > limit else ""
+    return "series " + shown + more

@@ -1,0 +1,92 @@
+"""The `forecast` domain: global recurrent forecasters for CSV time series.
+
+Imported when the CLI starts, so nothing here imports torch or pandas.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from rnnsuite.core import Domain
+
+__all__ = ["ForecastDomain", "FORECAST_DEFAULTS"]
+
+#: Defaults on top of core's. 0 / None means "chosen from the data" (see task.py).
+FORECAST_DEFAULTS = {
+    "data": {
+        "date_col": None,  # the time column (dates or integer steps); found by name when None
+        "value_col": None,  # target column(s), comma-separated; the others become covariates
+        "id_col": None,  # series-id column: the file is in long format
+        "freq": None,  # pandas frequency alias (D, W, MS, QS, YS...); inferred when None
+        "fill": "interpolate",  # interpolate | mask: what to do with gaps and missing values
+        "horizon": 0,  # steps to forecast; 0: from the frequency (monthly 18, daily 14, ...)
+        "season": 0,  # seasonal period; 0: from the frequency (monthly 12, daily 7, ...)
+        "input_size": 0,  # input window; 0: max(2 x season, 2 x horizon), capped by the data
+        "transform": "auto",  # auto (log when every value is positive) | log | none
+        "validation": True,  # hold out each series' last horizon for early stopping
+        "history_limit": 0,  # only windows ending within this many steps of a series' end; 0: all
+        "folds": 1,  # evaluate: rolling origins, each one horizon earlier
+    },
+    "model": {
+        "cell": "lstm",
+        "hidden_size": 64,
+        "num_layers": 1,
+        "loss": "quantile",  # quantile (2.5, 10, 50, 90, 97.5 %) | gaussian
+        "members": 1,  # ensemble: independent networks trained together and averaged
+        "skip": True,  # the head also sees the normalised input window
+    },
+    "train": {
+        "epochs": 200,
+        "max_steps": 3000,
+        "batch_size": 256,
+        "lr": 3e-3,
+        "weight_decay": 0.0,
+        "schedule": "cosine",
+        "min_lr": 0.05,
+        "patience": 20,
+        "clip_grad_norm": 1.0,
+        "log_every": 10,
+        # torch intra-op threads while this task runs; 0 leaves torch's default. The models are
+        # small, and on a busy 2-core machine two threads ran the LSTM ten times slower than one.
+        "threads": 1,
+    },
+}
+
+
+class ForecastDomain(Domain):
+    name = "forecast"
+    help = "Forecast CSV time series with a global recurrent model: train, evaluate, predict."
+    data_help = "a CSV file, wide (date, one column per series) or long (series_id, date, value)"
+
+    def config_defaults(self) -> dict:
+        return copy.deepcopy(FORECAST_DEFAULTS)
+
+    def create_task(self, config, data, state):
+        from rnnsuite.plugins.forecast.task import ForecastTask
+
+        return ForecastTask(config, data, state)
+
+    def cli_options(self, verb):
+        import click
+
+        read = [
+            click.Option(["--freq"], help="Pandas frequency (D, W, MS, QS, YS...); inferred by default."),
+            click.Option(["--date-col"], help="Time column (dates or integer steps); found by name by default."),
+            click.Option(["--value-col"], help="Target column(s), comma-separated; other numeric columns become covariates."),
+            click.Option(["--id-col"], help="Series-id column of a long-format file."),
+            click.Option(["--fill"], type=click.Choice(["interpolate", "mask"]),
+                         help="Gaps: fill by interpolation (default) or mask out of the loss."),
+        ]
+        if verb == "train":
+            return read + [
+                click.Option(["--horizon"], type=int, help="Steps to forecast (default from the frequency)."),
+                click.Option(["--season"], type=int, help="Seasonal period (default from the frequency)."),
+            ]
+        if verb == "evaluate":
+            return read + [click.Option(["--folds"], type=int, help="Rolling origins, one horizon apart (default 1).")]
+        return []
+
+    def commands(self) -> list:
+        from rnnsuite.plugins.forecast.commands import predict
+
+        return [predict]

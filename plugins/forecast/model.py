@@ -1,0 +1,107 @@
+"""The global forecasting network: recurrent encoder, direct multi-step probabilistic head.
+
+::
+
+    x (L, B, F) --RecurrentStack(any cell)--> last output (B, D*Hid) --+
+    x centred values (B, L) -------------------- skip (optional) ------+--> MLP --> (B, H, K)
+
+K = 5 for the quantile head (levels 2.5, 10, 50, 90, 97.5 %) or 2 for the Gaussian head
+(mean, scale). The quantile head is monotone by construction: the median plus cumulative
+softplus widths, so lo95 <= lo80 <= median <= hi80 <= hi95 always holds. An ensemble of
+`members` independent networks is trained jointly (the loss is their sum) and averaged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnsuite.core import RecurrentStack
+
+__all__ = ["QUANTILES", "ForecastNet", "forecast_loss", "to_columns"]
+
+QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
+COLUMNS = ("lo95", "lo80", "mean", "hi80", "hi95")  # the quantile head's order
+_Z80, _Z95 = 1.2815515655446004, 1.959963984540054
+
+
+class _Member(nn.Module):
+    def __init__(self, cell, input_size, hidden_size, num_layers, dropout, backend, input_len,
+                 horizon, outputs, skip):
+        super().__init__()
+        self.encoder = RecurrentStack(cell, input_size, hidden_size, num_layers=num_layers,
+                                      dropout=dropout if num_layers > 1 else 0.0, backend=backend)
+        self.skip = skip
+        head_in = hidden_size + (input_len if skip else 0)
+        self.head = nn.Sequential(nn.Linear(head_in, hidden_size), nn.ReLU(),
+                                  nn.Linear(hidden_size, horizon * outputs))
+        self.horizon, self.outputs = horizon, outputs
+
+    def forward(self, x):  # x: (L, B, F)
+        out, _ = self.encoder(x)  # (L, B, Hid)
+        feats = out[-1]  # (B, Hid)
+        if self.skip:
+            feats = torch.cat([feats, x[:, :, 0].transpose(0, 1)], dim=1)  # + (B, L)
+        return self.head(feats).view(-1, self.horizon, self.outputs)  # (B, H, K)
+
+
+class ForecastNet(nn.Module):
+    """`members` networks over the same inputs. forward(x (L,B,F)) -> raw (E, B, H, K)."""
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
+                 input_len: int, horizon: int, loss: str = "quantile", dropout: float = 0.0,
+                 backend: str = "auto", members: int = 1, skip: bool = True):
+        super().__init__()
+        if loss not in ("quantile", "gaussian"):
+            raise ValueError(f"loss must be 'quantile' or 'gaussian', not {loss!r}")
+        self.loss = loss
+        outputs = 5 if loss == "quantile" else 2
+        self.members = nn.ModuleList(
+            _Member(cell, input_size, hidden_size, num_layers, dropout, backend, input_len,
+                    horizon, outputs, skip)
+            for _ in range(members)
+        )
+
+    def forward(self, x):
+        return torch.stack([m(x) for m in self.members])  # (E, B, H, K)
+
+
+def _quantiles(raw):
+    """Monotone quantiles from raw outputs (..., 5) -> (..., 5) in QUANTILES order."""
+    med = raw[..., 0]
+    up80 = F.softplus(raw[..., 1])
+    up95 = up80 + F.softplus(raw[..., 2])
+    dn80 = F.softplus(raw[..., 3])
+    dn95 = dn80 + F.softplus(raw[..., 4])
+    return torch.stack([med - dn95, med - dn80, med, med + up80, med + up95], dim=-1)
+
+
+def forecast_loss(raw, target, kind: str = "quantile"):
+    """Mean pinball loss (quantile) or Gaussian negative log-likelihood, NaN targets masked.
+
+    raw: (E, B, H, K); target: (B, H). Summed over ensemble members.
+    """
+    ok = ~torch.isnan(target)
+    y = torch.where(ok, target, torch.zeros_like(target))[None]  # (1, B, H)
+    if kind == "quantile":
+        q = _quantiles(raw)  # (E, B, H, 5)
+        levels = torch.tensor(QUANTILES, dtype=q.dtype, device=q.device)
+        diff = y[..., None] - q
+        per = torch.maximum(levels * diff, (levels - 1) * diff).sum(-1)  # (E, B, H)
+    else:
+        mu, sigma = raw[..., 0], F.softplus(raw[..., 1]) + 1e-3
+        per = torch.log(sigma) + 0.5 * ((y - mu) / sigma) ** 2
+    per = torch.where(ok[None], per, torch.zeros_like(per))
+    return per.sum() / ok.sum().clamp(min=1) / 1.0
+
+
+def to_columns(raw, kind: str = "quantile"):
+    """Ensemble-averaged forecast columns in normalised space: (B, H, 5) in COLUMNS order."""
+    if kind == "quantile":
+        q = _quantiles(raw)
+    else:
+        mu, sigma = raw[..., 0], F.softplus(raw[..., 1]) + 1e-3
+        q = torch.stack([mu - _Z95 * sigma, mu - _Z80 * sigma, mu, mu + _Z80 * sigma,
+                         mu + _Z95 * sigma], dim=-1)
+    return q.mean(0)  # averaging keeps the order

@@ -1,0 +1,219 @@
+"""ForecastTask: what core's trainer needs to fit one global forecaster.
+
+The run's transform state (frequency, window sizes, per-series scaler) is fitted on the
+training CSV and saved in RUN/config.json, so a run forecasts new CSVs exactly as it was
+trained.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from rnnsuite.core import StepOutput, Task, UserError
+from rnnsuite.plugins.forecast.data import (
+    ForecastData,
+    horizon_for_freq,
+    load_csv,
+    normalize_freq,
+    season_for_freq,
+)
+from rnnsuite.plugins.forecast.windows import Scaler, TrainingWindows, WindowSpec
+
+__all__ = ["ForecastTask", "choose_sizes"]
+
+
+def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
+    """Window sizes from the config, or from the data where the config says 0."""
+    season = int(cfg.get("season") or season_for_freq(data.freq))
+    horizon = int(cfg.get("horizon") or horizon_for_freq(data.freq))
+    if horizon < 1:
+        raise UserError(f"--horizon must be at least 1, got {horizon}")
+    if season < 1:
+        raise UserError(f"--season must be at least 1, got {season}")
+    input_size = int(cfg.get("input_size") or 0)
+    if not input_size:
+        lengths = sorted(len(s) for s in data.series)
+        median = lengths[len(lengths) // 2]
+        # Two seasons and two horizons of context, but no more than half the typical series.
+        input_size = max(min(max(2 * season, 2 * horizon, 8), median // 2), min(4, median))
+    return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season)
+
+
+class ForecastTask(Task):
+    """A global model over every series of one CSV; see docs/plugin-guide.md for the contract."""
+
+    def __init__(self, config: dict, data: Path | None, state: dict | None):
+        self.config = config
+        self.data = None
+        self.windows = None
+        threads = int(config["train"].get("threads") or 0)
+        if threads > 0:
+            import torch
+
+            torch.set_num_threads(threads)
+        dcfg = config["data"]
+        if state:  # a trained run: restore its transform
+            self.freq = state["freq"]
+            self.step = int(state.get("step", 1))
+            self.spec = WindowSpec(**state["spec"])
+            self.scaler = Scaler.from_state(state["scaler"])
+            self.num_calendar = int(state["num_calendar"])
+            self.covariate_names = list(state.get("covariate_names", []))
+            if data is not None:
+                self.data = self.read(data)
+            return
+        if data is None:
+            raise UserError("forecast: DATA (a CSV file) is required")
+        self.data = self.read(data)
+        self.freq, self.step = self.data.freq, self.data.step
+        self.spec = choose_sizes(self.data, dcfg)
+        self.covariate_names = list(self.data.covariate_names)
+        from rnnsuite.plugins.forecast.data import calendar_features
+
+        self.num_calendar = calendar_features(self.data.series[0].time[:1], self.freq).shape[1]
+        L, H = self.spec.input_size, self.spec.horizon
+        # Validation: each series' last H points, where enough is left to train on.
+        self.ends = {}
+        for s in self.data.series:
+            hold = dcfg.get("validation", True) and len(s) - H >= L + 1
+            self.ends[s.id] = len(s) - H if hold else len(s)
+        transform = dcfg.get("transform", "auto")
+        if transform not in ("auto", "log", "none"):
+            raise UserError(f"data.transform must be auto, log or none, not {transform!r}")
+        try:
+            self.scaler = Scaler.fit(self.data, transform, cutoff=self.ends)
+        except ValueError:
+            raise UserError(f"{data}: data.transform=log needs positive values; use auto or none") from None
+        self.windows = TrainingWindows(self.data, self.scaler, self.spec, self.ends,
+                                       history_limit=int(dcfg.get("history_limit") or 0) or None)
+        if len(self.windows) == 0:
+            raise UserError(f"{data}: no series is long enough to train on (input window {L} + 1 "
+                            f"points needed; longest has {max(len(s) for s in self.data.series)}); "
+                            "lower --set input_size=N or --horizon")
+        self._valid = self._validation_batch()
+
+    # -- data --------------------------------------------------------------------------------
+
+    def read(self, path) -> ForecastData:
+        d = self.config["data"]
+        freq = d.get("freq")
+        data = load_csv(path, date_col=d.get("date_col"), value_col=d.get("value_col"),
+                        id_col=d.get("id_col"), freq=freq, fill=d.get("fill", "interpolate"))
+        run_freq = getattr(self, "freq", "unset")
+        if run_freq != "unset" and (data.freq is None) != (run_freq is None):
+            raise UserError(f"{path}: the run was trained on {'integer steps' if run_freq is None else run_freq + ' dates'}, "
+                            f"this file has {'integer steps' if data.freq is None else data.freq + ' dates'}")
+        if run_freq not in ("unset", None) and data.freq is not None and normalize_freq(data.freq) != normalize_freq(run_freq):
+            data.warn(f"frequency {data.freq} differs from the run's {run_freq}")
+        if run_freq != "unset":
+            covs = getattr(self, "covariate_names", [])
+            if list(data.covariate_names) != list(covs):
+                raise UserError(f"{path}: covariate columns {data.covariate_names or 'none'} differ from the run's "
+                                f"{covs or 'none'}")
+        return data
+
+    def state_dict(self) -> dict:
+        return {
+            "freq": self.freq,
+            "step": self.step,
+            "spec": {"input_size": self.spec.input_size, "horizon": self.spec.horizon,
+                     "season": self.spec.season},
+            "scaler": self.scaler.state_dict(),
+            "num_calendar": self.num_calendar,
+            "covariate_names": self.covariate_names,
+        }
+
+    # -- model -------------------------------------------------------------------------------
+
+    @property
+    def num_features(self) -> int:
+        return 2 + self.num_calendar + len(self.covariate_names)
+
+    def build_model(self):
+        from rnnsuite.plugins.forecast.model import ForecastNet
+
+        m = self.config["model"]
+        return ForecastNet(
+            cell=m["cell"], input_size=self.num_features, hidden_size=int(m["hidden_size"]),
+            num_layers=int(m["num_layers"]), input_len=self.spec.input_size,
+            horizon=self.spec.horizon, loss=m.get("loss", "quantile"), dropout=float(m["dropout"]),
+            backend=m["backend"], members=int(m.get("members", 1)), skip=bool(m.get("skip", True)),
+        )
+
+    # -- training ----------------------------------------------------------------------------
+
+    def steps_per_epoch(self) -> int:
+        return math.ceil(len(self.windows) / int(self.config["train"]["batch_size"]))
+
+    def train_batches(self, epoch: int, generator):
+        import torch
+
+        order = torch.randperm(len(self.windows), generator=generator)
+        size = int(self.config["train"]["batch_size"])
+        for i in range(0, len(order), size):
+            yield self.windows.batch(order[i : i + size])
+
+    def training_step(self, model, batch, hidden) -> StepOutput:
+        from rnnsuite.plugins.forecast.model import forecast_loss
+
+        raw = model(batch["x"])  # (E, B, H, K)
+        loss = forecast_loss(raw.float(), batch["target"], self.config["model"].get("loss", "quantile"))
+        return StepOutput(loss, items=int(batch["target"].shape[0]))
+
+    def _validation_batch(self):
+        """Inputs and targets of every series' held-out last horizon, in one batch."""
+        import torch
+
+        from rnnsuite.plugins.forecast.data import calendar_features
+        from rnnsuite.plugins.forecast.windows import _standardise, window_features
+
+        L, H = self.spec.input_size, self.spec.horizon
+        us, cals, covs, ys, raw = [], [], [], [], []
+        for s in self.data.series:
+            end = self.ends[s.id]
+            if end == len(s):
+                continue
+            u = self.scaler.forward(s.values, self.scaler.scale_for(s))
+            us.append(u[end - L : end])
+            ys.append(u[end : end + H])
+            raw.append((s.values[end : end + H], self.scaler.scale_for(s)))
+            cals.append(calendar_features(s.time[end - L : end], self.freq))
+            if s.covariates is not None:
+                covs.append(_standardise(s.covariates[:end])[end - L :])
+        if not us:
+            return None
+        f = torch.float32
+        x, level = window_features(torch.tensor(np.stack(us), dtype=f), torch.tensor(np.stack(cals), dtype=f),
+                                   torch.tensor(np.stack(covs), dtype=f) if covs else None, self.spec.level_size)
+        return {"x": x, "target": torch.tensor(np.stack(ys), dtype=f) - level[:, None], "level": level,
+                "actual": np.stack([a for a, _ in raw]), "scale": np.array([s for _, s in raw])}
+
+    def validate(self, model) -> dict:
+        if self._valid is None:
+            return {}
+        from rnnsuite.plugins.forecast.metrics import smape
+        from rnnsuite.plugins.forecast.model import forecast_loss, to_columns
+
+        v = self._valid
+        device = next(model.parameters()).device
+        raw = model(v["x"].to(device)).float().cpu()
+        kind = self.config["model"].get("loss", "quantile")
+        loss = forecast_loss(raw, v["target"], kind).item()
+        point = (to_columns(raw, kind)[..., 2] + v["level"][:, None]).double().numpy()
+        point = np.stack([self.scaler.inverse(point[i], v["scale"][i]) for i in range(len(point))])
+        return {"loss": loss, "smape": smape(v["actual"], point)}
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def evaluate(self, model, data) -> dict:
+        from rnnsuite.plugins.forecast.forecaster import backtest
+
+        folds = int(self.config["data"].get("folds") or 1)
+        if folds < 1:
+            raise UserError(f"--folds must be at least 1, got {folds}")
+        fdata = self.read(data)
+        return backtest(model, self.config["model"].get("loss", "quantile"), fdata, self.scaler,
+                        self.spec, self.spec.horizon, folds=folds)
