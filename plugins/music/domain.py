@@ -1,0 +1,80 @@
+"""The `music` domain: train on a folder of MIDI files, evaluate NLL, generate new MIDI.
+
+Imported when the CLI starts, so nothing here imports torch, numpy or mido.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from rnnsuite.core import Domain
+
+__all__ = ["MusicDomain", "MUSIC_DEFAULTS"]
+
+#: Defaults on top of core's: the recipe of bench/RESULTS-music.md (JSB Chorales, piano roll),
+#: which also trains the events representation of examples/midi in a few CPU minutes.
+MUSIC_DEFAULTS = {
+    "data": {
+        "representation": "events",  # events (Performance-RNN tokens) | pianoroll (88 keys)
+        "steps_per_beat": 1,  # pianoroll frames per quarter note
+        "drums": "drop",  # drop | keep (events only: DRUM tokens, channel 10)
+        "sustain": True,  # sustain pedal (CC64) extends notes
+        "transpose": 5,  # augmentation: random transposition within +-N semitones (0: off)
+        "stretch": 0.0,  # augmentation (events): random tempo stretch within +-fraction
+        "valid_fraction": 0.1,  # files, not windows
+        "test_fraction": 0.1,
+        "split_seed": 0,
+        "cache": True,  # cache encoded files on disk ($RNNSUITE_CACHE_DIR/music)
+    },
+    "model": {
+        "cell": "lstm",
+        "hidden_size": 256,
+        "num_layers": 1,
+        "embedding_dim": 64,  # events: token embedding; pianoroll: linear encoder (0: none)
+        "dropout": 0.0,  # between recurrent layers
+        "input_dropout": 0.0,
+        "output_dropout": 0.3,
+        "weight_drop": 0.0,
+    },
+    "train": {
+        "epochs": 40,
+        "batch_size": 16,
+        "bptt": 128,
+        "lr": 2e-3,
+        "weight_decay": 0.01,
+        "schedule": "cosine",
+        "min_lr": 0.05,
+        "clip_grad_norm": 1.0,
+    },
+}
+
+
+class MusicDomain(Domain):
+    name = "music"
+    help = "Music from MIDI files: train, evaluate NLL, generate new MIDI."
+    data_help = "a .mid file or a folder of .mid/.midi files (searched recursively)"
+
+    def config_defaults(self) -> dict:
+        return copy.deepcopy(MUSIC_DEFAULTS)
+
+    def create_task(self, config, data, state):
+        from rnnsuite.plugins.music.task import MusicTask
+
+        return MusicTask(config, data, state)
+
+    def cli_options(self, verb):
+        import click
+
+        if verb != "train":
+            return []
+        return [
+            click.Option(["--representation"], type=click.Choice(["events", "pianoroll"]),
+                         help="events (expressive, default) or pianoroll (88 keys, beat frames)."),
+            click.Option(["--drums"], type=click.Choice(["drop", "keep"]),
+                         help="Drums (channel 10): drop (default) or keep as separate tokens."),
+        ]
+
+    def commands(self) -> list:
+        from rnnsuite.plugins.music.commands import generate
+
+        return [generate]

@@ -1,0 +1,106 @@
+"""Stateful sampling from a trained music model, and turning the samples into MIDI notes.
+
+The model reads one step at a time with its state carried (no re-reading of the past), so a
+minute of music costs one forward step per token or frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from rnnsuite.plugins.music.events import STEP, EventVocab, decode_events
+from rnnsuite.plugins.music.pianoroll import KEYS, roll_notes
+
+__all__ = ["sample_events", "sample_roll", "events_to_notes", "roll_to_notes", "TICKS_PER_BEAT"]
+
+TICKS_PER_BEAT = 480
+
+
+def _sample_token(logits: torch.Tensor, temperature: float, top_k: int, generator) -> int:
+    """logits (V,) -> one token id; temperature 0 is greedy."""
+    logits = logits.float()
+    if temperature <= 0:
+        return int(torch.argmax(logits))
+    logits = logits / temperature
+    if top_k and top_k < logits.numel():
+        kth = torch.topk(logits, top_k).values[-1]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, dim=-1).cpu()
+    return int(torch.multinomial(probs, 1, generator=generator))
+
+
+@torch.no_grad()
+def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: float,
+                  temperature: float = 1.0, top_k: int = 0, generator=None,
+                  max_tokens: int | None = None) -> np.ndarray:
+    """Sample tokens after `primer` (tokens starting with START; None: START alone) until
+    `seconds` of music follow the primer. Returns primer + sampled tokens."""
+    device = next(model.parameters()).device
+    model.eval()
+    tokens = [vocab.start] if primer is None or len(primer) == 0 else [int(t) for t in primer]
+    x = torch.tensor(tokens, dtype=torch.long, device=device).unsqueeze(1)  # (T, 1)
+    logits, state = model(x)  # (T, 1, V)
+    last = logits[-1, 0]
+    steps_wanted = int(round(seconds / STEP))
+    steps = 0
+    limit = max_tokens or steps_wanted * 20 + 100
+    # START never follows; TIME_SHIFTs are clipped so the piece ends at `seconds`.
+    banned = torch.zeros(len(vocab), dtype=torch.bool, device=device)
+    banned[vocab.start] = True
+    for _ in range(limit):
+        token = _sample_token(last.masked_fill(banned, float("-inf")), temperature, top_k, generator)
+        if vocab.time_shift <= token < vocab.velocity:
+            k = token - vocab.time_shift + 1
+            if steps + k >= steps_wanted:
+                k = steps_wanted - steps
+                if k > 0:
+                    tokens.append(vocab.time_shift + k - 1)
+                steps = steps_wanted
+                break
+            steps += k
+        tokens.append(token)
+        logits, state = model(torch.tensor([[token]], device=device), state)
+        last = logits[-1, 0]
+    return np.array(tokens, dtype=np.int16)
+
+
+@torch.no_grad()
+def sample_roll(model, primer: np.ndarray, frames: int, temperature: float = 1.0,
+                generator=None, max_voices: int = 0) -> np.ndarray:
+    """Sample `frames` frames after `primer` (F0, 88), each key an independent Bernoulli of
+    sigmoid(logit / temperature). Returns (F0 + frames, 88) uint8."""
+    device = next(model.parameters()).device
+    model.eval()
+    roll = [np.asarray(f, dtype=np.uint8) for f in primer]
+    x = torch.from_numpy(np.asarray(primer, dtype=np.float32)).unsqueeze(1).to(device)  # (F0,1,88)
+    logits, state = model(x)
+    last = logits[-1, 0]
+    for _ in range(frames):
+        if temperature <= 0:
+            frame = (last > 0).to(torch.uint8).cpu()
+        else:
+            probs = torch.sigmoid(last.float() / temperature).cpu()
+            frame = (torch.rand(KEYS, generator=generator) < probs).to(torch.uint8)
+        if max_voices and int(frame.sum()) > max_voices:
+            keep = torch.topk(last.float().cpu() * frame, max_voices).indices
+            frame = torch.zeros(KEYS, dtype=torch.uint8)
+            frame[keep] = 1
+        roll.append(frame.numpy())
+        logits, state = model(frame.float().view(1, 1, KEYS).to(device), state)
+        last = logits[-1, 0]
+    return np.stack(roll) if roll else np.zeros((0, KEYS), dtype=np.uint8)
+
+
+def events_to_notes(tokens, vocab: EventVocab):
+    """Tokens -> `(pitch, start_s, end_s, velocity, drum)`, every note paired."""
+    return decode_events(tokens, vocab)
+
+
+def roll_to_notes(roll: np.ndarray, steps_per_beat: int, tempo_bpm: float):
+    """Roll -> `(pitch, start_s, end_s, velocity)` (held keys merged) at a tempo."""
+    ticks_per_frame = TICKS_PER_BEAT // steps_per_beat
+    seconds_per_tick = 60.0 / tempo_bpm / TICKS_PER_BEAT
+    return [(p, a * seconds_per_tick, b * seconds_per_tick, v)
+            for p, a, b, v in roll_notes(roll, ticks_per_frame, merge=True)]
+

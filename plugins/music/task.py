@@ -1,0 +1,259 @@
+"""MusicTask: what core's trainer needs to train a model on a folder of MIDI files.
+
+Batches are groups of whole pieces (similar lengths together), padded, walked in truncated-BPTT
+windows; the state carries from one window to the next within a group and starts from zero for
+each new group, so every piece is modelled from its start, as it is scored:
+
+    group of B pieces, padded to the longest          windows of `bptt` steps
+    piece 0  S x x x x x x x x x x x x x x x . .      |--- w0 ---|--- w1 ---|-- w2 --|
+    piece 1  S x x x x x x x x x . . . . . . . .      reset=1    carry       carry
+    ...                                               (. = padding, masked out of the loss)
+
+events: inputs are tokens[:-1] (START first), targets tokens[1:]: NLL per event.
+pianoroll: inputs frames[:-1], targets frames[1:]: NLL per frame summed over the 88 keys (the
+first frame of each piece is not scored, as in the published JSB Chorales results).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from rnnsuite.core import StepOutput, Task, UserError
+from rnnsuite.plugins.music.data import Settings, load_corpus, split_files
+from rnnsuite.plugins.music.events import stretch_events, transpose_events
+from rnnsuite.plugins.music.pianoroll import KEYS, transpose_roll
+
+__all__ = ["MusicTask", "sequence_nll"]
+
+
+class MusicTask(Task):
+    def __init__(self, config: dict, data: Path | None, state: dict | None):
+        self.config = config
+        d = config["data"]
+        self.settings = Settings.from_config(d)
+        self.representation = self.settings.representation
+        self.vocab = self.settings.vocab()
+        self.use_cache = bool(d.get("cache", True))
+        self.train_pieces, self.valid_pieces, self.test_pieces = [], [], []
+        self.skipped: list[str] = []
+        self.state = dict(state or {})
+        if data is not None:
+            pieces, self.skipped = load_corpus(data, self.settings, self.use_cache)
+            train, valid, test = split_files(pieces, float(d["valid_fraction"]),
+                                             float(d["test_fraction"]), int(d["split_seed"]))
+            self.train_pieces, self.valid_pieces, self.test_pieces = train, valid, test
+            if not self.state:
+                self.state = self._fresh_state(train, valid, test)
+            print(f"music: {len(train)} training, {len(valid)} validation, {len(test)} test files"
+                  f" ({self.representation})", file=sys.stderr)
+
+    # -- run state ---------------------------------------------------------------------------
+
+    def _fresh_state(self, train, valid, test) -> dict:
+        seen = sorted({p.key for p in train} | {p.key for p in valid})
+        sigs = Counter(tuple(p.time_signature) for p in train)
+        tempos = [p.tempo_bpm for p in train]
+        return {
+            "representation": self.representation,
+            "input_size": self.input_size,
+            "time_signature": list(sigs.most_common(1)[0][0]) if sigs else [4, 4],
+            "tempo_bpm": float(np.median(tempos)) if tempos else 120.0,
+            "seen": seen,  # content keys of the files trained and validated on
+            "test_files": sorted(p.name for p in test),
+            "skipped": len(self.skipped),
+            # pianoroll generation starts from one of these opening chords
+            "first_frames": [[int(k) + 21 for k in np.flatnonzero(p.data[0])]
+                             for p in train[:64]] if self.representation == "pianoroll" else [],
+        }
+
+    def state_dict(self) -> dict:
+        return self.state
+
+    @property
+    def input_size(self) -> int:
+        return len(self.vocab) if self.representation == "events" else KEYS
+
+    # -- model -------------------------------------------------------------------------------
+
+    def build_model(self):
+        from rnnsuite.core import SequenceModel
+
+        m = self.config["model"]
+        common = dict(hidden_size=m["hidden_size"], num_layers=m["num_layers"],
+                      dropout=m["dropout"], input_dropout=m["input_dropout"],
+                      output_dropout=m["output_dropout"], weight_drop=m["weight_drop"],
+                      backend=m["backend"])
+        if self.representation == "events":
+            return SequenceModel(m["cell"], vocab_size=len(self.vocab),
+                                 embedding_dim=m["embedding_dim"] or None,
+                                 output_size=len(self.vocab), **common)
+        return SequenceModel(m["cell"], input_size=KEYS, embedding_dim=m["embedding_dim"] or None,
+                             output_size=KEYS, **common)
+
+    # -- training ----------------------------------------------------------------------------
+
+    def steps_per_epoch(self) -> int:
+        return len(self.train_batches(0, torch.Generator().manual_seed(0)))
+
+    def train_batches(self, epoch: int, generator):
+        if not self.train_pieces:
+            raise UserError("music: no training data loaded")
+        return _Epoch(self, generator)
+
+    def training_step(self, model, batch, hidden) -> StepOutput:
+        if bool(batch["reset"]):
+            hidden = None
+        out, hidden = model(batch["x"], hidden)  # (T, B, V) or (T, B, 88)
+        nll, count = sequence_nll(out, batch["y"], batch["mask"], self.representation)
+        return StepOutput(nll / count.clamp(min=1), hidden=hidden, items=int(count))
+
+    def validate(self, model) -> dict:
+        if not self.valid_pieces:
+            return {}
+        nll = self.score(model, self.valid_pieces)["nll"]
+        return {"loss": nll, "nll": nll}
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def score(self, model, pieces, batch_size: int = 16, window: int = 1024) -> dict:
+        """NLL per event / per frame over whole pieces, each from a zero state."""
+        device = next(model.parameters()).device
+        total, count = 0.0, 0
+        order = sorted(pieces, key=lambda p: len(p.data))
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            for i in range(0, len(order), batch_size):
+                group = order[i:i + batch_size]
+                x, y, mask = self._pad([p.data for p in group])
+                state = None
+                for t in range(0, x.shape[0], window):
+                    out, state = model(x[t:t + window].to(device), state)
+                    nll, n = sequence_nll(out, y[t:t + window].to(device),
+                                          mask[t:t + window].to(device), self.representation)
+                    total += float(nll)
+                    count += int(n)
+        model.train(was_training)
+        return {"nll": total / max(count, 1), "items": count}
+
+    def evaluate(self, model, data: Path | None) -> dict:
+        if data is None:
+            raise UserError("music evaluate: DATA is required")
+        pieces, skipped = load_corpus(data, self.settings, self.use_cache)
+        seen = set(self.state.get("seen", []))
+        unseen = [p for p in pieces if p.key not in seen]
+        if not unseen:
+            raise UserError(f"{data}: all {len(pieces)} MIDI files were used to train this run; "
+                            "evaluate on files it has not seen")
+        result = self.score(model, unseen)
+        unit = "events" if self.representation == "events" else "frames"
+        out = {
+            "nll": round(result["nll"], 6),
+            "representation": self.representation,
+            "files": len(unseen),
+            "skipped": len(skipped),
+            "seen": len(pieces) - len(unseen),
+            unit: result["items"],
+        }
+        if self.representation == "events":
+            out["perplexity"] = round(math.exp(min(result["nll"], 50.0)), 4)
+        return out
+
+    # -- batching ----------------------------------------------------------------------------
+
+    def _pad(self, arrays):
+        """Encoded pieces -> inputs, targets, mask, padded to the longest.
+
+        Shape: events x, y (T, B) long; pianoroll x, y (T, B, 88) float; mask (T, B) bool.
+        """
+        lengths = [len(a) - 1 for a in arrays]
+        T, B = max(lengths), len(arrays)
+        mask = torch.zeros(T, B, dtype=torch.bool)
+        if self.representation == "events":
+            seq = torch.zeros(T + 1, B, dtype=torch.long)
+            for b, a in enumerate(arrays):
+                seq[: len(a), b] = torch.from_numpy(a.astype(np.int64))
+                mask[: lengths[b], b] = True
+            return seq[:-1], seq[1:], mask
+        seq = torch.zeros(T + 1, B, KEYS)
+        for b, a in enumerate(arrays):
+            seq[: len(a), b] = torch.from_numpy(a.astype(np.float32))
+            mask[: lengths[b], b] = True
+        return seq[:-1], seq[1:], mask
+
+    def _augment(self, data: np.ndarray, generator) -> np.ndarray:
+        d = self.config["data"]
+        limit = int(d["transpose"])
+        if limit > 0:
+            if self.representation == "events":
+                notes = data[data < 256].astype(np.int64) % 128
+                lo_room, hi_room = (int(notes.min()), 127 - int(notes.max())) if len(notes) else (0, 0)
+            else:
+                keys = np.flatnonzero(data.any(axis=0))
+                lo_room, hi_room = (int(keys.min()), KEYS - 1 - int(keys.max())) if len(keys) else (0, 0)
+            lo, hi = -min(limit, lo_room), min(limit, hi_room)
+            shift = lo + int(torch.randint(hi - lo + 1, (), generator=generator))
+            data = (transpose_events(data, shift) if self.representation == "events"
+                    else transpose_roll(data, shift))
+        stretch = float(d["stretch"])
+        if stretch > 0 and self.representation == "events":
+            factor = 1.0 + stretch * (2 * float(torch.rand((), generator=generator)) - 1)
+            data = stretch_events(data, factor, self.vocab)
+        return data
+
+
+class _Epoch:
+    """One epoch of TBPTT windows over groups of pieces; its length is known before iterating."""
+
+    def __init__(self, task: MusicTask, generator):
+        t = task.config["train"]
+        self.task = task
+        self.bptt = int(t["bptt"])
+        batch_size = int(t["batch_size"])
+        pieces = task.train_pieces
+        perm = torch.randperm(len(pieces), generator=generator).tolist()
+        # Bucketing: sort shuffled chunks of 8 batches by length, so a group pads little.
+        chunk = batch_size * 8
+        groups = []
+        for i in range(0, len(perm), chunk):
+            part = sorted(perm[i:i + chunk], key=lambda k: len(pieces[k].data))
+            groups += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
+        order = torch.randperm(len(groups), generator=generator).tolist()
+        self.groups = [groups[k] for k in order]
+        # Augmentation draws happen here, in a fixed order, so the epoch replays exactly.
+        self.data = {k: task._augment(pieces[k].data, generator) for k in perm}
+        self.windows = [math.ceil((max(len(self.data[k]) for k in g) - 1) / self.bptt)
+                        for g in self.groups]
+
+    def __len__(self) -> int:
+        return sum(self.windows)
+
+    def __iter__(self):
+        for group, n in zip(self.groups, self.windows):
+            x, y, mask = self.task._pad([self.data[k] for k in group])
+            for w in range(n):
+                s = slice(w * self.bptt, (w + 1) * self.bptt)
+                yield {"x": x[s], "y": y[s], "mask": mask[s],
+                       "reset": torch.tensor(1 if w == 0 else 0)}
+
+
+def sequence_nll(out, y, mask, representation: str):
+    """Summed NLL (nats) over the unmasked steps, and their count.
+
+    events: cross-entropy of the next token; pianoroll: independent Bernoulli per key, summed
+    over the 88 keys (so a frame's NLL is the published per-frame figure).
+    """
+    mask_f = mask.to(out.dtype)
+    if representation == "events":
+        nll = F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), y.reshape(-1),
+                              reduction="none").view_as(mask_f)
+    else:
+        nll = F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction="none").sum(-1)
+    return (nll * mask_f).sum(), mask.sum()
