@@ -1,0 +1,71 @@
+"""The speech domain: `rnnsuite speech train|evaluate|transcribe|synth`. Imports no torch."""
+
+from __future__ import annotations
+
+from rnnsuite.core import Domain
+
+__all__ = ["SpeechDomain"]
+
+
+class SpeechDomain(Domain):
+    name = "speech"
+    help = "Speech recognition: a CTC recogniser on log-mel features (synth, train, transcribe)."
+    data_help = "a manifest (CSV/TSV with path,text columns) or a folder of x.wav + x.txt"
+
+    def config_defaults(self) -> dict:
+        return {
+            "model": {
+                "cell": "lstm",
+                "hidden_size": 256,
+                "num_layers": 3,
+                "bidirectional": True,       # always: the recogniser reads the whole utterance
+                "dropout": 0.1,
+                "subsample": 4,              # 1, 2 or 4: output frames of 10, 20 or 40 ms
+                "conv_channels": 256,
+            },
+            "train": {
+                "epochs": 30,
+                "batch_size": 32,
+                "lr": 2e-3,
+                "warmup_steps": 200,
+                "clip_grad_norm": 5.0,
+                "monitor": "wer",
+            },
+            "data": {
+                "n_mels": 80,
+                "min_seconds": 0.2,
+                "max_seconds": 20.0,
+                "valid_fraction": 0.05,
+                "speed_perturb": [0.9, 1.0, 1.1],
+                "spec_augment": True,
+                "freq_masks": 2,
+                "freq_width": 15,
+                "time_masks": 2,
+                "time_fraction": 0.05,
+                "time_width": 40,
+                "beam": 8,                   # 1: greedy decoding
+                "lm_order": 5,               # character n-gram LM from the transcripts; 0: none
+                "lm_weight": 0.5,
+                "lm_bonus": 1.0,
+            },
+        }
+
+    def create_task(self, config, data, state):
+        from rnnsuite.plugins.speech.task import SpeechTask
+
+        return SpeechTask(config, data, state)
+
+    def cli_options(self, verb):
+        import click
+
+        if verb != "evaluate":
+            return []
+        return [click.Option(["--beam"], type=int,
+                             help="Beam width of the CTC prefix search (1: greedy)."),
+                click.Option(["--lm-weight"], type=float,
+                             help="Weight of the character n-gram LM (0: none).")]
+
+    def commands(self) -> list:
+        from rnnsuite.plugins.speech.commands import synth, transcribe
+
+        return [synth, transcribe]
