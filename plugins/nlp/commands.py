@@ -50,16 +50,16 @@ def generate(run, prompt, length, temperature, top_k, top_p, seed, device):
     import torch
 
     from rnnsuite.core import load_run
-    from rnnsuite.plugins.nlp.commands import generate_ids as _generate_ids
+    from rnnsuite.plugins.nlp.domain import LanguageModelDomain
 
-    loaded = load_run(run, "nlp", device=device)
+    loaded = load_run(run, LanguageModelDomain(), device=device)
     tokenizer = loaded.task.tokenizer
     generator = torch.Generator()
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     out = sys.stdout
     out.write(prompt)
     last = prompt[-1:] if prompt else "\n"
-    ids = _generate_ids(loaded.model, tokenizer.encode(prompt), tokenizer.boundary_id, length,
+    ids = generate_ids(loaded.model, tokenizer.encode(prompt), tokenizer.boundary_id, length,
                         temperature=temperature, top_k=top_k, top_p=top_p, generator=generator)
     for piece in tokenizer.stream(ids, after=prompt):
         out.write(piece)
