@@ -24,6 +24,8 @@ MUSIC_DEFAULTS = {
         "valid_fraction": 0.1,  # files, not windows
         "test_fraction": 0.1,
         "split_seed": 0,
+        "valid": "",  # a separate validation file/folder instead of the split of DATA
+        "test": "",  # a separate test file/folder instead of the split of DATA
         "cache": True,  # cache encoded files on disk ($RNNSUITE_CACHE_DIR/music)
     },
     "model": {

@@ -46,8 +46,17 @@ class MusicTask(Task):
         self.state = dict(state or {})
         if data is not None:
             pieces, self.skipped = load_corpus(data, self.settings, self.use_cache)
-            train, valid, test = split_files(pieces, float(d["valid_fraction"]),
-                                             float(d["test_fraction"]), int(d["split_seed"]))
+            extra = {}
+            for split in ("valid", "test"):  # separate folders instead of a split of DATA
+                if d.get(split):
+                    extra[split], skipped = load_corpus(Path(d[split]), self.settings,
+                                                        self.use_cache)
+                    self.skipped += skipped
+            train, valid, test = split_files(
+                pieces, 0.0 if "valid" in extra else float(d["valid_fraction"]),
+                0.0 if "test" in extra else float(d["test_fraction"]), int(d["split_seed"]))
+            valid = extra.get("valid", valid)
+            test = extra.get("test", test)
             self.train_pieces, self.valid_pieces, self.test_pieces = train, valid, test
             if not self.state:
                 self.state = self._fresh_state(train, valid, test)

@@ -1,0 +1,338 @@
+"""JSB Chorales benchmark for `rnnsuite music` (piano roll, NLL per frame).
+
+    python bench/music_jsb.py                       # rnn, lstm, gru on the canonical JSB split
+    python bench/music_jsb.py --music21             # also ~350 music21 chorales, 60/20/20 by piece
+    python bench/music_jsb.py --cells lstm --set hidden_size=128 --epochs 5   # quick look
+
+Data: `../shared/data/jsb-chorales-quarter.json.gz` (Boulanger-Lewandowski's split, quarter-note
+frames; see the README beside it). Scoring, as published: natural log, NLL per frame summed over
+the 88 keys, the first frame of each piece not scored, each piece from a zero state.
+
+The models go through the real pipeline: the split is written as MIDI (one quarter note per
+frame, each sounding pitch a one-quarter note), trained with core's trainer exactly as
+`rnnsuite music train TRAIN_DIR --representation pianoroll --set valid=VALID_DIR` would, and
+scored with the `evaluate` verb's code on the test MIDI files. The same model is also scored on
+the JSON piano rolls directly, to show both give the same figure. Baselines from the same data:
+per-key unigram and per-key Markov (Bernoulli, add-one smoothing). Generated pieces are compared
+with the training set (pitch-class histogram distance, note density) next to random notes.
+
+Jobs run in parallel worker processes (`--jobs`), each on `--device`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "jsb-chorales-quarter.json.gz"
+PUBLISHED = {
+    "Chung et al. 2014 tanh RNN": 8.82, "Chung et al. 2014 LSTM": 8.67,
+    "Chung et al. 2014 GRU": 8.54, "Bai et al. 2018 LSTM": 8.45, "Bai et al. 2018 GRU": 8.43,
+    "Bai et al. 2018 TCN": 8.10,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Data
+# ---------------------------------------------------------------------------------------------
+
+
+def load_jsb(path: Path) -> dict:
+    """{"train"|"valid"|"test": [roll (F, 88) uint8, ...]}"""
+    from rnnsuite.plugins.music.pianoroll import frames_from_pitch_lists
+
+    with gzip.open(path, "rt") as fh:
+        raw = json.load(fh)
+    return {split: [frames_from_pitch_lists(p) for p in raw[split]] for split in ("train", "valid", "test")}
+
+
+def write_split_midi(rolls: dict, root: Path) -> dict:
+    """Each split as a folder of MIDI files: a frame is a quarter note, each pitch one note."""
+    from rnnsuite.plugins.music.midi import midi_bytes
+    from rnnsuite.plugins.music.pianoroll import roll_notes
+
+    folders = {}
+    for split, pieces in rolls.items():
+        folder = root / split
+        folder.mkdir(parents=True, exist_ok=True)
+        for i, roll in enumerate(pieces):
+            data = midi_bytes(roll_notes(roll, 480), in_ticks=True, end_tick=len(roll) * 480,
+                              ticks_per_beat=480)
+            (folder / f"{split}_{i:03d}.mid").write_bytes(data)
+        folders[split] = str(folder)
+    return folders
+
+
+def load_music21(folder: Path, seed: int = 0) -> dict:
+    """music21 chorales (rendered by bench/_music21_chorales.py) -> deduplicated 60/20/20 split."""
+    from rnnsuite.plugins.music.data import Settings, load_corpus
+
+    pieces, skipped = load_corpus(folder, Settings(representation="pianoroll"), use_cache=True,
+                                  quiet=True)
+    unique, seen = [], set()
+    for p in pieces:  # duplicate chorales: same piano roll
+        key = p.data.tobytes() + bytes(str(p.data.shape), "ascii")
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    order = np.random.default_rng(seed).permutation(len(unique))
+    n_train, n_valid = int(0.6 * len(unique)), int(0.2 * len(unique))
+    parts = {"train": order[:n_train], "valid": order[n_train:n_train + n_valid],
+             "test": order[n_train + n_valid:]}
+    info = {"files": len(pieces), "skipped": len(skipped), "duplicates": len(pieces) - len(unique)}
+    return {k: [unique[i].data for i in v] for k, v in parts.items()}, info
+
+
+# ---------------------------------------------------------------------------------------------
+# Baselines (independent of rnnsuite's model code)
+# ---------------------------------------------------------------------------------------------
+
+
+def _bernoulli_nll(p: np.ndarray, y: np.ndarray) -> float:
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).sum())
+
+
+def baselines(train: list, test: list) -> dict:
+    frames = np.concatenate(train).astype(np.float64)
+    p_on = (frames.sum(0) + 1) / (len(frames) + 2)  # per-key unigram, add-one
+    prev = np.concatenate([r[:-1] for r in train]).astype(bool)
+    nxt = np.concatenate([r[1:] for r in train]).astype(np.float64)
+    p_after_on = ((nxt * prev).sum(0) + 1) / (prev.sum(0) + 2)  # P(on_t | on_{t-1}) per key
+    p_after_off = ((nxt * ~prev).sum(0) + 1) / ((~prev).sum(0) + 2)
+    uni = markov = 0.0
+    count = 0
+    for r in test:
+        y = r[1:].astype(np.float64)
+        uni += _bernoulli_nll(np.broadcast_to(p_on, y.shape), y)
+        markov += _bernoulli_nll(np.where(r[:-1].astype(bool), p_after_on, p_after_off), y)
+        count += len(y)
+    return {"unigram": uni / count, "markov": markov / count, "frames": count}
+
+
+# ---------------------------------------------------------------------------------------------
+# "Sounds like music": generated pieces against the training set
+# ---------------------------------------------------------------------------------------------
+
+
+def roll_stats(rolls: list) -> dict:
+    frames = np.concatenate(rolls).astype(np.float64)
+    keys = frames.sum(0)
+    pc = np.zeros(12)
+    for k in range(88):
+        pc[(21 + k) % 12] += keys[k]
+    return {"pc_hist": pc / max(pc.sum(), 1), "density": float(frames.sum(1).mean())}
+
+
+def music_quality(model_rolls: list, train: list, seed: int = 0) -> dict:
+    """Pitch-class histogram distance (total variation, 0..1) to the training set, and notes
+    per frame, for generated rolls and for uniformly random notes (every key on with p=1/2 per
+    frame: what an untrained model samples)."""
+    ref = roll_stats(train)
+    rng = np.random.default_rng(seed)
+    random_rolls = [(rng.random(r.shape) < 0.5).astype(np.uint8) for r in model_rolls]
+    out = {"train_density": round(ref["density"], 3)}
+    for name, rolls in (("generated", model_rolls), ("random", random_rolls)):
+        s = roll_stats(rolls)
+        out[f"{name}_pc_distance"] = round(0.5 * float(np.abs(s["pc_hist"] - ref["pc_hist"]).sum()), 4)
+        out[f"{name}_density"] = round(s["density"], 3)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# One job: train a cell, evaluate it, sample from it
+# ---------------------------------------------------------------------------------------------
+
+
+def run_job(job: dict) -> dict:
+    import torch
+
+    from rnnsuite.core import apply_overrides, default_config, train_run
+    from rnnsuite.plugins.music.data import Encoded
+    from rnnsuite.plugins.music.domain import MusicDomain
+    from rnnsuite.plugins.music.generate import sample_roll
+
+    torch.set_num_threads(job.get("threads", 1))
+    domain = MusicDomain()
+    folders = job["folders"]
+    config = apply_overrides(default_config(domain), [
+        "representation=pianoroll", f"cell={job['cell']}", f"valid={folders['valid']}",
+        f"device={job['device']}", *job["overrides"]])
+    t0 = time.time()
+    loaded = train_run(domain, config, data=folders["train"], out=job["run_dir"],
+                       show_progress=False)
+    train_s = time.time() - t0
+    with torch.no_grad():
+        metrics = loaded.task.evaluate(loaded.model, Path(folders["test"]))
+        rolls = load_jsb_rolls(job["test_rolls"])
+        direct = loaded.task.score(loaded.model, [Encoded(f"t{i}", "", r) for i, r in enumerate(rolls)])
+    # 20 pieces of 64 frames, each from a training piece's first frame
+    gen = torch.Generator().manual_seed(0)
+    train_rolls = load_jsb_rolls(job["train_rolls"])
+    generated = [sample_roll(loaded.model, r[:1], 63, 1.0, gen) for r in train_rolls[:20]]
+    return {
+        "label": job["label"], "dataset": job["dataset"], "cell": job["cell"],
+        "overrides": job["overrides"], "test_nll_midi": metrics["nll"],
+        "test_nll_json": round(direct["nll"], 6), "test_files": metrics["files"],
+        "test_frames": metrics["frames"], "summary": loaded.summary, "train_s": round(train_s, 1),
+        "params": sum(p.numel() for p in loaded.model.parameters()),
+        "quality": music_quality(generated, train_rolls),
+    }
+
+
+def save_rolls(rolls: list, path: Path) -> str:
+    np.savez_compressed(path, *rolls)
+    return str(path)
+
+
+def load_jsb_rolls(path: str) -> list:
+    with np.load(path) as z:
+        return [z[f"arr_{i}"] for i in range(len(z.files))]
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--cells", default="rnn,lstm,gru")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    ap.add_argument("--max-time", type=float, default=None, help="per job, seconds")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="config override for every job (repeatable)")
+    ap.add_argument("--variant", action="append", default=[],
+                    help="extra jobs: 'label:cells:k=v,k=v' (repeatable)")
+    ap.add_argument("--music21", nargs="?", const="default", default=None,
+                    help="also the music21 chorales (folder of rendered MIDI; default cache)")
+    ap.add_argument("--no-jsb", action="store_true")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per job")
+    ap.add_argument("--work", type=Path, default=None, help="working folder (default: temporary)")
+    ap.add_argument("--json", type=Path, default=None, help="write all results here")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.worker:
+        print("RESULT " + json.dumps(run_job(json.loads(Path(args.worker).read_text()))), flush=True)
+        return
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="music-jsb-"))
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("RNNSUITE_CACHE_DIR", str(work / "cache"))
+    os.environ.setdefault("RNNSUITE_PROGRESS", "0")
+    common = list(args.overrides)
+    if args.epochs is not None:
+        common.append(f"epochs={args.epochs}")
+    if args.max_time is not None:
+        common.append(f"max_time={args.max_time}")
+
+    datasets, results = {}, {"baselines": {}, "runs": [], "published": PUBLISHED}
+    if not args.no_jsb:
+        rolls = load_jsb(args.data)
+        datasets["jsb"] = rolls
+    if args.music21:
+        sys.path.insert(0, str(REPO / "bench"))
+        from _music21_chorales import DEFAULT as M21_DEFAULT
+
+        folder = M21_DEFAULT if args.music21 == "default" else Path(args.music21)
+        rolls, info = load_music21(folder)
+        datasets["music21"] = rolls
+        results["music21_info"] = info
+    jobs = []
+    for name, rolls in datasets.items():
+        folders = write_split_midi(rolls, work / name / "midi")
+        results["baselines"][name] = baselines(rolls["train"], rolls["test"])
+        results["baselines"][name]["pieces"] = {k: len(v) for k, v in rolls.items()}
+        test_rolls = save_rolls(rolls["test"], work / name / "test.npz")
+        train_rolls = save_rolls(rolls["train"], work / name / "train.npz")
+        variants = [("default", args.cells.split(","), [])]
+        for v in args.variant:
+            label, cells, sets = v.split(":", 2)
+            variants.append((label, cells.split(","), [s for s in sets.split(",") if s]))
+        for label, cells, extra in variants:
+            for cell in cells:
+                jobs.append({"dataset": name, "cell": cell, "label": label, "folders": folders,
+                             "overrides": common + extra, "device": args.device,
+                             "threads": args.threads, "test_rolls": test_rolls,
+                             "train_rolls": train_rolls,
+                             "run_dir": str(work / name / "runs" / f"{label}-{cell}")})
+    print(json.dumps(results["baselines"], indent=1), flush=True)
+    t0 = time.time()
+    pending = list(enumerate(jobs))
+    running = []
+    while pending or running:
+        while pending and len(running) < args.jobs:
+            i, job = pending.pop(0)
+            spec = work / f"job{i}.json"
+            spec.write_text(json.dumps(job))
+            log = open(work / f"job{i}.log", "w")
+            proc = subprocess.Popen([sys.executable, __file__, "--worker", str(spec)],
+                                    stdout=subprocess.PIPE, stderr=log, text=True)
+            running.append((i, job, proc, log))
+        time.sleep(0.5)
+        for item in list(running):
+            i, job, proc, log = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            log.close()
+            out = proc.stdout.read()
+            lines = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
+            if proc.returncode == 0 and lines:
+                res = json.loads(lines[-1][7:])
+            else:
+                tail = (work / f"job{i}.log").read_text()[-800:]
+                res = {"label": job["label"], "dataset": job["dataset"], "cell": job["cell"],
+                       "error": f"exit {proc.returncode}: {tail}"}
+            results["runs"].append(res)
+            print(json.dumps(res), flush=True)
+            if args.json:
+                args.json.write_text(json.dumps(results, indent=1))
+    results["wall_s"] = round(time.time() - t0, 1)
+    results["machine"] = machine()
+    results["command"] = " ".join([Path(sys.executable).name, *sys.argv])
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
+    print_table(results)
+
+
+def machine() -> dict:
+    import platform
+
+    import torch
+
+    info = {"python": platform.python_version(), "torch": torch.__version__,
+            "cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def print_table(results: dict) -> None:
+    print("\n| data | recipe | cell | test NLL/frame (MIDI) | (JSON) | epochs | train s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for r in results["runs"]:
+        if "error" in r:
+            print(f"| {r['dataset']} | {r['label']} | {r['cell']} | error | | | |")
+            continue
+        s = r["summary"] or {}
+        print(f"| {r['dataset']} | {r['label']} | {r['cell']} | {r['test_nll_midi']:.3f} | "
+              f"{r['test_nll_json']:.3f} | {s.get('epochs')} | {r['train_s']} |")
+    for name, b in results["baselines"].items():
+        print(f"| {name} | per-key unigram | - | {b['unigram']:.3f} | | | |")
+        print(f"| {name} | per-key Markov | - | {b['markov']:.3f} | | | |")
+
+
+if __name__ == "__main__":
+    main()
