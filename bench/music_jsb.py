@@ -93,6 +93,36 @@ def load_music21(folder: Path, seed: int = 0) -> dict:
     return {k: [unique[i].data for i in v] for k, v in parts.items()}, info
 
 
+MUSIC21_DIR = Path.home() / ".cache" / "rnnsuite" / "bench" / "music21-chorales"
+
+
+def render_music21(out: Path = MUSIC21_DIR, first: int = 1, last: int = 371) -> Path:
+    """Render music21's Bach chorales (Riemenschneider numbers first..last) to MIDI, once.
+
+    Slow (music21 parses every score), so the files are cached in `out`, named
+    `<number>_<corpus file>.mid`: original keys, music21's own MIDI writer. Chorales music21
+    cannot render are listed in skipped-<first>.txt.
+    """
+    from music21 import corpus
+
+    out.mkdir(parents=True, exist_ok=True)
+    skipped = []
+    for score in corpus.chorales.Iterator(currentNumber=first, highestNumber=last,
+                                          returnType="stream"):
+        md = score.metadata
+        name = f"{int(md.number):03d}_{Path(md.corpusFilePath).stem.replace('.', '_')}.mid"
+        if (out / name).is_file():
+            continue
+        try:
+            data_path = out / f".{name}.tmp"
+            score.write("midi", fp=str(data_path))
+            data_path.rename(out / name)
+        except Exception as err:
+            skipped.append(f"{md.number} {md.corpusFilePath}: {err}")
+    (out / f"skipped-{first}.txt").write_text("\n".join(skipped) + "\n")
+    return out
+
+
 # ---------------------------------------------------------------------------------------------
 # Baselines (independent of rnnsuite's model code)
 # ---------------------------------------------------------------------------------------------
@@ -215,6 +245,8 @@ def main(argv=None):
                     help="extra jobs: 'label:cells:k=v,k=v' (repeatable)")
     ap.add_argument("--music21", nargs="?", const="default", default=None,
                     help="also the music21 chorales (folder of rendered MIDI; default cache)")
+    ap.add_argument("--render-music21", metavar="FIRST-LAST",
+                    help="only render music21 chorales FIRST..LAST to the MIDI cache (needs music21)")
     ap.add_argument("--no-jsb", action="store_true")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--threads", type=int, default=1, help="torch threads per job")
@@ -241,11 +273,12 @@ def main(argv=None):
     if not args.no_jsb:
         rolls = load_jsb(args.data)
         datasets["jsb"] = rolls
+    if args.render_music21:
+        first, last = (int(x) for x in args.render_music21.split("-"))
+        print(render_music21(MUSIC21_DIR, first, last))
+        return
     if args.music21:
-        sys.path.insert(0, str(REPO / "bench"))
-        from _music21_chorales import DEFAULT as M21_DEFAULT
-
-        folder = M21_DEFAULT if args.music21 == "default" else Path(args.music21)
+        folder = MUSIC21_DIR if args.music21 == "default" else Path(args.music21)
         rolls, info = load_music21(folder)
         datasets["music21"] = rolls
         results["music21_info"] = info
