@@ -177,9 +177,9 @@ def calendar_features(time: pd.Index, freq: str | None) -> np.ndarray:
     elif kind == "week":
         cycles = [(t.isocalendar().week.to_numpy().astype(float) - 1, 52.18)]
     elif kind in ("day", "bday"):
-        cycles = [(t.dayofweek.to_numpy(), 7), (t.dayofyear.to_numpy() - 1, 365.25)]
+        cycles = [(t.day_of_week.to_numpy(), 7), (t.day_of_year.to_numpy() - 1, 365.25)]
     else:
-        cycles = [(t.hour.to_numpy() + t.minute.to_numpy() / 60, 24), (t.dayofweek.to_numpy(), 7)]
+        cycles = [(t.hour.to_numpy() + t.minute.to_numpy() / 60, 24), (t.day_of_week.to_numpy(), 7)]
     cols = []
     for value, period in cycles:
         angle = 2 * math.pi * np.asarray(value, dtype=float) / period

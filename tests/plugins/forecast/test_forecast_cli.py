@@ -1,0 +1,110 @@
+"""The forecast verbs through the real CLI: predict, train, evaluate, and their errors."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from rnnsuite.apps.cli import cli
+
+SALES = Path(__file__).resolve().parents[3] / "examples" / "sales.csv"
+TINY = ["--max-steps", "3", "--set", "hidden_size=8", "--set", "threads=1"]
+METRIC_KEYS = {"smape", "mase", "mae", "rmse", "coverage80", "coverage95"}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def check_forecast_csv(path, n_series, horizon):
+    table = pd.read_csv(path)
+    assert list(table.columns) == ["series_id", "date", "mean", "lo80", "hi80", "lo95", "hi95"]
+    assert len(table) == n_series * horizon
+    v = table[["lo95", "lo80", "mean", "hi80", "hi95"]].to_numpy()
+    assert np.all(np.diff(v, axis=1) >= 0), "intervals must be ordered lo95 <= lo80 <= mean <= hi80 <= hi95"
+    return table
+
+
+def test_predict_sales_writes_ordered_csv_and_png(in_tmp):
+    result = invoke("forecast", "predict", SALES, *TINY, "--out", "f.csv", "--plot", "f.png")
+    assert result.exit_code == 0, result.output
+    table = check_forecast_csv(in_tmp / "f.csv", n_series=5, horizon=18)
+    assert table["date"].iloc[0] == "1994-03-01" and table["series_id"].iloc[0] == "cars_retail_total"
+    assert (in_tmp / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "lo80" in result.stdout and "cars_retail_total" in result.stdout
+
+
+def test_predict_defaults_write_next_to_cwd(in_tmp):
+    result = invoke("forecast", "predict", SALES, *TINY, "--horizon", "4")
+    assert result.exit_code == 0, result.output
+    check_forecast_csv(in_tmp / "sales-forecast.csv", 5, 4)
+    assert (in_tmp / "sales-forecast.png").is_file()
+
+
+def test_predict_integer_steps_and_short_series_fall_back(in_tmp):
+    rng = np.random.default_rng(0)
+    rows = [f"a,{t},{10 + np.sin(t / 2) + rng.normal(0, 0.1):.3f}" for t in range(60)]
+    rows += [f"short,{t},{5 + t}" for t in range(5)]
+    Path("long.csv").write_text("series_id,step,value\n" + "\n".join(rows) + "\n")
+    result = invoke("forecast", "predict", "long.csv", *TINY, "--horizon", "6", "--json", "--no-files")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert len(doc["forecast"]) == 12 and doc["files"] == []
+    assert [r["date"] for r in doc["forecast"] if r["series_id"] == "short"] == ["5", "6", "7", "8", "9", "10"]
+    assert "shorter than the model's input window" in result.stderr
+
+
+def test_train_then_evaluate_json_has_model_and_baselines(in_tmp):
+    result = invoke("forecast", "train", SALES, "--out", "run", *TINY)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((in_tmp / "run" / "config.json").read_text())
+    assert set(saved["task_state"]["scaler"]["scales"]) == {"cars_retail_total", "cars_retail_domestic",
+                                                            "cars_retail_imports", "trucks_retail_total", "gas_ranges"}
+    result = invoke("forecast", "evaluate", "run", SALES, "--json", "--folds", "2")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert METRIC_KEYS <= set(metrics)
+    assert set(metrics["baselines"]) == {"naive", "seasonal_naive"}
+    for name in ("naive", "seasonal_naive"):
+        assert set(metrics["baselines"][name]) == METRIC_KEYS
+    assert metrics["windows"] == 10 and metrics["folds"] == 2
+    # predict with the trained run
+    result = invoke("forecast", "predict", SALES, "--model", "run", "--out", "g.csv", "--plot", "g.png")
+    assert result.exit_code == 0, result.output
+    check_forecast_csv(in_tmp / "g.csv", 5, 18)
+
+
+def test_evaluate_seasonal_naive_baseline_matches_hand(in_tmp):
+    invoke("forecast", "train", SALES, "--out", "run", *TINY)
+    metrics = json.loads(invoke("forecast", "evaluate", "run", SALES, "--json").stdout)
+    frame = pd.read_csv(SALES)
+    errors = []
+    for col in frame.columns[1:]:
+        y = frame[col].to_numpy(float)
+        hist, actual = y[:-18], y[-18:]
+        fc = np.concatenate([hist[-12:], hist[-12:-6]])  # last season, repeated
+        errors.append(np.abs(actual - fc))
+    assert metrics["baselines"]["seasonal_naive"]["mae"] == pytest.approx(np.mean(errors))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["forecast", "predict", "missing.csv"], "missing.csv: no such file"),
+        (["forecast", "predict", "bad.csv", "--max-steps", "1"], "bad.csv: column 'v', row 3: 'x' is not a number"),
+        (["forecast", "predict", "bad.csv", "--model", "nowhere"], "nowhere: run folder not found"),
+        (["forecast", "predict", "ok.csv", "--freq", "fortnight"], "'fortnight' is not a pandas frequency"),
+        (["forecast", "predict", "ok.csv", "--horizon", "0"], "--horizon must be at least 1"),
+    ],
+)
+def test_bad_input_exits_2_with_one_error_line(in_tmp, args, message):
+    Path("bad.csv").write_text("date,v\n2020-01-01,1\n2020-02-01,x\n")
+    Path("ok.csv").write_text("date,v\n2020-01-01,1\n2020-02-01,2\n2020-03-01,3\n")
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert not Path("bad-forecast.csv").exists()

@@ -1,0 +1,145 @@
+"""The CSV loader: shapes, frequencies, integer steps, and every bad input of issue 3."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rnnsuite.core import UserError
+from rnnsuite.plugins.forecast.data import (
+    calendar_features,
+    future_index,
+    horizon_for_freq,
+    load_csv,
+    normalize_freq,
+    season_for_freq,
+)
+
+
+def write(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_wide_monthly_every_column_is_a_series(tmp_path):
+    path = write(tmp_path, "month,a,b\n2020-01,1,10\n2020-02,2,20\n2020-03,3,30\n2020-04,4,40\n")
+    data = load_csv(path, echo=False)
+    assert data.shape == "wide" and data.freq == "MS" and data.ids == ["a", "b"]
+    np.testing.assert_array_equal(data.series[1].values, [10, 20, 30, 40])
+    assert data.series[0].time[0] == pd.Timestamp("2020-01-01")
+    assert data.warnings == []
+
+
+def test_long_format_with_covariate(tmp_path):
+    rows = ["series_id,date,value,promo"]
+    for sid, base in (("x", 0), ("y", 100)):
+        rows += [f"{sid},2021-01-0{d},{base + d},{d % 2}" for d in range(1, 8)]
+    data = load_csv(write(tmp_path, "\n".join(rows) + "\n"), echo=False)
+    assert data.shape == "long" and data.freq == "D" and data.ids == ["x", "y"]
+    assert data.covariate_names == ["promo"]
+    np.testing.assert_array_equal(data.series[1].values, np.arange(101, 108))
+    assert data.series[0].covariates.shape == (7, 1)
+
+
+def test_daily_frequency_and_calendar(tmp_path):
+    dates = pd.date_range("2022-03-01", periods=30, freq="D")
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "sales": np.arange(30.0) + 1})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    data = load_csv(tmp_path / "d.csv", echo=False)
+    assert data.freq == "D" and season_for_freq(data.freq) == 7 and horizon_for_freq(data.freq) == 14
+    cal = calendar_features(data.series[0].time, data.freq)
+    assert cal.shape == (30, 4)
+    # 2022-03-01 is a Tuesday: day of week 1 -> angle 2*pi/7
+    assert cal[0, 0] == pytest.approx(np.sin(2 * np.pi / 7))
+
+
+def test_weekly_quarterly_yearly_frequencies(tmp_path):
+    weekly = write(tmp_path, "date,v\n" + "\n".join(f"{d:%Y-%m-%d},{i + 1}" for i, d in enumerate(pd.date_range("2020-01-05", periods=6, freq="W-SUN"))), "w.csv")
+    quarterly = write(tmp_path, "date,v\n2019-01-01,1\n2019-04-01,2\n2019-07-01,3\n2019-10-01,4\n", "q.csv")
+    yearly = write(tmp_path, "year,v\n2001,1\n2002,2\n2003,3\n", "y.csv")
+    assert load_csv(weekly, echo=False).freq == "W-SUN"
+    assert season_for_freq(load_csv(quarterly, echo=False).freq) == 4
+    data = load_csv(yearly, echo=False)
+    assert season_for_freq(data.freq) == 1 and data.series[0].time[-1] == pd.Timestamp("2003-01-01")
+
+
+def test_integer_steps_without_dates(tmp_path):
+    data = load_csv(write(tmp_path, "t,load\n0,5\n1,6\n2,7\n3,8\n"), echo=False)
+    assert data.freq is None and data.step == 1
+    assert list(future_index(data.series[0], 3, None, 1)) == [4, 5, 6]
+    headerless_index = load_csv(write(tmp_path, "a,b\n1,2\n3,4\n5,6\n", "n.csv"), echo=False)
+    assert headerless_index.freq is None and headerless_index.ids == ["a", "b"]
+
+
+def test_integer_steps_with_gap_are_filled(tmp_path):
+    data = load_csv(write(tmp_path, "step,v\n0,1\n2,3\n4,5\n6,9\n"), echo=False)
+    assert data.step == 2 and data.warnings == []
+    data = load_csv(write(tmp_path, "step,v\n0,1\n1,2\n3,4\n", "g.csv"), echo=False)
+    np.testing.assert_array_equal(data.series[0].values, [1, 2, 3, 4])
+
+
+def test_gaps_interpolated_or_masked_and_reported(tmp_path):
+    text = "date,v\n2020-01-01,1\n2020-02-01,\n2020-04-01,7\n2020-05-01,9\n"
+    filled = load_csv(write(tmp_path, text), echo=False)
+    np.testing.assert_allclose(filled.series[0].values, [1, 3, 5, 7, 9])  # Feb blank, Mar absent
+    assert "2 missing value(s)" in filled.warnings[0] and "interpolation" in filled.warnings[0]
+    masked = load_csv(write(tmp_path, text, "m.csv"), fill="mask", echo=False)
+    assert np.isnan(masked.series[0].values[1:3]).all() and "masked" in masked.warnings[0]
+
+
+def test_unsorted_rows_are_sorted_with_a_warning(tmp_path):
+    data = load_csv(write(tmp_path, "date,v\n2020-03-01,3\n2020-01-01,1\n2020-02-01,2\n"), echo=False)
+    np.testing.assert_array_equal(data.series[0].values, [1, 2, 3])
+    assert "sorted" in data.warnings[0]
+
+
+def test_constant_and_negative_series_warn(tmp_path):
+    data = load_csv(write(tmp_path, "t,flat,neg\n0,5,1\n1,5,-2\n2,5,3\n"), echo=False)
+    text = " ".join(data.warnings)
+    assert "'flat': constant" in text and "'neg': negative values" in text
+
+
+def test_freq_override_and_legacy_alias(tmp_path):
+    path = write(tmp_path, "date,v\n2020-01-31,1\n2020-02-29,2\n2020-04-30,4\n")
+    assert load_csv(path, freq="M", echo=False).freq == "ME"
+    assert len(load_csv(path, freq="ME", echo=False).series[0]) == 4
+    assert normalize_freq("H") == "h"
+
+
+def test_explicit_columns(tmp_path):
+    path = write(tmp_path, "when,sales,price,store\n2020-01-01,1,9,0\n2020-01-02,2,8,0\n2020-01-03,3,7,0\n")
+    data = load_csv(path, date_col="when", value_col="sales", echo=False)
+    assert data.ids == ["sales"] and data.covariate_names == ["price", "store"]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "the file is empty"),
+        ("date,v\n", "no data rows"),
+        ("date,v\n2020-01-01,1\n2020-02-01,abc\n2020-03-01,3\n", "row 3: 'abc' is not a number"),
+        ("date,v\n2020-01-01,1\n2020-01-01,2\n2020-02-01,3\n", "duplicate time stamp 2020-01-01"),
+        ("date,v\n2020-01-01,1\nnot a date,2\n", "cannot read 'not a date' as a date"),
+        ("date,v\n2020-01-01,\n2020-02-01,\n", "has no values"),
+        ("date,v\n2020-01-15,1\n2020-02-01,2\n2020-03-10,3\n", "grid; check --freq"),
+        ("series_id,date,a,b\nx,2020-01-01,1,2\n", "needs a value column"),
+    ],
+)
+def test_bad_input_is_one_line_user_error(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(UserError) as err:
+        load_csv(path, echo=False)
+    assert message in str(err.value) and str(err.value).startswith(str(path))
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file_and_bad_options(tmp_path):
+    with pytest.raises(UserError, match="no such file"):
+        load_csv(tmp_path / "nope.csv")
+    path = write(tmp_path, "date,v\n2020-01-01,1\n2020-02-01,2\n")
+    with pytest.raises(UserError, match="not a pandas frequency"):
+        load_csv(path, freq="fortnightly")
+    with pytest.raises(UserError, match="no value column 'sales'"):
+        load_csv(path, value_col="sales")
+    with pytest.raises(UserError, match="off the D grid"):
+        load_csv(write(tmp_path, "date,v\n2020-01-01 00:00,1\n2020-01-02 12:00,2\n2020-01-03 00:00,3\n", "h.csv"), freq="D")
