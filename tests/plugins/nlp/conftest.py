@@ -19,6 +19,12 @@ def tiny_sets(**extra) -> list[str]:
 
 
 @pytest.fixture
+def tiny():
+    """The `tiny_sets` function, for tests (test modules here are not a package)."""
+    return tiny_sets
+
+
+@pytest.fixture
 def sample_text() -> str:
     """The first ~600 characters of Macbeth from examples/text."""
     text = (EXAMPLES / "macbeth.txt").read_text(encoding="utf-8")
