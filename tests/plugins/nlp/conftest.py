@@ -24,11 +24,21 @@ def tiny():
     return tiny_sets
 
 
+def _sample_text() -> str:
+    text = (EXAMPLES / "macbeth.txt").read_text(encoding="utf-8")
+    return text[: text.index("\n", 600) + 1]
+
+
 @pytest.fixture
 def sample_text() -> str:
     """The first ~600 characters of Macbeth from examples/text."""
-    text = (EXAMPLES / "macbeth.txt").read_text(encoding="utf-8")
-    return text[: text.index("\n", 600) + 1]
+    return _sample_text()
+
+
+@pytest.fixture(scope="module")
+def tiny_module():
+    """(tiny_sets, sample text) for module-scoped fixtures."""
+    return tiny_sets, _sample_text()
 
 
 @pytest.fixture

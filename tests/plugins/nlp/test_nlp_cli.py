@@ -15,9 +15,14 @@ def run(*args):
     return result
 
 
-@pytest.fixture
-def trained(tmp_path, text_file, tiny):
-    out = tmp_path / "run"
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_module):
+    """One tiny run shared by the tests that only read it."""
+    folder = tmp_path_factory.mktemp("trained")
+    tiny, sample_text = tiny_module
+    text_file = folder / "macbeth.txt"
+    text_file.write_text(sample_text, encoding="utf-8")
+    out = folder / "run"
     r = run("nlp", "train", text_file, "--out", out, "--max-steps", 3, *tiny())
     assert r.exit_code == 0, r.output
     return out
