@@ -66,13 +66,18 @@ def check_signal(path, audio: np.ndarray, min_seconds: float, max_seconds: float
         raise AudioError(f"{path}: audio is silent (peak below -60 dBFS)")
 
 
+_FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS")}
+
+
 def write_wav(path, audio: np.ndarray, rate: int) -> None:
-    """Write 16-bit PCM WAV via a temporary file, so a killed run leaves no half file."""
+    """Write 16-bit WAV (or FLAC, or OGG Vorbis, by suffix) via a temporary file, so a killed
+    run leaves no half file. audio: (N,) mono or (N, channels) float in [-1, 1]."""
     import os
 
     import soundfile
 
     path = Path(path)
+    fmt, subtype = _FORMATS[path.suffix.lower()]
     tmp = path.with_name(path.name + ".tmp")
-    soundfile.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype="PCM_16", format="WAV")
+    soundfile.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype=subtype, format=fmt)
     os.replace(tmp, path)

@@ -43,10 +43,12 @@ def _split_list(values) -> list[str] | None:
               help="Fraction passed through an 8 kHz telephone channel.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jobs", type=int, default=0, help="Parallel synthesis jobs (default: CPU count).")
+@click.option("--format", "fmt", type=click.Choice(["wav", "flac", "ogg"]), default="wav",
+              show_default=True, help="Audio format of the corpus files.")
 @click.option("--force", is_flag=True, help="Write into a folder that already holds a corpus.")
 @click.option("--json", "as_json", is_flag=True, help="Print the corpus summary as JSON.")
 def synth(out, task, texts_file, n, test_n, voices, test_voices, noise, telephone, seed, jobs,
-          force, as_json):
+          fmt, force, as_json):
     """Build a labelled corpus with espeak-ng, flite and festival voices."""
     from rnnsuite.plugins.speech.synth import build_corpus
 
@@ -58,7 +60,7 @@ def synth(out, task, texts_file, n, test_n, voices, test_voices, noise, telephon
     tv = _split_list(test_voices)
     summary = build_corpus(out, n=n, task=task, texts_file=texts_file, voices=_split_list(voices),
                            test_voices=tv, test_n=test_n, noise=noise, telephone=telephone,
-                           seed=seed, jobs=jobs)
+                           seed=seed, jobs=jobs, fmt=fmt)
     if as_json:
         click.echo(json.dumps(summary))
     click.echo(f"Wrote {summary['train_utterances']} training utterances "

@@ -35,13 +35,12 @@ class CTCRecognizer(nn.Module):
         if subsample not in (1, 2, 4):
             raise ValueError("subsample must be 1, 2 or 4")
         self.subsample = subsample
-        layers: list[nn.Module] = []
+        convs = []
         channels = n_mels
         for _ in range({1: 0, 2: 1, 4: 2}[subsample]):
-            layers += [nn.Conv1d(channels, conv_channels, kernel_size=5, stride=2, padding=2),
-                       nn.GELU()]
+            convs.append(nn.Conv1d(channels, conv_channels, kernel_size=5, stride=2, padding=2))
             channels = conv_channels
-        self.frontend = nn.Sequential(*layers)
+        self.frontend = nn.ModuleList(convs)
         self.frontend_dropout = nn.Dropout(dropout)
         self.rnn = RecurrentStack(cell, channels, hidden_size, num_layers=num_layers,
                                   bidirectional=True, dropout=dropout, weight_drop=weight_drop,
@@ -49,8 +48,16 @@ class CTCRecognizer(nn.Module):
         self.head = nn.Linear(self.rnn.output_size, num_labels)
 
     def forward(self, feats: torch.Tensor, frames: torch.Tensor):
-        x = self.frontend(feats.transpose(1, 2))                 # (B, C, T')
-        out_frames = subsampled_lengths(frames, self.subsample).clamp(min=1, max=x.shape[2])
+        x = feats.transpose(1, 2)                                # (B, F, T)
+        lengths = frames
+        for conv in self.frontend:
+            x = nn.functional.gelu(conv(x))                      # (B, C, T/2)
+            lengths = subsampled_lengths(lengths, 2).clamp(min=1, max=x.shape[2])
+            # Zero the frames past each utterance's end: the next conv must see the same zero
+            # padding whether the utterance is alone or in a padded batch.
+            valid = torch.arange(x.shape[2], device=x.device)[None, :] < lengths[:, None]
+            x = x * valid[:, None, :].to(x.dtype)
+        out_frames = lengths.clamp(min=1, max=x.shape[2])
         x = self.frontend_dropout(x.permute(2, 0, 1))            # (T', B, C)
         out, _ = self.rnn(x, None, out_frames)                   # (T', B, 2H)
         logits = self.head(out)                                  # (T', B, V)

@@ -364,7 +364,7 @@ def _read_texts(path: Path) -> list[tuple[str, str]]:
     return texts
 
 
-def _make_one(job, texts, task, noise, telephone, out_dir: Path):
+def _make_one(job, texts, task, noise, telephone, out_dir: Path, fmt: str = "wav"):
     index, split, voice, seed = job
     rng = np.random.default_rng([seed, index, 0 if split == "train" else 1])
     if texts is not None:
@@ -381,7 +381,7 @@ def _make_one(job, texts, task, noise, telephone, out_dir: Path):
     if len(audio) == 0 or float(np.abs(audio).max()) == 0.0:
         return None, f"{voice.spec}: produced no audio for {spoken!r}"
     audio, out_rate, applied = _augment(audio, rate, rng, noise, telephone)
-    name = f"wav/{split}-{index:05d}.wav"
+    name = f"wav/{split}-{index:05d}.{fmt}"
     write_wav(out_dir / name, audio, out_rate)
     return {"path": name, "text": label, "speaker": voice.spec, "voice": concrete,
             "augment": applied, "seconds": round(len(audio) / out_rate, 3)}, None
@@ -389,11 +389,12 @@ def _make_one(job, texts, task, noise, telephone, out_dir: Path):
 
 def build_corpus(out, n: int = 2000, task: str = "alphanumeric", texts_file=None,
                  voices=None, test_voices=None, test_n: int | None = None, noise: float = 0.3,
-                 telephone: float = 0.3, seed: int = 0, jobs: int = 0, progress=True) -> dict:
+                 telephone: float = 0.3, seed: int = 0, jobs: int = 0, fmt: str = "wav",
+                 progress=True) -> dict:
     """Synthesise `n` training and `test_n` held-out-voice utterances into `out`.
 
     Returns a summary dict (counts, seconds, voices); writes manifest.csv, test.csv and
-    corpus.json (how the corpus was made).
+    corpus.json (how the corpus was made). `fmt`: wav, flac or ogg (Vorbis: ~6x smaller).
     """
     out = Path(out)
     engines = available_engines()
@@ -402,6 +403,8 @@ def build_corpus(out, n: int = 2000, task: str = "alphanumeric", texts_file=None
                         "festival (apt-get install espeak-ng flite festival)")
     if task not in ("alphanumeric", "sentences"):
         raise UserError(f"synth: unknown task {task!r} (alphanumeric or sentences)")
+    if fmt not in ("wav", "flac", "ogg"):
+        raise UserError(f"synth: unknown audio format {fmt!r} (wav, flac or ogg)")
     if n < 1:
         raise UserError("synth: --n must be at least 1")
     texts = _read_texts(Path(texts_file)) if texts_file else None
@@ -437,7 +440,7 @@ def build_corpus(out, n: int = 2000, task: str = "alphanumeric", texts_file=None
     rows = {"train": [], "test": []}
     failures = []
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda j: (j[1], _make_one(j, texts, task, noise, telephone, out)),
+        results = pool.map(lambda j: (j[1], _make_one(j, texts, task, noise, telephone, out, fmt)),
                            all_jobs)
         for split, (row, problem) in progress_bar(results, total=len(all_jobs), desc="synth",
                                                   disable=not progress):
@@ -462,7 +465,7 @@ def build_corpus(out, n: int = 2000, task: str = "alphanumeric", texts_file=None
         "train_utterances": len(rows["train"]), "test_utterances": len(rows["test"]),
         "train_seconds": round(sum(r["seconds"] for r in rows["train"]), 1),
         "test_seconds": round(sum(r["seconds"] for r in rows["test"]), 1),
-        "failed": len(failures), "seed": seed, "noise": noise, "telephone": telephone,
+        "failed": len(failures), "seed": seed, "format": fmt, "noise": noise, "telephone": telephone,
         "train_voices": [v.spec for v in train_voices],
         "test_voices": [v.spec for v in held_out],
         "engines": sorted(engines),
