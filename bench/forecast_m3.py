@@ -101,8 +101,8 @@ def run_statsforecast(series, n_jobs: int) -> list[dict]:
         import pandas as pd
         from statsforecast import StatsForecast
         from statsforecast.models import AutoETS, AutoTheta
-    except ImportError:
-        print("statsforecast not installed: skipping AutoETS/AutoTheta", file=sys.stderr)
+    except Exception as exc:  # not installed, or a dependency missing/incompatible
+        print(f"statsforecast unavailable ({type(exc).__name__}: {exc}): skipping AutoETS/AutoTheta", file=sys.stderr)
         return []
     frame = pd.concat([pd.DataFrame({"unique_id": sid, "ds": np.arange(len(x)), "y": x}) for sid, x, _ in series])
     rows = []
@@ -124,8 +124,8 @@ def run_darts(series, args) -> list[dict]:
     try:
         from darts import TimeSeries
         from darts.models import RNNModel
-    except ImportError:
-        print("darts not installed: skipping RNNModel", file=sys.stderr)
+    except Exception as exc:
+        print(f"darts unavailable ({type(exc).__name__}: {exc}): skipping RNNModel", file=sys.stderr)
         return []
     t0 = time.perf_counter()
     train = [TimeSeries.from_values(x.astype(np.float32)) for _, x, _ in series]

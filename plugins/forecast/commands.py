@@ -19,8 +19,8 @@ PREDICT_TIME_BUDGET_S = 40.0
 @click.argument("csv", type=click.Path(path_type=Path), metavar="CSV")
 @click.option("--model", "run", help="A trained forecast run (folder or 'latest'); default: fit one on CSV now.")
 @click.option("--horizon", type=int, help="Steps to forecast (default: the run's, or from the frequency).")
-@click.option("--out", type=click.Path(path_type=Path), help="Forecast CSV to write (default: <CSV name>-forecast.csv here).")
-@click.option("--plot", type=click.Path(path_type=Path), help="PNG to write (default: <CSV name>-forecast.png here).")
+@click.option("--out", type=click.Path(path_type=Path), help="Forecast CSV to write. With neither --out nor --plot: <CSV name>-forecast.csv and .png here.")
+@click.option("--plot", type=click.Path(path_type=Path), help="PNG of history, forecast and bands to write.")
 @click.option("--no-files", is_flag=True, help="Only print the table; write no CSV or PNG.")
 @click.option("--freq", help="Pandas frequency (D, W, MS, QS, YS...); inferred by default.")
 @click.option("--date-col", help="Time column (dates or integer steps).")
@@ -50,10 +50,11 @@ def predict(csv, run, horizon, out, plot, no_files, freq, date_col, value_col, i
                      "seed": seed, "overrides": overrides}
     table, data = run_predict(csv, run=run, horizon=horizon, device=device, data_options=data_options,
                               train_options=train_options)
-    if not no_files:
+    if not no_files and out is None and plot is None:
         stem = Path(csv).stem
-        out = out or Path(f"{stem}-forecast.csv")
-        plot = plot or Path(f"{stem}-forecast.png")
+        out, plot = Path(f"{stem}-forecast.csv"), Path(f"{stem}-forecast.png")
+    elif no_files:
+        out = plot = None
     written = []
     if out:
         _write_csv(table, out)

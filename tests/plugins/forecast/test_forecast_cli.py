@@ -28,20 +28,20 @@ def check_forecast_csv(path, n_series, horizon):
     return table
 
 
-def test_predict_sales_writes_ordered_csv_and_png(in_tmp):
-    result = invoke("forecast", "predict", SALES, *TINY, "--out", "f.csv", "--plot", "f.png")
+def test_predict_sales_writes_ordered_csv_and_png_by_default(in_tmp):
+    result = invoke("forecast", "predict", SALES, *TINY)
     assert result.exit_code == 0, result.output
-    table = check_forecast_csv(in_tmp / "f.csv", n_series=5, horizon=18)
+    table = check_forecast_csv(in_tmp / "sales-forecast.csv", n_series=5, horizon=18)
     assert table["date"].iloc[0] == "1994-03-01" and table["series_id"].iloc[0] == "cars_retail_total"
-    assert (in_tmp / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (in_tmp / "sales-forecast.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "lo80" in result.stdout and "cars_retail_total" in result.stdout
 
 
-def test_predict_defaults_write_next_to_cwd(in_tmp):
-    result = invoke("forecast", "predict", SALES, *TINY, "--horizon", "4")
+def test_predict_out_only_writes_the_csv(in_tmp):
+    result = invoke("forecast", "predict", SALES, *TINY, "--horizon", "4", "--out", "sub/f.csv")
     assert result.exit_code == 0, result.output
-    check_forecast_csv(in_tmp / "sales-forecast.csv", 5, 4)
-    assert (in_tmp / "sales-forecast.png").is_file()
+    check_forecast_csv(in_tmp / "sub" / "f.csv", 5, 4)
+    assert not list(in_tmp.glob("*.png"))
 
 
 def test_predict_integer_steps_and_short_series_fall_back(in_tmp):
@@ -72,7 +72,7 @@ def test_train_then_evaluate_json_has_model_and_baselines(in_tmp):
         assert set(metrics["baselines"][name]) == METRIC_KEYS
     assert metrics["windows"] == 10 and metrics["folds"] == 2
     # predict with the trained run
-    result = invoke("forecast", "predict", SALES, "--model", "run", "--out", "g.csv", "--plot", "g.png")
+    result = invoke("forecast", "predict", SALES, "--model", "run", "--out", "g.csv")
     assert result.exit_code == 0, result.output
     check_forecast_csv(in_tmp / "g.csv", 5, 18)
 
