@@ -5,8 +5,9 @@ Reading follows what a player hears:
 - every track and channel; `set_tempo` changes (from any track) map ticks to seconds;
 - NOTE_ON with velocity 0 is a NOTE_OFF;
 - the sustain pedal (CC64 >= 64) holds released notes until the pedal goes up;
-- a note struck again while it still sounds ends the sounding one there (one key cannot sound
-  twice), and a NOTE_OFF with nothing sounding is ignored;
+- a note struck again on its track and channel while it still sounds ends the sounding one
+  there (one key cannot sound twice), and a NOTE_OFF with nothing sounding is ignored; tracks
+  are separate instruments (a unison of two voices on two tracks is two notes);
 - notes still on at the end of a track end there;
 - drums (channel 10, index 9) are flagged, so that callers keep them apart or drop them.
 
@@ -134,23 +135,23 @@ def _pair_notes(raw: RawMidi, sustain: bool) -> Piece:
     # Tracks play at once: merge them by tick, keeping file order within a track.
     events = sorted(raw.events, key=lambda e: (e[0], e[1]))
     out = []  # (pitch, velocity, start_tick, end_tick, channel, program)
-    sounding = {}  # (channel, pitch) -> [start_tick, velocity, program, held_by_pedal]
+    sounding = {}  # (track, channel, pitch) -> [start_tick, velocity, program, held_by_pedal]
     pedal_down = [False] * 16
     program = [0] * 16
 
     def close(key, tick):
         start, vel, prog, _ = sounding.pop(key)
         if tick > start:
-            out.append((key[1], vel, start, tick, key[0], prog))
+            out.append((key[2], vel, start, tick, key[1], prog))
 
-    for tick, _track, kind, ch, a, b in events:
+    for tick, track, kind, ch, a, b in events:
         if kind == NOTE_ON:
-            key = (ch, a)
+            key = (track, ch, a)
             if key in sounding:
                 close(key, tick)
             sounding[key] = [tick, b, program[ch], False]
         elif kind == NOTE_OFF:
-            key = (ch, a)
+            key = (track, ch, a)
             note = sounding.get(key)
             if note is None or note[3]:
                 continue  # stray off, or already released under the pedal
@@ -161,7 +162,7 @@ def _pair_notes(raw: RawMidi, sustain: bool) -> Piece:
         elif kind == PEDAL:
             down = b >= 64
             if pedal_down[ch] and not down:
-                for key in [k for k, n in sounding.items() if k[0] == ch and n[3]]:
+                for key in [k for k, n in sounding.items() if k[1] == ch and n[3]]:
                     close(key, tick)
             pedal_down[ch] = down
         elif kind == PROGRAM:

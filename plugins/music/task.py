@@ -100,11 +100,32 @@ class MusicTask(Task):
                       output_dropout=m["output_dropout"], weight_drop=m["weight_drop"],
                       backend=m["backend"])
         if self.representation == "events":
-            return SequenceModel(m["cell"], vocab_size=len(self.vocab),
-                                 embedding_dim=m["embedding_dim"] or None,
-                                 output_size=len(self.vocab), **common)
-        return SequenceModel(m["cell"], input_size=KEYS, embedding_dim=m["embedding_dim"] or None,
-                             output_size=KEYS, **common)
+            model = SequenceModel(m["cell"], vocab_size=len(self.vocab),
+                                  embedding_dim=m["embedding_dim"] or None,
+                                  output_size=len(self.vocab), **common)
+        else:
+            model = SequenceModel(m["cell"], input_size=KEYS,
+                                  embedding_dim=m["embedding_dim"] or None, output_size=KEYS,
+                                  **common)
+        if self.train_pieces and model.head is not None:
+            # Start from the training set's unigram statistics (log-probabilities of tokens,
+            # log-odds of keys) instead of uniform outputs: the first epochs then learn
+            # structure rather than how rare each key is.
+            with torch.no_grad():
+                model.head.bias.copy_(torch.from_numpy(self._output_prior()))
+        return model
+
+    def _output_prior(self) -> np.ndarray:
+        if self.representation == "events":
+            counts = np.ones(len(self.vocab))
+            for p in self.train_pieces:
+                counts += np.bincount(p.data.astype(np.int64), minlength=len(self.vocab))
+            counts[self.vocab.start] = 1.0
+            return np.log(counts / counts.sum()).astype(np.float32)
+        on = sum(p.data.sum(0).astype(np.float64) for p in self.train_pieces) + 1
+        frames = sum(len(p.data) for p in self.train_pieces) + 2
+        prob = on / frames
+        return np.log(prob / (1 - prob)).astype(np.float32)
 
     # -- training ----------------------------------------------------------------------------
 
