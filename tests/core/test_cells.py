@@ -1,0 +1,136 @@
+"""Reference cells against the fused backend and against torch's own nn.RNN/LSTM/GRU."""
+
+import pytest
+import torch
+from torch import nn
+
+from rnnsuite.core import Cell, RecurrentStack, UserError, cell_names, get_cell
+from rnnsuite.core.cells import register_cell
+
+TORCH_LAYERS = {"rnn": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def torch_twin(stack: RecurrentStack, cell: str) -> nn.Module:
+    """torch's own layer of the same shape, loaded with the stack's parameters."""
+    kwargs = {"nonlinearity": "relu"} if cell == "rnn_relu" else {}
+    layer = TORCH_LAYERS[cell](stack.input_size, stack.hidden_size, num_layers=stack.num_layers,
+                               bidirectional=stack.bidirectional, **kwargs).double()
+    state = {}
+    D = stack.num_directions
+    for k, c in enumerate(stack.cells):
+        suffix = f"l{k // D}" + ("_reverse" if k % D else "")
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            state[f"{name}_{suffix}"] = getattr(c, name).detach().clone()
+    layer.load_state_dict(state)
+    return layer
+
+
+def run(stack, x, state=None, lengths=None):
+    out, final = stack(x, state, lengths)
+    loss = out.pow(2).sum() + sum(s.sum() for s in final)
+    grads = torch.autograd.grad(loss, [x] + list(stack.parameters()))
+    return out, final, grads
+
+
+@pytest.mark.parametrize("cell", ["rnn", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_reference_matches_fused_and_torch(cell, bidirectional):
+    torch.manual_seed(0)
+    stack = RecurrentStack(cell, 5, 6, num_layers=3, bidirectional=bidirectional, backend="reference").double()
+    x = torch.randn(9, 4, 5, dtype=torch.double, requires_grad=True)
+    init = tuple(torch.randn(3 * stack.num_directions, 4, 6, dtype=torch.double) for _ in range(stack.num_states))
+    ref_out, ref_state, ref_grads = run(stack, x, init)
+    stack.backend = "fused"
+    fused_out, fused_state, fused_grads = run(stack, x, init)
+    torch.testing.assert_close(fused_out, ref_out, atol=1e-5, rtol=0)
+    for a, b in zip(fused_state, ref_state):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for a, b in zip(fused_grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    # and against torch's own layer, computed independently
+    twin = torch_twin(stack, cell)
+    hx = init if cell == "lstm" else init[0]
+    twin_out, _ = twin(x, hx)
+    torch.testing.assert_close(twin_out, ref_out, atol=1e-5, rtol=0)
+    twin_grad_x = torch.autograd.grad(twin_out.pow(2).sum(), x)[0]
+    stack.backend = "reference"
+    ref_grad_x = torch.autograd.grad(stack(x, init)[0].pow(2).sum(), x)[0]
+    torch.testing.assert_close(twin_grad_x, ref_grad_x, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_lengths_match_packed_torch(cell):
+    torch.manual_seed(1)
+    stack = RecurrentStack(cell, 3, 4, num_layers=2, bidirectional=True, backend="reference").double()
+    x = torch.randn(7, 3, 3, dtype=torch.double)
+    lengths = torch.tensor([7, 2, 5])
+    ref_out, ref_state = stack(x, lengths=lengths)
+    twin = torch_twin(stack, cell)
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+    twin_out, twin_state = twin(packed)
+    twin_out, _ = nn.utils.rnn.pad_packed_sequence(twin_out, total_length=7)
+    torch.testing.assert_close(ref_out, twin_out, atol=1e-6, rtol=0)
+    twin_h = twin_state[0] if cell == "lstm" else twin_state
+    torch.testing.assert_close(ref_state[0], twin_h, atol=1e-6, rtol=0)
+    stack.backend = "fused"
+    fused_out, _ = stack(x, lengths=lengths)
+    torch.testing.assert_close(fused_out, twin_out, atol=1e-6, rtol=0)
+
+
+def test_dropout_between_layers_only_in_training():
+    stack = RecurrentStack("gru", 4, 8, num_layers=2, dropout=0.5, backend="reference")
+    x = torch.randn(5, 2, 4)
+    stack.eval()
+    a, _ = stack(x)
+    b, _ = stack(x)
+    assert torch.equal(a, b)
+    stack.train()
+    c, _ = stack(x)
+    assert not torch.allclose(a, c)
+
+
+def test_weight_drop_changes_training_output_on_both_backends():
+    for backend in ("reference", "fused"):
+        stack = RecurrentStack("lstm", 4, 8, weight_drop=0.5, backend=backend)
+        x = torch.randn(5, 2, 4)
+        stack.eval()
+        a, _ = stack(x)
+        stack.train()
+        b, _ = stack(x)
+        assert not torch.allclose(a, b)
+
+
+class LayerNormLSTMCell(Cell):
+    num_states = 2
+
+    def __init__(self, input_size, hidden_size, bias=True):
+        super().__init__(input_size, hidden_size, gates=4, bias=bias)
+        self.ln = nn.LayerNorm(4 * hidden_size)
+
+    def step(self, xp, state, weight_hh=None):
+        h, c = state
+        i, f, g, o = self.ln(xp + self.recurrent(h, weight_hh)).chunk(4, dim=1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)
+
+
+def test_registered_custom_cell_builds_stacks_by_name():
+    register_cell("test_lnlstm", LayerNormLSTMCell, source="tests")
+    assert "test_lnlstm" in cell_names()
+    stack = RecurrentStack("test_lnlstm", 3, 5, num_layers=2, bidirectional=True)
+    assert stack.backend == "reference"
+    out, (h, c) = stack(torch.randn(4, 2, 3))
+    assert out.shape == (4, 2, 10) and h.shape == (4, 2, 5) and c.shape == (4, 2, 5)
+    with pytest.raises(UserError, match="no fused kernel"):
+        RecurrentStack("test_lnlstm", 3, 5, backend="fused")
+
+
+def test_builtin_cell_names_cannot_be_replaced():
+    with pytest.raises(ValueError, match="built in"):
+        register_cell("lstm", LayerNormLSTMCell)
+
+
+def test_unknown_cell_is_a_user_error_listing_known_cells():
+    with pytest.raises(UserError, match="unknown cell 'nope'.*gru"):
+        get_cell("nope")
