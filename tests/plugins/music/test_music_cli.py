@@ -116,11 +116,11 @@ def test_folder_without_usable_midi_is_an_error(runner, tmp_path):
     (folder / "a.mid").write_bytes(b"garbage")
     result = runner.invoke(cli, ["music", "train", str(folder), "--out", str(tmp_path / "r"), *TINY])
     assert result.exit_code == 2
-    assert result.stderr.startswith("Error: ") and "no usable MIDI file" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("Error:")]
+    assert len(errors) == 1 and "bad: no usable MIDI file (1 skipped)" in errors[0]
     (folder / "a.mid").unlink()
     result = runner.invoke(cli, ["music", "train", str(folder), "--out", str(tmp_path / "r")])
-    assert result.exit_code == 2 and "no .mid or .midi files" in result.stderr
+    assert result.exit_code == 2 and "bad: no .mid or .midi files" in result.stderr
 
 
 def test_bad_primer_and_missing_run_are_errors(runner, midi_folder, tmp_path):
@@ -134,7 +134,7 @@ def test_bad_primer_and_missing_run_are_errors(runner, midi_folder, tmp_path):
     assert not (tmp_path / "o.mid").exists()
     result = runner.invoke(cli, ["music", "generate", str(tmp_path / "nothing"), "--out",
                                  str(tmp_path / "o.mid")])
-    assert result.exit_code == 2 and result.stderr.startswith("Error:")
+    assert result.exit_code == 2 and result.stderr.splitlines()[-1].startswith("Error:")
 
 
 def test_generated_midi_parses_with_the_plugin_reader_too(runner, midi_folder, tmp_path):
