@@ -261,8 +261,14 @@ def make_train_command(domain):
                 out = numbered[-1][1]
             else:
                 out = next_run_dir(domain.name)
-        click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out}", err=True)
-        loaded = train_run(domain, config, data=data, out=out, resume=resume)
+        from rnnsuite.core.trainer import Callback
+
+        class Announce(Callback):  # printed once every check has passed, so errors stay one line
+            def on_train_start(self, trainer):
+                click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out} "
+                           f"(step {trainer.step}, device {trainer.device})", err=True)
+
+        loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()])
         s = loaded.summary or {}
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
         click.echo(f"Done: {s.get('steps', 0)} steps ({s.get('stop_reason', '')}) in {s.get('elapsed_s', 0)} s"

@@ -1,0 +1,157 @@
+"""The CLI contract: commands, JSON output, run folders, and one-line errors with exit 2."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from rnnsuite.apps.cli import cli
+
+TINY = ["--set", "hidden_size=8", "--set", "epochs=1", "--max-steps", "3"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def error_line(result):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_version():
+    result = invoke("--version")
+    assert result.exit_code == 0 and result.stdout.startswith("rnnsuite ")
+
+
+def test_help_lists_domains_and_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for name in ("plugins", "devices", "digits"):
+        assert name in result.stdout
+
+
+def test_plugins_json_lists_builtins_and_the_digits_plugin():
+    result = invoke("plugins", "--json")
+    assert result.exit_code == 0
+    infos = {p["name"]: p for p in json.loads(result.stdout)}
+    assert {"nlp", "speech", "forecast", "music", "digits"} <= set(infos)
+    assert infos["digits"]["status"] == "ok" and infos["digits"]["source"].startswith("entrypoint")
+    assert "digits" in infos["digits"]["domains"]
+    for info in infos.values():
+        assert {"name", "version", "source", "status", "hooks"} <= set(info)
+
+
+def test_devices_json_reports_cpu():
+    result = invoke("devices", "--json")
+    assert result.exit_code == 0
+    info = json.loads(result.stdout)
+    assert any(d["type"] == "cpu" for d in info["devices"])
+    assert info["auto"] in ("cpu", "cuda:0", "mps")
+
+
+def test_unknown_domain_is_one_error_line_exit_2():
+    result = invoke("nosuchdomain", "train", "x")
+    assert result.exit_code == 2
+    assert "nosuchdomain" in error_line(result)
+
+
+def test_unknown_option_is_one_error_line_exit_2():
+    result = invoke("digits", "train", "--bogus")
+    assert result.exit_code == 2
+    assert "--bogus" in error_line(result)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--cell", "nope"], "unknown cell 'nope'"),
+    (["--set", "nosuchkey=1"], "unknown config key 'nosuchkey'"),
+    (["--set", "hidden_size=abc"], "hidden_size must be int"),
+    (["--set", "hidden_size"], "key=value"),
+])
+def test_bad_train_settings_fail_before_writing(in_tmp, args, needle):
+    result = invoke("digits", "train", "--out", in_tmp / "run", *args)
+    assert result.exit_code == 2
+    assert needle in error_line(result)
+    assert not (in_tmp / "run").exists()
+
+
+def test_config_file_with_unknown_key_is_rejected(in_tmp):
+    (in_tmp / "c.toml").write_text("[model]\nhidden_sise = 8\n")
+    result = invoke("digits", "train", "--config", in_tmp / "c.toml")
+    assert result.exit_code == 2
+    line = error_line(result)
+    assert "c.toml" in line and "hidden_sise" in line
+
+
+def test_config_file_that_is_not_toml_is_rejected(in_tmp):
+    (in_tmp / "c.toml").write_bytes(b"\x00\xff garbage [[[")
+    result = invoke("digits", "train", "--config", in_tmp / "c.toml")
+    assert result.exit_code == 2 and "c.toml" in error_line(result)
+
+
+def test_resume_without_checkpoint_is_an_error(in_tmp):
+    result = invoke("digits", "train", "--out", in_tmp / "none", "--resume")
+    assert result.exit_code == 2
+    assert "none" in error_line(result)
+
+
+def test_evaluate_missing_run_is_an_error(in_tmp):
+    result = invoke("digits", "evaluate", in_tmp / "missing", "--json")
+    assert result.exit_code == 2
+    assert "missing" in error_line(result)
+    assert result.stdout == ""
+
+
+def test_evaluate_with_no_runs_yet_is_an_error(in_tmp):
+    result = invoke("digits", "evaluate", "--json")
+    assert result.exit_code == 2
+    assert "no trained digits run" in error_line(result)
+
+
+def test_corrupt_run_folder_is_an_error(in_tmp):
+    run = in_tmp / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{not json")
+    result = invoke("digits", "evaluate", run, "--json")
+    assert result.exit_code == 2 and "config.json" in error_line(result)
+
+
+def test_run_folder_of_another_domain_is_an_error(in_tmp):
+    run = in_tmp / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"domain": "music", "config": {}}))
+    result = invoke("digits", "evaluate", run, "--json")
+    assert result.exit_code == 2 and "domain 'music'" in error_line(result)
+
+
+def test_train_defaults_to_next_free_run_and_latest_finds_it(in_tmp):
+    first = invoke("digits", "train", *TINY)
+    assert first.exit_code == 0, first.output
+    assert "runs/digits/1" in first.stderr
+    second = invoke("digits", "train", *TINY)
+    assert second.exit_code == 0 and "runs/digits/2" in second.stderr
+    for run in ("latest", "runs/digits/2", None):
+        args = ["digits", "evaluate"] + ([run] if run else []) + ["--json"]
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        metrics = json.loads(result.stdout)
+        assert 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_train_into_existing_run_refuses_and_keeps_files(in_tmp):
+    assert invoke("digits", "train", "--out", in_tmp / "run", *TINY).exit_code == 0
+    before = (in_tmp / "run" / "model.safetensors").read_bytes()
+    result = invoke("digits", "train", "--out", in_tmp / "run", *TINY)
+    assert result.exit_code == 2 and "--resume" in error_line(result)
+    assert (in_tmp / "run" / "model.safetensors").read_bytes() == before
+
+
+def test_run_folder_files(in_tmp):
+    assert invoke("digits", "train", "--out", in_tmp / "run", *TINY).exit_code == 0
+    names = {p.name for p in (in_tmp / "run").iterdir()}
+    assert {"config.json", "model.safetensors", "trainer_state.safetensors", "metrics.csv", "plots"} <= names
+    header = (in_tmp / "run" / "metrics.csv").read_text().splitlines()[0]
+    assert header == "step,epoch,split,metric,value,time"
