@@ -45,6 +45,8 @@ def read_audio(path, target_rate: int = SAMPLE_RATE) -> np.ndarray:
         data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)  # (N, channels)
     except Exception as exc:  # soundfile raises LibsndfileError, RuntimeError, TypeError, ...
         reason = " ".join(str(exc).split()) or type(exc).__name__
+        # libsndfile repeats the path ("Error opening '/x.wav': Format not recognised.")
+        reason = reason.split("': ", 1)[-1] if reason.startswith("Error opening '") else reason
         raise AudioError(f"{path}: cannot read audio ({reason})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: audio is empty (0 samples)")

@@ -95,9 +95,11 @@ def transcribe(run, audio, as_json, beam, lm_weight, device):
             waves[path] = read_audio(path)
         except AudioError as exc:
             errors.append({"path": str(path), "error": str(exc).split(": ", 1)[-1]})
-            print(f"skipped {exc}", file=sys.stderr)
     if not waves:
-        raise UserError(f"{errors[0]['path']}: {errors[0]['error']}")
+        more = f" (and {len(errors) - 1} more unreadable files)" if len(errors) > 1 else ""
+        raise UserError(f"{errors[0]['path']}: {errors[0]['error']}{more}")
+    for error in errors:
+        print(f"skipped {error['path']}: {error['error']}", file=sys.stderr)
     batch_size = loaded.config["train"]["batch_size"]
     ordered = sorted(waves, key=lambda p: len(waves[p]))
     texts = {}
