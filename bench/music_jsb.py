@@ -196,6 +196,7 @@ def run_job(job: dict) -> dict:
     folders = job["folders"]
     config = apply_overrides(default_config(domain), [
         "representation=pianoroll", f"cell={job['cell']}", f"valid={folders['valid']}",
+        f"test={folders['test']}",
         f"device={job['device']}", *job["overrides"]])
     t0 = time.time()
     loaded = train_run(domain, config, data=folders["train"], out=job["run_dir"],
