@@ -268,7 +268,9 @@ def make_train_command(domain):
                 click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out} "
                            f"(step {trainer.step}, device {trainer.device})", err=True)
 
-        loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()])
+        budget = {k: options[k] for k in ("epochs", "max_steps", "max_time", "device") if options.get(k) is not None}
+        loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()],
+                           resume_overrides=budget)
         s = loaded.summary or {}
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
         click.echo(f"Done: {s.get('steps', 0)} steps ({s.get('stop_reason', '')}) in {s.get('elapsed_s', 0)} s"

@@ -71,13 +71,18 @@ def _check_data(domain, data) -> Path | None:
     return path
 
 
+RESUME_KEYS = ("epochs", "max_steps", "max_time", "device")
+
+
 def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
-              show_progress: bool = True, callbacks=()) -> LoadedRun:
+              show_progress: bool = True, callbacks=(), resume_overrides: dict | None = None) -> LoadedRun:
     """Train `domain` on `data` into the run folder `out` (None: a temporary folder is used and
     removed; the returned LoadedRun keeps the model). With `resume`, continue from the
-    checkpoint in `out` using the config saved there (budget keys of `config["train"]` win)."""
+    checkpoint in `out` using the config saved there; `resume_overrides` may change the budget
+    (epochs, max_steps, max_time) and the device."""
     data = _check_data(domain, data)
-    device = select_device(config["train"]["device"])
+    device = select_device((resume_overrides or {}).get("device") or config["train"]["device"]) if resume \
+        else select_device(config["train"]["device"])
     dist = init_distributed(device)
     tmp = None
     if out is None:
@@ -91,11 +96,13 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
             if not runs.has_checkpoint(run_dir):
                 raise UserError(f"{run_dir}: nothing to resume (no trainer_state.safetensors)")
             run_config = saved["config"]
-            for key in ("epochs", "max_steps", "max_time", "device"):
-                run_config["train"][key] = config["train"][key]
+            for key, value in (resume_overrides or {}).items():
+                if key not in RESUME_KEYS:
+                    raise UserError(f"--resume continues the saved config; only {', '.join(RESUME_KEYS)} may change, not {key}")
+                run_config["train"][key] = value
             state = saved.get("task_state")
         else:
-            if run_dir.exists() and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
+            if dist.is_main and run_dir.exists() and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
                 raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
             run_config, state = config, None
         lock = run_lock(run_dir) if dist.is_main else contextlib.nullcontext()

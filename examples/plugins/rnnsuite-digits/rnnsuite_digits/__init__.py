@@ -19,7 +19,7 @@ class DigitsDomain(Domain):
             "model": {"cell": "gru", "hidden_size": 128},
             "train": {"epochs": 25, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4,
                       "monitor": "accuracy", "monitor_mode": "max", "schedule": "cosine"},
-            "data": {"valid_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0},
+            "data": {"valid_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0, "shift": False},
         }
 
     def create_task(self, config, data, state):
@@ -31,3 +31,10 @@ class DigitsDomain(Domain):
 @hookimpl
 def rnnsuite_register_domains(register):
     register(DigitsDomain())
+
+
+@hookimpl
+def rnnsuite_register_cells(register):
+    from rnnsuite_digits.cells import LayerNormLSTMCell
+
+    register("lnlstm", LayerNormLSTMCell)

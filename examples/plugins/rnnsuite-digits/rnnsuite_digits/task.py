@@ -27,6 +27,16 @@ def load_split(test_fraction: float, valid_fraction: float, seed: int):
     return (x[train], y[train]), (x[valid], y[valid]), (x[test], y[test])
 
 
+def random_shift(images, generator):
+    """Translate each image by -1, 0 or +1 pixel in each direction, filling with background."""
+    padded = F.pad(images, (1, 1, 1, 1))  # (B, 10, 10)
+    dy, dx = torch.randint(0, 3, (2, len(images)), generator=generator)
+    rows = (torch.arange(8).unsqueeze(0) + dy.unsqueeze(1))  # (B, 8)
+    cols = (torch.arange(8).unsqueeze(0) + dx.unsqueeze(1))
+    batch = torch.arange(len(images)).view(-1, 1, 1)
+    return padded[batch, rows.unsqueeze(2), cols.unsqueeze(1)]
+
+
 class DigitsClassifier(nn.Module):
     """Rows -> recurrent stack -> last hidden state -> 10 classes."""
 
@@ -34,11 +44,12 @@ class DigitsClassifier(nn.Module):
         super().__init__()
         self.seq = SequenceModel(cell, input_size=IMAGE_COLS, hidden_size=hidden_size,
                                  num_layers=num_layers, dropout=dropout, backend=backend)
+        self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden_size, CLASSES)
 
     def forward(self, images, state=None):  # images: (B, 8, 8)
         out, state = self.seq(images.transpose(0, 1), state)  # (T=8, B, H)
-        return self.head(out[-1]), state  # (B, 10)
+        return self.head(self.dropout(out[-1])), state  # (B, 10)
 
 
 class DigitsTask(Task):
@@ -67,7 +78,10 @@ class DigitsTask(Task):
         order = torch.randperm(len(y), generator=generator)
         for i in range(0, len(y), b):
             idx = order[i:i + b]
-            yield x[idx], y[idx]
+            images = x[idx]
+            if self.config["data"]["shift"]:
+                images = random_shift(images, generator)
+            yield images, y[idx]
 
     def training_step(self, model, batch, hidden):
         images, labels = batch

@@ -1,0 +1,19 @@
+"""Launched by torchrun from test_distributed.py: trains the toy task with DDP on gloo."""
+
+import sys
+
+import torch
+import torch.distributed as dist
+
+from rnnsuite.core import apply_overrides, default_config, train_run
+from rnnsuite.core.checkpoint import save_weights
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from test_trainer import ToyDomain  # noqa: E402
+
+out, dump = sys.argv[1], sys.argv[2]
+cfg = apply_overrides(default_config(ToyDomain()), ["max_steps=6", "cell=gru", "device=cpu"])
+run = train_run(ToyDomain(), cfg, out=out, show_progress=False)
+rank = dist.get_rank()
+save_weights(f"{dump}/rank{rank}.safetensors", run.model.state_dict())
+dist.destroy_process_group()
