@@ -17,7 +17,6 @@ def generate_ids(model, prompt_ids: list[int], boundary_id: int, length: int, *,
     pass; then each sampled token is fed back with the state carried.
     """
     import torch
-
     from rnnsuite.plugins.nlp.sampling import sample_next
 
     device = next(model.parameters()).device
@@ -48,7 +47,6 @@ def generate_ids(model, prompt_ids: list[int], boundary_id: int, length: int, *,
 def generate(run, prompt, length, temperature, top_k, top_p, seed, device):
     """Generate text from a trained language model RUN (default: latest)."""
     import torch
-
     from rnnsuite.core import load_run
     from rnnsuite.plugins.nlp.domain import LanguageModelDomain
 

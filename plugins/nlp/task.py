@@ -6,7 +6,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
 from rnnsuite.core import StepOutput, Task, UserError, batchify, tbptt_windows
 from rnnsuite.plugins.nlp.data import Corpus, load_corpus, read_corpus
 from rnnsuite.plugins.nlp.metrics import lm_metrics

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from rnnsuite.apps.cli import cli
 
 KEYS = {"nats_per_token", "perplexity", "bits_per_char", "tokens", "characters"}

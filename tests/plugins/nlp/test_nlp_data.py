@@ -1,9 +1,14 @@
 """Text loading and the contiguous split."""
 
 import pytest
-
 from rnnsuite.core import UserError
-from rnnsuite.plugins.nlp.data import contiguous_split, load_corpus, parse_split, read_corpus, read_text
+from rnnsuite.plugins.nlp.data import (
+    contiguous_split,
+    load_corpus,
+    parse_split,
+    read_corpus,
+    read_text,
+)
 
 
 def test_read_text_normalises_line_ends_and_drops_bom(tmp_path):

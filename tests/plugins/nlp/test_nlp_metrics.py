@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-
 from rnnsuite.core import default_config
 from rnnsuite.plugins.nlp.domain import LanguageModelDomain
 from rnnsuite.plugins.nlp.metrics import lm_metrics

@@ -2,7 +2,12 @@
 
 import json
 
-from rnnsuite.plugins.nlp.tokenizers import CharTokenizer, WordTokenizer, build_tokenizer, tokenizer_from_state
+from rnnsuite.plugins.nlp.tokenizers import (
+    CharTokenizer,
+    WordTokenizer,
+    build_tokenizer,
+    tokenizer_from_state,
+)
 
 
 def test_char_round_trip_and_unknown_characters():
