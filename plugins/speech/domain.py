@@ -18,7 +18,7 @@ class SpeechDomain(Domain):
                 "cell": "lstm",
                 "hidden_size": 192,
                 "num_layers": 3,
-                "bidirectional": True,       # always: the recogniser reads the whole utterance
+                "bidirectional": True,       # the recogniser reads the whole utterance
                 "dropout": 0.1,
                 "subsample": 4,              # 1, 2 or 4: output frames of 10, 20 or 40 ms
                 "conv_channels": 192,

@@ -28,7 +28,8 @@ class CTCRecognizer(nn.Module):
 
     def __init__(self, n_mels: int, num_labels: int, cell: str = "lstm", hidden_size: int = 192,
                  num_layers: int = 3, subsample: int = 4, conv_channels: int = 256,
-                 dropout: float = 0.1, backend: str = "auto", weight_drop: float = 0.0):
+                 dropout: float = 0.1, backend: str = "auto", weight_drop: float = 0.0,
+                 bidirectional: bool = True):
         super().__init__()
         from rnnsuite.core import RecurrentStack
 
@@ -43,7 +44,7 @@ class CTCRecognizer(nn.Module):
         self.frontend = nn.ModuleList(convs)
         self.frontend_dropout = nn.Dropout(dropout)
         self.rnn = RecurrentStack(cell, channels, hidden_size, num_layers=num_layers,
-                                  bidirectional=True, dropout=dropout, weight_drop=weight_drop,
+                                  bidirectional=bidirectional, dropout=dropout, weight_drop=weight_drop,
                                   backend=backend)
         self.head = nn.Linear(self.rnn.output_size, num_labels)
 

@@ -102,7 +102,7 @@ class SpeechTask(Task):
                              hidden_size=m["hidden_size"], num_layers=m["num_layers"],
                              subsample=m["subsample"], conv_channels=m["conv_channels"],
                              dropout=m["dropout"], backend=m["backend"],
-                             weight_drop=m["weight_drop"])
+                             weight_drop=m["weight_drop"], bidirectional=m["bidirectional"])
 
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.utterances) / self.config["train"]["batch_size"])

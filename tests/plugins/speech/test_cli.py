@@ -164,3 +164,16 @@ def test_synth_builds_a_corpus_that_trains(tmp_path):
                     "--device", "cpu")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["utterances"] == 2
+
+
+def test_resume_continues_a_run_with_another_cell(examples, tmp_path):
+    out = tmp_path / "run"
+    first = invoke("speech", "train", examples / "manifest.csv", "--out", out, "--cell", "gru",
+                   "--max-steps", 1, "--device", "cpu", *SETS)
+    assert first.exit_code == 0, first.output
+    again = invoke("speech", "train", examples / "manifest.csv", "--out", out, "--resume",
+                   "--max-steps", 2, "--device", "cpu")
+    assert again.exit_code == 0, again.output
+    assert "Done: 2 steps" in again.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert config["config"]["model"]["cell"] == "gru"
