@@ -79,9 +79,11 @@ def run_rnnsuite(series, csv: Path, cell: str, args) -> dict:
                        task.spec, HORIZON, warn=False)
     by_id = {s.id: r["mean"] for s, r in zip(task.data.series, results)}
     wall = time.perf_counter() - t0
-    s, m = score(series, [by_id[sid] for sid, _, _ in series])
+    fc = [by_id[sid] for sid, _, _ in series]
+    s, m = score(series, fc)
     summary = loaded.summary or {}
     return {"method": f"rnnsuite {cell}", "smape": s, "mase": m, "wall_s": wall, "train_s": train_s,
+            "forecast": np.stack(fc),
             "steps": summary.get("steps"), "stop": summary.get("stop_reason"),
             "settings": f"hidden {config['model']['hidden_size']}, members {config['model']['members']}, "
                         f"input {task.spec.input_size}, {config['model']['loss']} loss"}
@@ -145,6 +147,16 @@ def run_darts(series, args) -> list[dict]:
              "wall_s": time.perf_counter() - t0}]
 
 
+def ensemble_row(series, rows) -> dict:
+    """The median of the rnnsuite models' point forecasts (a cross-cell ensemble)."""
+    members = [r for r in rows if "forecast" in r]
+    fc = np.median(np.stack([r["forecast"] for r in members]), axis=0)
+    s, m = score(series, list(fc))
+    names = "+".join(r["method"].split()[-1] for r in members)
+    return {"method": f"rnnsuite ensemble ({names}, median)", "smape": s, "mase": m,
+            "wall_s": sum(r["wall_s"] for r in members), "settings": "sum of the members' wall times"}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated cells (default rnn,lstm,gru)")
@@ -158,20 +170,36 @@ def main(argv=None) -> None:
     parser.add_argument("--no-peers", action="store_true", help="skip statsforecast and darts")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--save", type=Path, help="save the rnnsuite forecasts (.npz) to combine later")
+    parser.add_argument("--combine", type=Path, nargs="+", help="only score the median of saved .npz forecasts")
     args = parser.parse_args(argv)
 
     series = load_m3_monthly(200 if args.quick else args.limit)
     print(f"M3 monthly: {len(series)} series, horizon {HORIZON}, {os.cpu_count()} CPUs", file=sys.stderr)
+    if args.combine:
+        saved = [np.load(p, allow_pickle=False) for p in args.combine]
+        members = [{"method": str(z["method"]), "forecast": z["forecast"], "wall_s": float(z["wall_s"])} for z in saved]
+        rows = [ensemble_row(series, members)]
+        return _report(rows, args)
     rows = [run_seasonal_naive(series)]
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "m3_monthly.csv"
         write_long_csv(series, csv)
         for cell in [c.strip() for c in args.cells.split(",") if c.strip()]:
             rows.append(run_rnnsuite(series, csv, cell, args))
-            print(json.dumps(rows[-1]), file=sys.stderr)
+            print(json.dumps({k: v for k, v in rows[-1].items() if k != "forecast"}), file=sys.stderr)
+            if args.save:
+                np.savez(args.save.with_name(f"{args.save.stem}-{cell}.npz"), forecast=rows[-1]["forecast"],
+                         method=rows[-1]["method"], wall_s=rows[-1]["wall_s"])
+    if sum("forecast" in r for r in rows) > 1:
+        rows.append(ensemble_row(series, rows))
     if not args.no_peers:
         rows += run_statsforecast(series, args.n_jobs)
         rows += run_darts(series, args)
+    _report(rows, args)
+
+
+def _report(rows, args) -> None:
     print("| method | sMAPE | MASE | wall s | notes |\n| --- | ---: | ---: | ---: | --- |")
     for r in rows:
         notes = r.get("settings", "")
@@ -179,7 +207,7 @@ def main(argv=None) -> None:
             notes += f"; {r['steps']} steps ({r['stop']})"
         print(f"| {r['method']} | {r['smape']:.2f} | {r['mase']:.3f} | {r['wall_s']:.0f} | {notes} |")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "forecast"} for r in rows], indent=1))
 
 
 if __name__ == "__main__":
