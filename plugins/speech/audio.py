@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
 from rnnsuite.core import UserError
 
 __all__ = ["SAMPLE_RATE", "AudioError", "read_audio", "resample", "check_signal", "write_wav"]

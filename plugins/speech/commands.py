@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import click
-
 from rnnsuite.core import UserError
 
 __all__ = ["synth", "transcribe"]

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from rnnsuite.core import UserError
 from rnnsuite.plugins.speech.audio import SAMPLE_RATE, AudioError, check_signal, read_audio
 from rnnsuite.plugins.speech.text import normalize
@@ -71,6 +70,10 @@ def _pick(header: list[str], names, manifest: Path, what: str) -> int:
                     f"found {', '.join(header) or 'nothing'})")
 
 
+def _cell(cells: list[str], index: int | None) -> str:
+    return cells[index] if index is not None and index < len(cells) else ""
+
+
 def _read_manifest(manifest: Path) -> list[Entry]:
     try:
         raw = manifest.read_text(encoding="utf-8-sig")
@@ -95,10 +98,10 @@ def _read_manifest(manifest: Path) -> list[Entry]:
     for row in rows[1:]:
         if not row or not any(cell.strip() for cell in row):
             continue
-        get = (lambda i: row[i].strip() if i is not None and i < len(row) else "")
-        rel = get(path_col)
+        cells = [c.strip() for c in row]
+        rel, text = _cell(cells, path_col), _cell(cells, text_col)
         audio = Path(rel) if Path(rel).is_absolute() else manifest.parent / rel
-        entries.append(Entry(audio, get(text_col), get(speaker_col)))
+        entries.append(Entry(audio, text, _cell(cells, speaker_col)))
     if not entries:
         raise UserError(f"{manifest}: manifest has a header but no recordings")
     return entries

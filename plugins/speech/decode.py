@@ -8,7 +8,6 @@ import math
 from collections import defaultdict
 
 import numpy as np
-
 from rnnsuite.plugins.speech.text import BLANK
 
 __all__ = ["greedy_decode", "prefix_beam_search", "CharNgramLM", "forced_align", "word_times"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 
 import torch
-
 from rnnsuite.core import UserError
 
 __all__ = ["torchaudio_module", "LogMel", "normalize_features", "spec_augment", "speed_perturb",

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from rnnsuite.core import UserError
 from rnnsuite.plugins.speech.text import cardinal, normalize, ordinal
 
@@ -302,9 +301,8 @@ def _coloured_noise(n: int, rng, colour: str) -> np.ndarray:
 
 def _telephone(audio: np.ndarray, rng) -> np.ndarray:
     """16 kHz -> 8 kHz telephone channel: 300-3400 Hz band-pass and G.711 mu-law."""
-    from scipy.signal import butter, sosfilt
-
     from rnnsuite.plugins.speech.audio import resample
+    from scipy.signal import butter, sosfilt
 
     narrow = resample(audio.astype(np.float32), 16000, 8000)
     low, high = float(rng.uniform(250, 350)), float(rng.uniform(3200, 3500))

@@ -19,11 +19,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from rnnsuite.core import StepOutput, Task, UserError
 from rnnsuite.plugins.speech.data import load_corpus, report_skipped
-from rnnsuite.plugins.speech.decode import (CharNgramLM, forced_align, greedy_decode,
-                                            prefix_beam_search, word_times)
+from rnnsuite.plugins.speech.decode import (
+    CharNgramLM,
+    forced_align,
+    greedy_decode,
+    prefix_beam_search,
+    word_times,
+)
 from rnnsuite.plugins.speech.features import HOP, LogMel, spec_augment, speed_perturb
 from rnnsuite.plugins.speech.metrics import ErrorRate
 from rnnsuite.plugins.speech.model import CTCRecognizer, subsampled_lengths

@@ -6,7 +6,6 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from conftest import TINY, needs_tts, tone, write
 from rnnsuite.apps.cli import cli
 

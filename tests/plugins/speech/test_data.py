@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from conftest import tone, write
 from rnnsuite.core import UserError
 from rnnsuite.plugins.speech.audio import AudioError, read_audio

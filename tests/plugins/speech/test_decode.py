@@ -3,9 +3,13 @@ import math
 
 import numpy as np
 import pytest
-
-from rnnsuite.plugins.speech.decode import (CharNgramLM, forced_align, greedy_decode,
-                                            prefix_beam_search, word_times)
+from rnnsuite.plugins.speech.decode import (
+    CharNgramLM,
+    forced_align,
+    greedy_decode,
+    prefix_beam_search,
+    word_times,
+)
 
 
 def _log_softmax(x):

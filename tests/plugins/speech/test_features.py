@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from rnnsuite.plugins.speech.features import LogMel, normalize_features, spec_augment, speed_perturb
 
 

@@ -1,5 +1,4 @@
 import pytest
-
 from rnnsuite.plugins.speech.metrics import ErrorRate, char_errors, edit_distance, word_errors
 
 

@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from rnnsuite.plugins.speech.model import CTCRecognizer, subsampled_lengths
 from rnnsuite.plugins.speech.task import SpeechTask
 
