@@ -110,13 +110,33 @@ def run_predict(csv, run=None, horizon=None, device="auto", data_options=None, t
             set_value(config, "data.horizon", horizon)
         if not Path(csv).exists():
             raise UserError(f"{csv}: no such file")
-        loaded = fit(domain, config, csv, out=None, progress=True)
+        from rnnsuite.plugins.forecast.task import TooShortError
+
+        try:
+            loaded = fit(domain, config, csv, out=None, progress=True)
+        except TooShortError as exc:
+            return _seasonal_naive_only(csv, config, str(exc))
         task = loaded.task
     data = task.read(csv) if task.data is None or run is not None else task.data
     h = horizon or task.spec.horizon
     results = forecast(loaded.model, loaded.config["model"].get("loss", "quantile"), data.series, data,
                        task.scaler, task.spec, h)
     return forecast_table(data, results, h), data
+
+
+def _seasonal_naive_only(csv, config, reason):
+    """Every series too short for a model: seasonal-naive forecasts for all, with a warning."""
+    from rnnsuite.plugins.forecast.data import load_csv
+    from rnnsuite.plugins.forecast.forecaster import forecast, forecast_table
+    from rnnsuite.plugins.forecast.task import choose_sizes
+
+    d = config["data"]
+    data = load_csv(csv, date_col=d["date_col"], value_col=d["value_col"], id_col=d["id_col"],
+                    freq=d["freq"], fill=d["fill"], echo=False)
+    spec = choose_sizes(data, d)
+    data.warn(reason.split(": ", 1)[-1].split(";")[0] + "; used a seasonal-naive forecast for every series")
+    results = forecast(None, "quantile", data.series, data, None, spec, spec.horizon)
+    return forecast_table(data, results, spec.horizon), data
 
 
 def _write_csv(table, path: Path) -> None:
@@ -149,7 +169,6 @@ def plot_forecast(data, table, path: Path, max_series: int = 12) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from rnnsuite.core import atomic_write_bytes
 
     series = data.series[:max_series]

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from rnnsuite.core import UserError
 
 __all__ = [

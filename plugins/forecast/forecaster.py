@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 from rnnsuite.plugins.forecast.baselines import naive, seasonal_naive
 from rnnsuite.plugins.forecast.data import ForecastData, Series, calendar_features, future_index
 from rnnsuite.plugins.forecast.metrics import summarize
@@ -24,7 +23,6 @@ COLUMNS = ("mean", "lo80", "hi80", "lo95", "hi95")
 def _model_columns(model, kind, histories, data, scaler, spec, device, batch_size=2048):
     """Model forecasts (len(histories), H, 5 in COLUMNS order) for histories of >= L points."""
     import torch
-
     from rnnsuite.plugins.forecast.model import to_columns
 
     L = spec.input_size

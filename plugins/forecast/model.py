@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from rnnsuite.core import RecurrentStack
+from torch import nn
 
 __all__ = ["QUANTILES", "ForecastNet", "forecast_loss", "to_columns"]
 

@@ -11,7 +11,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-
 from rnnsuite.core import StepOutput, Task, UserError
 from rnnsuite.plugins.forecast.data import (
     ForecastData,
@@ -22,7 +21,11 @@ from rnnsuite.plugins.forecast.data import (
 )
 from rnnsuite.plugins.forecast.windows import Scaler, TrainingWindows, WindowSpec
 
-__all__ = ["ForecastTask", "choose_sizes"]
+__all__ = ["ForecastTask", "TooShortError", "choose_sizes"]
+
+
+class TooShortError(UserError):
+    """No series is long enough to train on (predict falls back to seasonal naive)."""
 
 
 def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
@@ -90,7 +93,7 @@ class ForecastTask(Task):
         self.windows = TrainingWindows(self.data, self.scaler, self.spec, self.ends,
                                        history_limit=int(dcfg.get("history_limit") or 0) or None)
         if len(self.windows) == 0:
-            raise UserError(f"{data}: no series is long enough to train on (input window {L} + 1 "
+            raise TooShortError(f"{data}: no series is long enough to train on (input window {L} + 1 "
                             f"points needed; longest has {max(len(s) for s in self.data.series)}); "
                             "lower --set input_size=N or --horizon")
         self._valid = self._validation_batch()
@@ -166,7 +169,6 @@ class ForecastTask(Task):
     def _validation_batch(self):
         """Inputs and targets of every series' held-out last horizon, in one batch."""
         import torch
-
         from rnnsuite.plugins.forecast.data import calendar_features
         from rnnsuite.plugins.forecast.windows import _standardise, window_features
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from rnnsuite.plugins.forecast.data import ForecastData, Series, calendar_features
 
 __all__ = ["Scaler", "WindowSpec", "window_features", "TrainingWindows"]

@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from rnnsuite.apps.cli import cli
 
 SALES = Path(__file__).resolve().parents[3] / "examples" / "sales.csv"
@@ -55,6 +54,30 @@ def test_predict_integer_steps_and_short_series_fall_back(in_tmp):
     assert len(doc["forecast"]) == 12 and doc["files"] == []
     assert [r["date"] for r in doc["forecast"] if r["series_id"] == "short"] == ["5", "6", "7", "8", "9", "10"]
     assert "shorter than the model's input window" in result.stderr
+
+
+def test_predict_masked_gaps_and_constant_series(in_tmp):
+    dates = pd.date_range("2020-01-01", periods=40, freq="D")
+    wave = 20 + 5 * np.sin(np.arange(40) * 2 * np.pi / 7)
+    wave[[10, 11, 25]] = np.nan
+    frame = pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "wave": wave, "flat": 3.0})
+    frame.to_csv("gaps.csv", index=False)
+    result = invoke("forecast", "predict", "gaps.csv", *TINY, "--fill", "mask", "--horizon", "5", "--out", "f.csv")
+    assert result.exit_code == 0, result.output
+    assert "left missing and masked" in result.stderr and "'flat': constant" in result.stderr
+    table = check_forecast_csv("f.csv", 2, 5)
+    assert np.isfinite(table[["mean", "lo95", "hi95"]].to_numpy()).all()
+    flat = table[table["series_id"] == "flat"]
+    assert (flat[["mean", "lo80", "hi80", "lo95", "hi95"]].to_numpy() == 3.0).all()
+    assert table["date"].iloc[0] == "2020-02-10"
+
+
+def test_predict_too_short_for_any_model_falls_back(in_tmp):
+    Path("tiny.csv").write_text("month,v\n2020-01,5\n2020-02,6\n2020-03,7\n")
+    result = invoke("forecast", "predict", "tiny.csv", "--no-files", "--horizon", "2")
+    assert result.exit_code == 0, result.output
+    assert "seasonal-naive forecast for every series" in result.stderr
+    assert "2020-04-01" in result.stdout
 
 
 def test_train_then_evaluate_json_has_model_and_baselines(in_tmp):

@@ -3,7 +3,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from rnnsuite.core import UserError
 from rnnsuite.plugins.forecast.data import (
     calendar_features,

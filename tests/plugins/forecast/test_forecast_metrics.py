@@ -4,9 +4,16 @@ import math
 
 import numpy as np
 import pytest
-
 from rnnsuite.plugins.forecast.baselines import Z80, Z95, naive, seasonal_naive
-from rnnsuite.plugins.forecast.metrics import coverage, mae, mase, mase_scale, rmse, smape, summarize
+from rnnsuite.plugins.forecast.metrics import (
+    coverage,
+    mae,
+    mase,
+    mase_scale,
+    rmse,
+    smape,
+    summarize,
+)
 
 
 def test_smape_m3_definition():

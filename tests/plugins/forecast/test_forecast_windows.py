@@ -4,9 +4,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from rnnsuite.plugins.forecast.data import ForecastData, Series
-from rnnsuite.plugins.forecast.model import QUANTILES, ForecastNet, _quantiles, forecast_loss, to_columns
+from rnnsuite.plugins.forecast.model import (
+    QUANTILES,
+    ForecastNet,
+    _quantiles,
+    forecast_loss,
+    to_columns,
+)
 from rnnsuite.plugins.forecast.windows import Scaler, TrainingWindows, WindowSpec, window_features
 
 
