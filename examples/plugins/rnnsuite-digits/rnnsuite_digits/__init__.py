@@ -16,8 +16,8 @@ class DigitsDomain(Domain):
 
     def config_defaults(self) -> dict:
         return {
-            "model": {"cell": "gru", "hidden_size": 128},
-            "train": {"epochs": 25, "batch_size": 32, "lr": 3e-3, "weight_decay": 1e-4,
+            "model": {"cell": "gru", "hidden_size": 128, "dropout": 0.2},
+            "train": {"epochs": 15, "batch_size": 32, "lr": 5e-3, "weight_decay": 1e-4,
                       "monitor": "accuracy", "monitor_mode": "max", "schedule": "cosine"},
             "data": {"valid_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0, "shift": False},
         }
