@@ -221,6 +221,8 @@ class MusicTask(Task):
     def _augment(self, data: np.ndarray, generator) -> np.ndarray:
         d = self.config["data"]
         limit = int(d["transpose"])
+        if limit < 0:
+            limit = 5 if self.representation == "events" else 0
         if limit > 0:
             if self.representation == "events":
                 notes = data[data < 256].astype(np.int64) % 128
