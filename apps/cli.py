@@ -118,6 +118,9 @@ class RnnsuiteGroup(click.Group):
             click.echo(f"Error: {_one_line(exc)}", err=True)
             sys.exit(2)
         except click.ClickException as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError" and exc.ctx is not None:
+                click.echo(exc.ctx.get_help())  # a bare group shows its help, as --help does
+                sys.exit(0)
             message = exc.format_message()
             if isinstance(exc, click.UsageError) and exc.ctx is not None:
                 message = f"{message} (see '{exc.ctx.command_path} --help')"

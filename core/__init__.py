@@ -32,6 +32,8 @@ _LAZY = {
     "default_config": "rnnsuite.core.config",
     "apply_overrides": "rnnsuite.core.config",
     "load_config_file": "rnnsuite.core.config",
+    "set_value": "rnnsuite.core.config",
+    "save_figure": "rnnsuite.core.plots",
     "select_device": "rnnsuite.core.device",
     "seed_everything": "rnnsuite.core.device",
     "describe_devices": "rnnsuite.core.device",
