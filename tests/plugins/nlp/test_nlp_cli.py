@@ -149,3 +149,14 @@ def test_variable_bptt_trains(tmp_path, text_file, tiny):
     r = run("nlp", "train", text_file, "--out", tmp_path / "v", "--max-steps", 3,
             *tiny(variable_bptt="true", weight_drop=0.3, backend="reference"))
     assert r.exit_code == 0, r.output
+
+
+def test_default_run_folder_and_latest(tmp_path, text_file, tiny, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run("nlp", "train", text_file, "--max-steps", 2, *tiny())
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "runs" / "nlp" / "1" / "model.safetensors").is_file()
+    r = run("nlp", "generate", "--length", 5, "--seed", 0)
+    assert r.exit_code == 0, r.output
+    r = run("nlp", "evaluate", "latest", text_file, "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["tokens"] > 0
