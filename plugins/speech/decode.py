@@ -110,12 +110,19 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 8, lm: CharNgramLM | N
     beams: dict = {(): (0.0, _NEG_INF)}           # prefix -> (log pb, log pnb)
     bonus: dict = {(): 0.0}                       # prefix -> accumulated LM score
     text_of: dict = {(): ""}
-    for lp in lp_all:
-        candidates = np.nonzero(lp >= prune)[0].tolist()
-        best = int(lp.argmax())
-        if best not in candidates:
-            candidates.append(best)
-        labels = [c for c in candidates if c != BLANK]
+    # Per frame, only the `beam` likeliest labels scoring above `prune` (and the best) extend
+    # the prefixes: the rest cannot reach the beam in practice and cost most of the time.
+    top = min(beam, lp_all.shape[1])
+    order = np.argsort(-lp_all, axis=1)[:, :top].tolist()           # (T, top)
+    blank_sure = math.log(0.999)
+    for lp, ranked in zip(lp_all.tolist(), order):
+        if lp[BLANK] >= blank_sure:
+            # A frame that is blank with 99.9% certainty only closes the prefixes: skipping the
+            # label extensions here changes no ranking measurably and saves most of the work.
+            beams = {prefix: (_logaddexp(pb, pnb) + lp[BLANK], _NEG_INF)
+                     for prefix, (pb, pnb) in beams.items()}
+            continue
+        labels = [c for i, c in enumerate(ranked) if c != BLANK and (i == 0 or lp[c] >= prune)]
         nxt: dict = defaultdict(lambda: [_NEG_INF, _NEG_INF])
         for prefix, (pb, pnb) in beams.items():
             total = _logaddexp(pb, pnb)
@@ -123,7 +130,7 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 8, lm: CharNgramLM | N
             entry[0] = _logaddexp(entry[0], total + lp[BLANK])
             last = prefix[-1] if prefix else None
             for c in labels:
-                p = float(lp[c])
+                p = lp[c]
                 extended = prefix + (c,)
                 if c == last:
                     entry[1] = _logaddexp(entry[1], pnb + p)   # repeat collapses into prefix

@@ -176,13 +176,21 @@ class SpeechTask(Task):
                   "(counted as errors)", file=sys.stderr)
         device = next(model.parameters()).device
         words, chars = ErrorRate(), ErrorRate()
+        worst = []
         start = time.perf_counter()
         for batch in self._eval_batches(corpus.utterances):
             texts = self.recognise(model, [u.waveform() for u in batch], device)
             for u, (hyp, _) in zip(batch, texts):
                 words.add(u.text.split(), hyp.split())
+                before = chars.errors
                 chars.add(u.text, hyp)
+                worst.append(((chars.errors - before) / max(len(u.text), 1), u.path, u.text, hyp))
         elapsed = time.perf_counter() - start
+        # The utterances the model gets most wrong are where mislabelled files show up.
+        for cer, path, ref, hyp in sorted(worst, reverse=True)[:3]:
+            if cer >= 0.5:
+                print(f"speech: high error {path} (CER {cer:.2f}): {ref!r} -> {hyp!r}",
+                      file=sys.stderr)
         return {"wer": round(words.rate, 6), "cer": round(chars.rate, 6),
                 "rtf": round(elapsed / max(corpus.seconds, 1e-9), 6),
                 "utterances": len(corpus.utterances), "skipped": len(corpus.skipped),
