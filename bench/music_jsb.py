@@ -185,7 +185,6 @@ def music_quality(model_rolls: list, train: list, seed: int = 0) -> dict:
 
 def run_job(job: dict) -> dict:
     import torch
-
     from rnnsuite.core import apply_overrides, default_config, train_run
     from rnnsuite.plugins.music.data import Encoded
     from rnnsuite.plugins.music.domain import MusicDomain

@@ -15,7 +15,6 @@ def generate_piece(loaded, *, primer: Path | None = None, seconds: float | None 
     """Sample from a LoadedRun. Returns (notes, midi keyword arguments)."""
     import numpy as np
     import torch
-
     from rnnsuite.core import UserError
     from rnnsuite.plugins.music.data import encode_file
     from rnnsuite.plugins.music.generate import (
@@ -91,8 +90,8 @@ def generate_piece(loaded, *, primer: Path | None = None, seconds: float | None 
 def generate(run, out, primer, length, bars, temperature, top_k, seed, wav, plot, device):
     """Generate a new piece from a trained music RUN (default: latest) and write it to --out."""
     from rnnsuite.core import UserError, load_run
-    from rnnsuite.plugins.music.domain import MusicDomain
     from rnnsuite.plugins.music._io import atomic_write
+    from rnnsuite.plugins.music.domain import MusicDomain
     from rnnsuite.plugins.music.midi import midi_bytes
 
     if length is not None and bars is not None:

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from rnnsuite.core import UserError
 from rnnsuite.plugins.music._io import atomic_write, content_key
 from rnnsuite.plugins.music._smf import MidiFormatError

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-
 from rnnsuite.plugins.music.events import STEP, EventVocab, decode_events
 from rnnsuite.plugins.music.pianoroll import KEYS, roll_notes
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-
 from rnnsuite.core import UserError
 from rnnsuite.plugins.music._smf import (
     NOTE_OFF,

@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from rnnsuite.core import StepOutput, Task, UserError
 from rnnsuite.plugins.music.data import Settings, load_corpus, split_files
 from rnnsuite.plugins.music.events import stretch_events, transpose_events

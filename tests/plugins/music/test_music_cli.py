@@ -6,7 +6,6 @@ import json
 import mido
 import pytest
 from click.testing import CliRunner
-
 from rnnsuite.apps.cli import cli
 
 TINY = ["--set", "hidden_size=8", "--set", "embedding_dim=8", "--set", "batch_size=2",

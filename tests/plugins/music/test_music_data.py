@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from rnnsuite.core import UserError
 from rnnsuite.core.config import default_config
 from rnnsuite.plugins.music import data as music_data

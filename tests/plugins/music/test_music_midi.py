@@ -5,7 +5,6 @@ from pathlib import Path
 import mido
 import numpy as np
 import pytest
-
 from rnnsuite.core import UserError
 from rnnsuite.plugins.music._smf import MidiFormatError, parse_smf
 from rnnsuite.plugins.music.midi import midi_bytes, parse_midi_bytes, read_midi
