@@ -45,7 +45,13 @@ def generate_ids(model, prompt_ids: list[int], boundary_id: int, length: int, *,
 @click.option("--seed", default=None, type=int, help="Random seed: the same seed gives the same text.")
 @click.option("--device", default="cpu", show_default=True, help="auto | cpu | cuda[:N] | mps.")
 def generate(run, prompt, length, temperature, top_k, top_p, seed, device):
-    """Generate text from a trained language model RUN (default: latest)."""
+    """Stream text sampled from a trained RUN (default: latest).
+
+    \b
+    Examples:
+      rnnsuite nlp generate --prompt "ROMEO:" --length 300 --seed 1
+      rnnsuite nlp generate runs/lm --temperature 0        # greedy: always the same text
+    """
     import torch
     from rnnsuite.core import load_run
     from rnnsuite.plugins.nlp.domain import LanguageModelDomain

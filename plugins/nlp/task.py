@@ -126,6 +126,13 @@ class LanguageModelTask(Task):
             self._train_stream = batchify(ids, bs)  # (N // B, B)
         return self._train_stream
 
+    def steps_per_epoch(self) -> int | None:
+        """Windows per epoch (read by the trainer for the LR schedule); None when they vary."""
+        if self.config["data"].get("variable_bptt"):
+            return None
+        T = self.train_stream().shape[0]
+        return -(-(T - 1) // self.config["train"]["bptt"])
+
     def train_batches(self, epoch: int, generator):
         bptt = self.config["train"]["bptt"]
         variable = bool(self.config["data"].get("variable_bptt", False))
