@@ -13,8 +13,9 @@ __all__ = ["LanguageModelDomain", "NLP_DEFAULTS"]
 #: LSTM over characters, AdamW with warm-up and cosine decay, clipping at 1.
 NLP_DEFAULTS = {
     "data": {
-        "tokenizer": "char",  # char | word
-        "lowercase": False,  # word tokeniser: fold case
+        "tokenizer": "char",  # char | word | bpe (bpe needs `pip install tokenizers`)
+        "lowercase": False,  # word/bpe tokeniser: fold case
+        "vocab_size": 1000,  # bpe tokeniser: merges learnt up to this vocabulary size
         "min_count": 1,  # word tokeniser: rarer words become <unk>
         "encoding": "utf-8",
         "valid": None,  # a separate validation text (file or folder) instead of the split
@@ -70,7 +71,8 @@ class LanguageModelDomain(Domain):
             return [
                 click.Option(["--valid"], type=click.Path(), help="Validation text (file or folder) instead of the split."),
                 click.Option(["--test"], type=click.Path(), help="Test text (file or folder) instead of the split."),
-                click.Option(["--tokenizer"], type=click.Choice(["char", "word"]), help="Tokeniser (default char)."),
+                click.Option(["--tokenizer"], type=click.Choice(["char", "word", "bpe"]),
+                             help="Tokeniser (default char; bpe needs `pip install tokenizers`)."),
                 encoding,
             ]
         if verb == "evaluate":

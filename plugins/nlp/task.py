@@ -100,7 +100,8 @@ class LanguageModelTask(Task):
         elif self.corpus is not None:
             self.tokenizer = build_tokenizer(d.get("tokenizer", "char"), self.corpus.train,
                                              lowercase=d.get("lowercase", False),
-                                             min_count=d.get("min_count", 1))
+                                             min_count=d.get("min_count", 1),
+                                             vocab_size=d.get("vocab_size", 1000))
         else:
             raise UserError("nlp: a new run needs training text")
         self._train_stream = None

@@ -11,7 +11,7 @@ from collections import Counter
 
 from rnnsuite.core import UserError
 
-__all__ = ["UNK", "EOS", "CharTokenizer", "WordTokenizer", "TOKENIZERS", "build_tokenizer",
+__all__ = ["UNK", "EOS", "CharTokenizer", "WordTokenizer", "BpeTokenizer", "TOKENIZERS", "build_tokenizer",
            "tokenizer_from_state"]
 
 UNK = "<unk>"
@@ -131,15 +131,108 @@ class WordTokenizer:
         return cls(list(state["itos"]), state.get("lowercase", False))
 
 
-TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer}
+def _byte_to_char() -> dict[int, str]:
+    """GPT-2's byte -> printable character table, the one Hugging Face's ByteLevel uses."""
+    keep = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    table, extra = {}, 0
+    for b in range(256):
+        if b in keep:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
 
 
-def build_tokenizer(kind: str, text: str, lowercase: bool = False, min_count: int = 1):
-    """Fit a tokeniser of `kind` ("char" or "word") on the training text."""
+class BpeTokenizer:
+    """Byte-level BPE trained locally with Hugging Face `tokenizers` (an optional dependency).
+
+    Every byte is in the alphabet, so no text is ever `<unk>`; `<eos>` is reserved but unused.
+    """
+
+    kind = "bpe"
+
+    def __init__(self, serialized: str):
+        tokenizers = _require_tokenizers()
+        self.serialized = serialized
+        self.hf = tokenizers.Tokenizer.from_str(serialized)
+        self.itos = [self.hf.id_to_token(i) for i in range(self.hf.get_vocab_size())]
+        self._bytes = {c: b for b, c in _byte_to_char().items()}
+
+    @classmethod
+    def fit(cls, text: str, vocab_size: int = 1000, lowercase: bool = False, **_) -> "BpeTokenizer":
+        tokenizers = _require_tokenizers()
+        from tokenizers import decoders, models, normalizers, pre_tokenizers, trainers
+
+        hf = tokenizers.Tokenizer(models.BPE(unk_token=UNK))
+        if lowercase:
+            hf.normalizer = normalizers.Lowercase()
+        hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        hf.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=int(vocab_size), special_tokens=[UNK, EOS],
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                      show_progress=False)
+        lines = text.splitlines(keepends=True)
+        hf.train_from_iterator(("".join(lines[i:i + 1000]) for i in range(0, len(lines), 1000)), trainer)
+        return cls(hf.to_str())
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        return self.hf.encode(text).ids
+
+    def stream(self, ids, after: str = ""):
+        """Yield text as soon as the bytes of the tokens so far complete a character."""
+        import codecs
+
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for i in ids:
+            token = self.itos[int(i)]
+            if token in (UNK, EOS):
+                yield "\n" if token == EOS else "\ufffd"
+                continue
+            text = decoder.decode(bytes(self._bytes[c] for c in token))
+            if text:
+                yield text
+        rest = decoder.decode(b"", final=True)
+        if rest:
+            yield rest
+
+    def decode(self, ids) -> str:
+        return "".join(self.stream(ids))
+
+    @property
+    def boundary_id(self) -> int:
+        newline = self.hf.token_to_id(_byte_to_char()[ord("\n")])
+        return newline if newline is not None else 1
+
+    def state_dict(self) -> dict:
+        return {"kind": self.kind, "tokenizer_json": self.serialized}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "BpeTokenizer":
+        return cls(state["tokenizer_json"])
+
+
+def _require_tokenizers():
+    try:
+        import tokenizers
+    except ImportError:
+        raise UserError("tokenizer=bpe needs Hugging Face tokenizers: pip install tokenizers") from None
+    return tokenizers
+
+
+TOKENIZERS = {"char": CharTokenizer, "word": WordTokenizer, "bpe": BpeTokenizer}
+
+
+def build_tokenizer(kind: str, text: str, lowercase: bool = False, min_count: int = 1,
+                    vocab_size: int = 1000):
+    """Fit a tokeniser of `kind` ("char", "word" or "bpe") on the training text."""
     cls = TOKENIZERS.get(kind)
     if cls is None:
         raise UserError(f"tokenizer: unknown tokenizer {kind!r}; choose one of {', '.join(TOKENIZERS)}")
-    return cls.fit(text, lowercase=lowercase, min_count=min_count)
+    return cls.fit(text, lowercase=lowercase, min_count=min_count, vocab_size=vocab_size)
 
 
 def tokenizer_from_state(state: dict):

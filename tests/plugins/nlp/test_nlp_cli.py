@@ -160,3 +160,14 @@ def test_default_run_folder_and_latest(tmp_path, text_file, tiny, monkeypatch):
     assert r.exit_code == 0, r.output
     r = run("nlp", "evaluate", "latest", text_file, "--json")
     assert r.exit_code == 0 and json.loads(r.stdout)["tokens"] > 0
+
+
+def test_bpe_tokenizer_end_to_end(tmp_path, text_file, sample_text, tiny):
+    pytest.importorskip("tokenizers")
+    out = tmp_path / "bpe"
+    r = run("nlp", "train", text_file, "--out", out, "--tokenizer", "bpe", "--max-steps", 2,
+            *tiny(vocab_size=300))
+    assert r.exit_code == 0, r.output
+    metrics = json.loads(run("nlp", "evaluate", out, text_file, "--json").stdout)
+    assert metrics["characters"] == len(sample_text) and metrics["tokens"] < len(sample_text)
+    assert run("nlp", "generate", out, "--length", 5, "--seed", 0).exit_code == 0

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from rnnsuite.plugins.nlp.tokenizers import (
     CharTokenizer,
     WordTokenizer,
@@ -48,3 +49,14 @@ def test_word_stream_spaces_after_prompt():
     ids = tok.encode("or not\n")
     assert "".join(tok.stream(ids, after="to be")) == " or not\n"
     assert "".join(tok.stream(ids, after="to be ")) == "or not\n"
+
+
+def test_bpe_round_trips_any_text_and_survives_json(sample_text):
+    pytest.importorskip("tokenizers")
+    tok = build_tokenizer("bpe", sample_text, vocab_size=300)
+    assert len(tok) <= 300
+    text = "When shall we meet — naïve 😀\n"
+    assert tok.decode(tok.encode(text)) == text
+    assert len(tok.encode(sample_text)) < len(sample_text) / 1.5  # merges were learnt
+    again = tokenizer_from_state(json.loads(json.dumps(tok.state_dict())))
+    assert again.encode(sample_text) == tok.encode(sample_text)
