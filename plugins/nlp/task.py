@@ -91,6 +91,7 @@ class LanguageModelTask(Task):
         self.config = config
         d = config["data"]
         self.corpus: Corpus | None = None
+        self.data = data
         if data is not None:
             self.corpus = load_corpus(data, valid=d.get("valid"), test=d.get("test"),
                                       split=d.get("split", "0.9,0.05,0.05"),
@@ -123,7 +124,8 @@ class LanguageModelTask(Task):
             ids = torch.tensor(self.tokenizer.encode(self.corpus.train), dtype=torch.long)
             bs = self.config["train"]["batch_size"]
             if len(ids) < bs * 2:
-                raise UserError(f"training text: {len(ids)} tokens are too few for batch_size {bs}")
+                raise UserError(f"{self.data}: the training text has {len(ids)} tokens, too few for "
+                                f"batch_size {bs} (lower it with --set batch_size=N)")
             self._train_stream = batchify(ids, bs)  # (N // B, B)
         return self._train_stream
 

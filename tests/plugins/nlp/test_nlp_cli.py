@@ -171,3 +171,10 @@ def test_bpe_tokenizer_end_to_end(tmp_path, text_file, sample_text, tiny):
     metrics = json.loads(run("nlp", "evaluate", out, text_file, "--json").stdout)
     assert metrics["characters"] == len(sample_text) and metrics["tokens"] < len(sample_text)
     assert run("nlp", "generate", out, "--length", 5, "--seed", 0).exit_code == 0
+
+
+def test_too_little_text_is_an_error(tmp_path, tiny):
+    short = tmp_path / "short.txt"
+    short.write_text("Hail!\n")
+    r = run("nlp", "train", short, "--out", tmp_path / "r", *tiny(batch_size=16))
+    assert r.exit_code == 2 and "short.txt" in r.stderr and "batch_size" in r.stderr
