@@ -146,3 +146,22 @@ def test_generated_midi_parses_with_the_plugin_reader_too(runner, midi_folder, t
     piece = read_midi(out)
     assert (piece.end > piece.start).all()
     assert io.BytesIO(out.read_bytes()).read(4) == b"MThd"
+
+
+def test_resume_continues_bit_exact(runner, midi_folder, tmp_path):
+    from safetensors.numpy import load_file
+
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    # a constant LR: a cosine schedule would follow each command's own --max-steps budget
+    args = [a for a in TINY if a not in ("--max-steps", "2")] + ["--set", "schedule=constant"]
+    for run, steps in ((straight, ["--max-steps", "4"]), (split, ["--max-steps", "2"])):
+        result = runner.invoke(cli, ["music", "train", str(midi_folder), "--out", str(run),
+                                     *args, *steps, "--set", "checkpoint_every=1"])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(cli, ["music", "train", str(midi_folder), "--out", str(split), *args,
+                                 "--max-steps", "4", "--resume"])
+    assert result.exit_code == 0, result.output
+    a = load_file(str(straight / "trainer_state.safetensors"))
+    b = load_file(str(split / "trainer_state.safetensors"))
+    weights = [k for k in a if k.startswith("model.")]
+    assert weights and all((a[k] == b[k]).all() for k in weights)
