@@ -43,7 +43,7 @@ MUSIC_DEFAULTS = {
         "weight_drop": 0.3,  # DropConnect on W_hh (AWD-LSTM)
     },
     "train": {
-        "epochs": 40,
+        "epochs": 60,  # JSB overfits after ~35 epochs at full LR: a 60-epoch cosine anneals there
         "batch_size": 16,
         "bptt": 128,
         "lr": 2e-3,
