@@ -13,7 +13,13 @@ import pandas as pd
 from rnnsuite.plugins.forecast.baselines import naive, seasonal_naive
 from rnnsuite.plugins.forecast.data import ForecastData, Series, calendar_features, future_index
 from rnnsuite.plugins.forecast.metrics import summarize
-from rnnsuite.plugins.forecast.windows import Scaler, WindowSpec, _standardise, window_features
+from rnnsuite.plugins.forecast.windows import (
+    Scaler,
+    WindowSpec,
+    _standardise,
+    anchor_values,
+    window_features,
+)
 
 __all__ = ["COLUMNS", "forecast", "forecast_table", "backtest"]
 
@@ -45,7 +51,7 @@ def _model_columns(model, kind, histories, data, scaler, spec, device, batch_siz
             cal = torch.tensor(np.stack(cals[sl]), dtype=param.dtype, device=param.device)
             cov = torch.tensor(np.stack(covs[sl]), dtype=param.dtype, device=param.device) if covs else None
             x, level = window_features(u, cal, cov, spec.level_size)
-            q = to_columns(model(x), kind) + level[:, None, None]  # (B, H, 5): lo95 lo80 mean hi80 hi95
+            q = to_columns(model(x), kind) + anchor_values(u, level, spec)[..., None]  # (B, H, 5): lo95 lo80 mean hi80 hi95
             out.append(q.double().cpu().numpy())
     model.train(was_training)
     q = np.concatenate(out) if out else np.zeros((0, spec.horizon, 5))

@@ -42,7 +42,10 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
         median = lengths[len(lengths) // 2]
         # Two seasons and two horizons of context, but no more than half the typical series.
         input_size = max(min(max(2 * season, 2 * horizon, 8), median // 2), min(4, median))
-    return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season)
+    anchor = cfg.get("anchor", "level")
+    if anchor not in ("level", "seasonal_naive"):
+        raise UserError(f"data.anchor must be level or seasonal_naive, not {anchor!r}")
+    return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season, anchor=anchor)
 
 
 class ForecastTask(Task):
@@ -123,7 +126,7 @@ class ForecastTask(Task):
             "freq": self.freq,
             "step": self.step,
             "spec": {"input_size": self.spec.input_size, "horizon": self.spec.horizon,
-                     "season": self.spec.season},
+                     "season": self.spec.season, "anchor": self.spec.anchor},
             "scaler": self.scaler.state_dict(),
             "num_calendar": self.num_calendar,
             "covariate_names": self.covariate_names,
@@ -170,7 +173,7 @@ class ForecastTask(Task):
         """Inputs and targets of every series' held-out last horizon, in one batch."""
         import torch
         from rnnsuite.plugins.forecast.data import calendar_features
-        from rnnsuite.plugins.forecast.windows import _standardise, window_features
+        from rnnsuite.plugins.forecast.windows import _standardise, anchor_values, window_features
 
         L, H = self.spec.input_size, self.spec.horizon
         us, cals, covs, ys, raw = [], [], [], [], []
@@ -188,9 +191,11 @@ class ForecastTask(Task):
         if not us:
             return None
         f = torch.float32
-        x, level = window_features(torch.tensor(np.stack(us), dtype=f), torch.tensor(np.stack(cals), dtype=f),
+        u = torch.tensor(np.stack(us), dtype=f)
+        x, level = window_features(u, torch.tensor(np.stack(cals), dtype=f),
                                    torch.tensor(np.stack(covs), dtype=f) if covs else None, self.spec.level_size)
-        return {"x": x, "target": torch.tensor(np.stack(ys), dtype=f) - level[:, None], "level": level,
+        base = anchor_values(u, level, self.spec)
+        return {"x": x, "target": torch.tensor(np.stack(ys), dtype=f) - base, "base": base,
                 "actual": np.stack([a for a, _ in raw]), "scale": np.array([s for _, s in raw])}
 
     def validate(self, model) -> dict:
@@ -204,7 +209,7 @@ class ForecastTask(Task):
         raw = model(v["x"].to(device)).float().cpu()
         kind = self.config["model"].get("loss", "quantile")
         loss = forecast_loss(raw, v["target"], kind).item()
-        point = (to_columns(raw, kind)[..., 2] + v["level"][:, None]).double().numpy()
+        point = (to_columns(raw, kind)[..., 2] + v["base"]).double().numpy()
         point = np.stack([self.scaler.inverse(point[i], v["scale"][i]) for i in range(len(point))])
         return {"loss": loss, "smape": smape(v["actual"], point)}
 

@@ -82,10 +82,32 @@ class WindowSpec:
     input_size: int
     horizon: int
     season: int
+    anchor: str = "level"  # what the network's outputs are added to: "level" or "seasonal_naive"
 
     @property
     def level_size(self) -> int:
         return max(1, min(self.season, self.input_size))
+
+
+def anchor_values(u, level, spec: WindowSpec):
+    """What the network's outputs are offsets from, per horizon step. Shape: (B, H).
+
+    "level": the window's level at every step. "seasonal_naive": the value one season before
+    each target step (the last value when the window is shorter than a season), so an all-zero
+    output is the seasonal-naive forecast, a strong start when data are few.
+    """
+    import torch
+
+    B, L = u.shape
+    H, m = spec.horizon, spec.season
+    if spec.anchor == "level":
+        return level[:, None].expand(B, H)
+    if spec.anchor != "seasonal_naive":
+        raise ValueError(f"unknown anchor {spec.anchor!r}")
+    steps = torch.arange(H, device=u.device)
+    index = L - m + steps % m if 1 <= m <= L else torch.full((H,), L - 1, device=u.device)
+    base = u[:, index]
+    return torch.where(torch.isnan(base), level[:, None].expand(B, H), base)
 
 
 def window_features(u, calendar=None, covariates=None, level_size: int = 1):
@@ -170,7 +192,7 @@ class TrainingWindows:
         cal = self._cal_windows[start].transpose(1, 2) if self._cal_windows is not None else None
         cov = self._cov_windows[start].transpose(1, 2) if self._cov_windows is not None else None
         x, level = window_features(w[:, :L], cal, cov, self.spec.level_size)
-        return {"x": x, "target": w[:, L:] - level[:, None]}
+        return {"x": x, "target": w[:, L:] - anchor_values(w[:, :L], level, self.spec)}
 
 
 def _standardise(cov: np.ndarray) -> np.ndarray:
