@@ -12,7 +12,7 @@ import click
 __all__ = ["predict", "run_predict", "plot_forecast"]
 
 #: `predict` without --model must answer in well under a minute on 2 CPU cores.
-PREDICT_TIME_BUDGET_S = 40.0
+PREDICT_TIME_BUDGET_S = 30.0
 
 
 @click.command("predict")

@@ -43,15 +43,18 @@ def test_predict_out_only_writes_the_csv(in_tmp):
     assert not list(in_tmp.glob("*.png"))
 
 
-def test_predict_integer_steps_and_short_series_fall_back(in_tmp):
+def test_predict_integer_steps_covariates_gaussian_and_short_series_fall_back(in_tmp):
     rng = np.random.default_rng(0)
-    rows = [f"a,{t},{10 + np.sin(t / 2) + rng.normal(0, 0.1):.3f}" for t in range(60)]
-    rows += [f"short,{t},{5 + t}" for t in range(5)]
-    Path("long.csv").write_text("series_id,step,value\n" + "\n".join(rows) + "\n")
-    result = invoke("forecast", "predict", "long.csv", *TINY, "--horizon", "6", "--json", "--no-files")
+    rows = [f"a,{t},{10 + np.sin(t / 2) + rng.normal(0, 0.1):.3f},{t % 3}" for t in range(60)]
+    rows += [f"short,{t},{5 + t},0" for t in range(5)]
+    Path("long.csv").write_text("series_id,step,value,promo\n" + "\n".join(rows) + "\n")
+    result = invoke("forecast", "predict", "long.csv", *TINY, "--set", "loss=gaussian", "--horizon", "6",
+                    "--json", "--no-files")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert len(doc["forecast"]) == 12 and doc["files"] == []
+    for r in doc["forecast"]:
+        assert r["lo95"] <= r["lo80"] <= r["mean"] <= r["hi80"] <= r["hi95"]
     assert [r["date"] for r in doc["forecast"] if r["series_id"] == "short"] == ["5", "6", "7", "8", "9", "10"]
     assert "shorter than the model's input window" in result.stderr
 
@@ -131,3 +134,12 @@ def test_bad_input_exits_2_with_one_error_line(in_tmp, args, message):
     lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert not Path("bad-forecast.csv").exists()
+
+
+def test_plugin_import_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, rnnsuite.plugins.forecast, rnnsuite.plugins.forecast.domain as d; d.ForecastDomain().cli_options('train'); "
+            "heavy = [m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules]; assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
