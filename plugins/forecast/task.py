@@ -68,8 +68,9 @@ class ForecastTask(Task):
             self.scaler = Scaler.from_state(state["scaler"])
             self.num_calendar = int(state["num_calendar"])
             self.covariate_names = list(state.get("covariate_names", []))
-            if data is not None:
+            if data is not None:  # resuming a training: same transform, same windows
                 self.data = self.read(data)
+                self._prepare_training(data)
             return
         if data is None:
             raise UserError("forecast: DATA (a CSV file) is required")
@@ -80,19 +81,26 @@ class ForecastTask(Task):
         from rnnsuite.plugins.forecast.data import calendar_features
 
         self.num_calendar = calendar_features(self.data.series[0].time[:1], self.freq).shape[1]
-        L, H = self.spec.input_size, self.spec.horizon
-        # Validation: each series' last H points, where enough is left to train on.
-        self.ends = {}
-        for s in self.data.series:
-            hold = dcfg.get("validation", True) and len(s) - H >= L + 1
-            self.ends[s.id] = len(s) - H if hold else len(s)
         transform = dcfg.get("transform", "auto")
         if transform not in ("auto", "log", "none"):
             raise UserError(f"data.transform must be auto, log or none, not {transform!r}")
         try:
-            self.scaler = Scaler.fit(self.data, transform, cutoff=self.ends)
+            self.scaler = Scaler.fit(self.data, transform, cutoff=self._training_ends())
         except ValueError:
             raise UserError(f"{data}: data.transform=log needs positive values; use auto or none") from None
+        self._prepare_training(data)
+
+    def _training_ends(self) -> dict:
+        """Where each series' training part ends: before its last H points, where enough is
+        left to train on (those H points validate), else at its end."""
+        L, H = self.spec.input_size, self.spec.horizon
+        hold = self.config["data"].get("validation", True)
+        return {s.id: len(s) - H if hold and len(s) - H >= L + 1 else len(s) for s in self.data.series}
+
+    def _prepare_training(self, data) -> None:
+        dcfg = self.config["data"]
+        L = self.spec.input_size
+        self.ends = self._training_ends()
         self.windows = TrainingWindows(self.data, self.scaler, self.spec, self.ends,
                                        history_limit=int(dcfg.get("history_limit") or 0) or None)
         if len(self.windows) == 0:

@@ -143,3 +143,11 @@ def test_plugin_import_stays_light():
     code = ("import sys, rnnsuite.plugins.forecast, rnnsuite.plugins.forecast.domain as d; d.ForecastDomain().cli_options('train'); "
             "heavy = [m for m in ('torch', 'pandas', 'matplotlib') if m in sys.modules]; assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_train_resume_continues(in_tmp):
+    assert invoke("forecast", "train", SALES, "--out", "run", "--max-steps", "2", "--set", "hidden_size=8").exit_code == 0
+    result = invoke("forecast", "train", SALES, "--out", "run", "--resume", "--max-steps", "4")
+    assert result.exit_code == 0, result.output
+    steps = pd.read_csv(in_tmp / "run" / "metrics.csv")["step"]
+    assert steps.max() == 4
