@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -45,11 +44,13 @@ def needs_tts():
                               " (apt-get install espeak-ng)")
 
 
-@pytest.fixture
-def cpu_threads():
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Hidden sizes of 8 gain nothing from threads, and on a shared CI box OpenMP threads that
+    spin-wait for each other make such tests 10-50x slower."""
     import torch
 
     before = torch.get_num_threads()
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
