@@ -62,9 +62,10 @@ def synth(out, task, texts_file, n, test_n, voices, test_voices, noise, telephon
                            seed=seed, jobs=jobs, fmt=fmt)
     if as_json:
         click.echo(json.dumps(summary))
+    test = (f" and {summary['test_utterances']} held-out-voice utterances to {out / 'test.csv'}"
+            if summary["test_utterances"] else "")
     click.echo(f"Wrote {summary['train_utterances']} training utterances "
-               f"({summary['train_seconds'] / 60:.1f} min) to {out / 'manifest.csv'} and "
-               f"{summary['test_utterances']} held-out-voice utterances to {out / 'test.csv'}"
+               f"({summary['train_seconds'] / 60:.1f} min) to {out / 'manifest.csv'}{test}"
                + (f"; {summary['failed']} failed" if summary["failed"] else ""), err=True)
 
 
