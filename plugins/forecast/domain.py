@@ -22,7 +22,9 @@ FORECAST_DEFAULTS = {
         "horizon": 0,  # steps to forecast; 0: from the frequency (monthly 18, daily 14, ...)
         "season": 0,  # seasonal period; 0: from the frequency (monthly 12, daily 7, ...)
         "input_size": 0,  # input window; 0: max(2 x season, 2 x horizon), capped by the data
-        "anchor": "level",  # level | seasonal_naive: what the network's outputs are offsets from
+        # What the network's outputs are offsets from: level | seasonal_naive | auto (seasonal
+        # naive below 2,000 training windows, else level)
+        "anchor": "auto",
         "transform": "auto",  # auto (log when every value is positive) | log | none
         "validation": True,  # hold out each series' last horizon for early stopping
         "history_limit": 0,  # only windows ending within this many steps of a series' end; 0: all

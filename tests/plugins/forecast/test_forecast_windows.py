@@ -88,3 +88,24 @@ def test_forecast_net_shapes(cell):
     assert out.shape == (2, 5, 3, 5)
     gauss = ForecastNet(cell, 4, 8, 1, 6, 3, loss="gaussian")
     assert gauss(torch.randn(6, 5, 4)).shape == (1, 5, 3, 2)
+
+
+def test_seasonal_naive_anchor_by_hand():
+    from rnnsuite.plugins.forecast.windows import anchor_values
+
+    u = torch.tensor([[1.0, 2.0, 3.0, 4.0, float("nan"), 6.0]])  # season 3: last season 4, nan, 6
+    level = torch.tensor([5.0])
+    spec = WindowSpec(input_size=6, horizon=4, season=3, anchor="seasonal_naive")
+    np.testing.assert_allclose(anchor_values(u, level, spec)[0], [4, 5, 6, 4])  # nan -> level
+    spec = WindowSpec(input_size=6, horizon=2, season=12, anchor="seasonal_naive")  # season > window
+    np.testing.assert_allclose(anchor_values(u, level, spec)[0], [6, 6])
+    np.testing.assert_allclose(anchor_values(u, level, WindowSpec(6, 2, 3))[0], [5, 5])
+
+
+def test_auto_anchor_depends_on_the_amount_of_data():
+    from rnnsuite.plugins.forecast.task import SMALL_DATA_WINDOWS, choose_sizes
+
+    cfg = {"horizon": 2, "season": 1, "input_size": 4, "anchor": "auto"}
+    assert choose_sizes(make_data(np.arange(50.0)), cfg).anchor == "seasonal_naive"
+    many = make_data(*[np.arange(1.0, 7 + SMALL_DATA_WINDOWS // 10) for _ in range(10)])
+    assert choose_sizes(many, cfg).anchor == "level"
