@@ -27,6 +27,7 @@ FORECAST_DEFAULTS = {
         "anchor": "auto",
         "transform": "auto",  # auto (log when every value is positive) | log | none
         "validation": True,  # hold out each series' last horizon for early stopping
+        "calibrate": True,  # widen bands that cover less than their nominal share of that hold-out
         "history_limit": 0,  # only windows ending within this many steps of a series' end; 0: all
         "folds": 1,  # evaluate: rolling origins, each one horizon earlier
     },

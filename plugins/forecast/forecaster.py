@@ -51,7 +51,7 @@ def _model_columns(model, kind, histories, data, scaler, spec, device, batch_siz
             cal = torch.tensor(np.stack(cals[sl]), dtype=param.dtype, device=param.device)
             cov = torch.tensor(np.stack(covs[sl]), dtype=param.dtype, device=param.device) if covs else None
             x, level = window_features(u, cal, cov, spec.level_size)
-            q = to_columns(model(x), kind) + anchor_values(u, level, spec)[..., None]  # (B, H, 5): lo95 lo80 mean hi80 hi95
+            q = to_columns(model(x), kind, getattr(model, "interval_scale", None)) + anchor_values(u, level, spec)[..., None]  # (B, H, 5): lo95 lo80 mean hi80 hi95
             out.append(q.double().cpu().numpy())
     model.train(was_training)
     q = np.concatenate(out) if out else np.zeros((0, spec.horizon, 5))

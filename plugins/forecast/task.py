@@ -220,14 +220,17 @@ class ForecastTask(Task):
         if self._valid is None:
             return {}
         from rnnsuite.plugins.forecast.metrics import smape
-        from rnnsuite.plugins.forecast.model import forecast_loss, to_columns
+        from rnnsuite.plugins.forecast.model import calibrate, forecast_loss, to_columns
 
         v = self._valid
         device = next(model.parameters()).device
         raw = model(v["x"].to(device)).float().cpu()
         kind = self.config["model"].get("loss", "quantile")
         loss = forecast_loss(raw, v["target"], kind).item()
-        point = (to_columns(raw, kind)[..., 2] + v["base"]).double().numpy()
+        columns = to_columns(raw, kind)
+        if self.config["data"].get("calibrate", True):
+            model.interval_scale.copy_(calibrate(columns, v["target"]))
+        point = (columns[..., 2] + v["base"]).double().numpy()
         point = np.stack([self.scaler.inverse(point[i], v["scale"][i]) for i in range(len(point))])
         return {"loss": loss, "smape": smape(v["actual"], point)}
 

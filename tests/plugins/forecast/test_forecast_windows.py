@@ -109,3 +109,20 @@ def test_auto_anchor_depends_on_the_amount_of_data():
     assert choose_sizes(make_data(np.arange(50.0)), cfg).anchor == "seasonal_naive"
     many = make_data(*[np.arange(1.0, 7 + SMALL_DATA_WINDOWS // 10) for _ in range(10)])
     assert choose_sizes(many, cfg).anchor == "level"
+
+
+def test_calibrate_is_split_conformal_and_only_widens():
+    from rnnsuite.plugins.forecast.model import calibrate
+
+    # median 0, bands +-1 (80%) and +-2 (95%); targets at distances 0..9 -> ratios d/1 and d/2
+    columns = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]).expand(1, 10, 5)
+    target = torch.arange(10.0)[None] * torch.tensor([1.0, -1.0]).repeat(5)[None]
+    c80, c95 = calibrate(columns, target)
+    assert c80.item() == pytest.approx(float(np.quantile(np.arange(10.0), 0.8)))
+    assert c95.item() == pytest.approx(float(np.quantile(np.arange(10.0) / 2, 0.95)))
+    assert calibrate(columns, torch.zeros(1, 10)).tolist() == [1.0, 1.0]  # never narrows
+    k = float(np.log(np.e - 1))  # softplus(k) = 1: raw head outputs whose bands are +-1, +-2
+    raw = torch.tensor([0.0, k, k, k, k]).expand(1, 1, 1, 5)
+    np.testing.assert_allclose(to_columns(raw)[0, 0], [-2, -1, 0, 1, 2], atol=1e-6)
+    scaled = to_columns(raw, interval_scale=torch.tensor([3.0, 1.0]))
+    np.testing.assert_allclose(scaled[0, 0], [-3, -3, 0, 3, 3], atol=1e-6)  # 95% band kept outside
