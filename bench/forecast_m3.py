@@ -81,9 +81,16 @@ def run_rnnsuite(series, csv: Path, cell: str, args) -> dict:
     wall = time.perf_counter() - t0
     fc = [by_id[sid] for sid, _, _ in series]
     s, m = score(series, fc)
+    from rnnsuite.plugins.forecast.metrics import coverage
+
+    bands = {s_.id: r for s_, r in zip(task.data.series, results)}
+    actual = np.concatenate([xx for _, _, xx in series])
+    cover = {f"coverage{p}": coverage(actual, np.concatenate([bands[sid][f"lo{p}"] for sid, _, _ in series]),
+                                      np.concatenate([bands[sid][f"hi{p}"] for sid, _, _ in series]))
+             for p in (80, 95)}
     summary = loaded.summary or {}
     return {"method": f"rnnsuite {cell}", "smape": s, "mase": m, "wall_s": wall, "train_s": train_s,
-            "forecast": np.stack(fc),
+            "forecast": np.stack(fc), **cover,
             "steps": summary.get("steps"), "stop": summary.get("stop_reason"),
             "settings": f"hidden {config['model']['hidden_size']}, members {config['model']['members']}, "
                         f"input {task.spec.input_size}, {config['model']['loss']} loss"}
@@ -205,6 +212,8 @@ def _report(rows, args) -> None:
         notes = r.get("settings", "")
         if r.get("steps") is not None:
             notes += f"; {r['steps']} steps ({r['stop']})"
+        if r.get("coverage80") is not None:
+            notes += f"; interval coverage {r['coverage80']:.3f} (80%), {r['coverage95']:.3f} (95%)"
         print(f"| {r['method']} | {r['smape']:.2f} | {r['mase']:.3f} | {r['wall_s']:.0f} | {notes} |")
     if args.json:
         args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "forecast"} for r in rows], indent=1))
