@@ -219,7 +219,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _to_numeric(frame: pd.DataFrame, column: str, path: Path, id_col: str | None = None) -> pd.Series:
+def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """The column as float64; a cell that is not empty and not a number is an error."""
     raw = frame[column]
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
