@@ -59,7 +59,7 @@ def test_detach_hidden_cuts_the_graph_but_keeps_values():
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_training_lowers_validation_loss(cell, tmp_path):
-    run = train_run(ToyDomain(), toy_config(f"cell={cell}", "epochs=3"), out=tmp_path / "run",
+    run = train_run(ToyDomain(), toy_config(f"cell={cell}", "epochs=6"), out=tmp_path / "run",
                     show_progress=False)
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     valid = [float(r["value"]) for r in rows if r["split"] == "valid" and r["metric"] == "loss"]

@@ -47,7 +47,7 @@ def test_digits_takes_no_data_argument(tmp_path):
 
 def train_command(out, *extra):
     return [sys.executable, "-m", "rnnsuite.apps.cli", "digits", "train", "--out", str(out), "--cell", "gru",
-            "--set", "hidden_size=32", "--epochs", "6", *extra]
+            "--set", "hidden_size=32", "--epochs", "4", *extra]
 
 
 def test_kill_9_then_resume_ends_bit_identical(tmp_path):
