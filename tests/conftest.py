@@ -7,6 +7,14 @@ import pytest
 os.environ.setdefault("RNNSUITE_PROGRESS", "0")
 
 
+def pytest_configure(config):
+    # Tests use tiny models: one intra-op thread is as fast, and it avoids OpenMP threads
+    # spin-waiting against each other on a shared 2-core CI machine.
+    import torch
+
+    torch.set_num_threads(1)
+
+
 def _devices():
     import torch
 
