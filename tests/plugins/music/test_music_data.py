@@ -91,3 +91,16 @@ def test_pianoroll_head_starts_at_key_log_odds(midi_folder):
     p = (frames.sum(0) + 1) / (len(frames) + 2)
     bias = task.build_model().head.bias.detach().numpy()
     assert np.allclose(1 / (1 + np.exp(-bias)), p, atol=1e-6)
+
+
+def test_plugin_import_and_cli_setup_stay_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, rnnsuite.plugins.music\n"
+            "from rnnsuite.plugins.music.domain import MusicDomain\n"
+            "d = MusicDomain(); d.config_defaults(); d.cli_options('train'); d.commands()\n"
+            "print(','.join(m for m in ('torch', 'mido', 'numpy', 'librosa', 'matplotlib')"
+            " if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
