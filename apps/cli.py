@@ -316,8 +316,8 @@ def make_evaluate_command(domain):
         if as_json:
             click.echo(json.dumps(metrics))
         else:
-            for key, value in metrics.items():
-                click.echo(f"{key:>16}: {value:.6g}" if isinstance(value, float) else f"{key:>16}: {value}")
+            for key, value in _flatten(metrics).items():
+                click.echo(f"{key:>28}: {value:.6g}" if isinstance(value, float) else f"{key:>28}: {value}")
 
     fn = evaluate
     for option in domain.cli_options("evaluate"):
@@ -333,6 +333,17 @@ def make_evaluate_command(domain):
         fn = click.argument("run", required=False)(fn)
         doc = f"Evaluate a trained {domain.name} run (default: latest) on its held-out data."
     return click.command("evaluate", help=doc)(fn)
+
+
+def _flatten(metrics: dict, prefix: str = "") -> dict:
+    """{"baselines": {"naive": {"smape": 1}}} -> {"baselines.naive.smape": 1}"""
+    flat = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def make_domain_group(domain) -> click.Group:

@@ -7,7 +7,7 @@ Light names (`Domain`, `Task`, `UserError`, `hookimpl`, ...) import without torc
 from importlib import import_module
 
 from rnnsuite.core.domain import Domain, StepOutput, Task
-from rnnsuite.core.errors import UserError
+from rnnsuite.core.errors import UserError, warn
 from rnnsuite.core.hookspecs import hookimpl
 
 # name -> module that defines it; imported on first attribute access.
@@ -46,7 +46,7 @@ _LAZY = {
     "get_domains": "rnnsuite.core.plugins",
 }
 
-__all__ = ["Domain", "StepOutput", "Task", "UserError", "hookimpl", *_LAZY]
+__all__ = ["Domain", "StepOutput", "Task", "UserError", "hookimpl", "warn", *_LAZY]
 
 
 def __getattr__(name):

@@ -55,6 +55,7 @@ CORE_DEFAULTS: dict = {
         "monitor_mode": "min",  # min | max
         "seed": 0,
         "device": "auto",  # auto | cpu | cuda | cuda:N | mps
+        "threads": 0,  # torch intra-op CPU threads; 0: torch's default
         "amp": "auto",  # auto (fp16/bf16 on GPU, off on CPU) | off | bf16 | fp16
         "deterministic": False,
         "grad_norms": False,  # per-time-step ||dL/dh_t|| diagnostics

@@ -1,6 +1,6 @@
 """The error contract: bad input ends with one `Error:` line and exit status 2."""
 
-__all__ = ["UserError"]
+__all__ = ["UserError", "warn"]
 
 
 class UserError(Exception):
@@ -14,3 +14,11 @@ class UserError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def warn(message: str) -> None:
+    """Tell the user about something repaired or suspicious in their input, on one stderr line
+    (`Warning: <file>: <what>`), without stopping."""
+    import sys
+
+    print(f"Warning: {' '.join(str(message).split())}", file=sys.stderr)

@@ -6,7 +6,6 @@ import contextlib
 import datetime as _dt
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,63 +75,75 @@ RESUME_KEYS = ("epochs", "max_steps", "max_time", "device")
 
 def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
               show_progress: bool = True, callbacks=(), resume_overrides: dict | None = None) -> LoadedRun:
-    """Train `domain` on `data` into the run folder `out` (None: a temporary folder is used and
-    removed; the returned LoadedRun keeps the model). With `resume`, continue from the
+    """Train `domain` on `data` into the run folder `out` (None: train in memory, writing no
+    files; the returned LoadedRun holds the best model). With `resume`, continue from the
     checkpoint in `out` using the config saved there; `resume_overrides` may change the budget
     (epochs, max_steps, max_time) and the device."""
     data = _check_data(domain, data)
+    _set_threads(config["train"].get("threads", 0))
     device = select_device((resume_overrides or {}).get("device") or config["train"]["device"]) if resume \
         else select_device(config["train"]["device"])
     dist = init_distributed(device)
-    tmp = None
-    if out is None:
-        tmp = tempfile.TemporaryDirectory(prefix=f"rnnsuite-{domain.name}-")
-        run_dir = Path(tmp.name)
+    in_memory = out is None
+    run_dir = Path(out) if out is not None else None
+    if in_memory and resume:
+        raise UserError("--resume needs a run folder")
+    if resume:
+        saved = runs.read_run_config(run_dir, domain.name)
+        if not runs.has_checkpoint(run_dir):
+            raise UserError(f"{run_dir}: nothing to resume (no trainer_state.safetensors)")
+        run_config = saved["config"]
+        for key, value in (resume_overrides or {}).items():
+            if key not in RESUME_KEYS:
+                raise UserError(f"--resume continues the saved config; only {', '.join(RESUME_KEYS)} may change, not {key}")
+            run_config["train"][key] = value
+        state = saved.get("task_state")
     else:
-        run_dir = Path(out)
-    try:
+        if dist.is_main and run_dir is not None and run_dir.exists() and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
+            raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
+        run_config, state = config, None
+    lock = run_lock(run_dir) if dist.is_main and not in_memory else contextlib.nullcontext()
+    with lock:
+        seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+        task = domain.create_task(run_config, data, state)
+        run_record = {
+            "domain": domain.name,
+            "plugin": getattr(domain, "plugin", ""),
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "data": str(data) if data is not None else None,
+            "versions": _versions(),
+            "config": run_config,
+            "task_state": task.state_dict(),
+        }
         if resume:
-            saved = runs.read_run_config(run_dir, domain.name)
-            if not runs.has_checkpoint(run_dir):
-                raise UserError(f"{run_dir}: nothing to resume (no trainer_state.safetensors)")
-            run_config = saved["config"]
-            for key, value in (resume_overrides or {}).items():
-                if key not in RESUME_KEYS:
-                    raise UserError(f"--resume continues the saved config; only {', '.join(RESUME_KEYS)} may change, not {key}")
-                run_config["train"][key] = value
-            state = saved.get("task_state")
+            run_record = saved
+        if not resume and dist.is_main and not in_memory:
+            atomic_write_json(run_dir / runs.CONFIG, run_record)
+        seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+        model = task.build_model()
+        trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
+                          show_progress=show_progress, dist=dist)
+        summary = trainer.fit(resume=resume)
+        if in_memory:
+            if trainer.best_state is not None:
+                model.load_state_dict(trainer.best_state)
         else:
-            if dist.is_main and run_dir.exists() and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
-                raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
-            run_config, state = config, None
-        lock = run_lock(run_dir) if dist.is_main else contextlib.nullcontext()
-        with lock:
-            seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
-            task = domain.create_task(run_config, data, state)
-            if not resume and dist.is_main:
-                atomic_write_json(run_dir / runs.CONFIG, {
-                    "domain": domain.name,
-                    "plugin": getattr(domain, "plugin", ""),
-                    "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                    "data": str(data) if data is not None else None,
-                    "versions": _versions(),
-                    "config": run_config,
-                    "task_state": task.state_dict(),
-                })
-            seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
-            model = task.build_model()
-            trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
-                              show_progress=show_progress, dist=dist)
-            summary = trainer.fit(resume=resume)
             best = run_dir / runs.WEIGHTS
             if best.is_file():
                 tensors, _ = load_weights(best)
                 model.load_state_dict(tensors)
-            model.eval()
-            return LoadedRun(None if tmp else run_dir, run_config, task, model, device, summary)
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
+            # a task may learn state while training (calibration, statistics): save it again
+            final_state = task.state_dict()
+            if dist.is_main and final_state != run_record.get("task_state"):
+                run_record["task_state"] = final_state
+                atomic_write_json(run_dir / runs.CONFIG, run_record)
+        model.eval()
+        return LoadedRun(run_dir, run_config, task, model, device, summary)
+
+
+def _set_threads(threads: int) -> None:
+    if threads and threads > 0 and torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def fit(domain, config: dict, data=None, out=None, progress: bool = True) -> LoadedRun:
@@ -140,14 +151,18 @@ def fit(domain, config: dict, data=None, out=None, progress: bool = True) -> Loa
     return train_run(domain, config, data=data, out=out, resume=False, show_progress=progress)
 
 
-def load_run(run, domain, device: str = "auto") -> LoadedRun:
-    """Rebuild a trained run (`run` is a folder or "latest") for inference, in eval mode."""
+def load_run(run, domain, device: str = "auto", data_options: dict | None = None) -> LoadedRun:
+    """Rebuild a trained run (`run` is a folder or "latest") for inference, in eval mode.
+    `data_options` update the run's `data` config before the task is built."""
     path = runs.resolve_run(run, domain.name)
     saved = runs.read_run_config(path, domain.name)
     weights = path / runs.WEIGHTS
     if not weights.is_file():
         raise UserError(f"{path}: run has no trained weights (model.safetensors); train it first")
     config = saved["config"]
+    if data_options:
+        config.setdefault("data", {}).update(data_options)
+    _set_threads(config.get("train", {}).get("threads", 0))
     dev = select_device(device)
     try:
         task = domain.create_task(config, None, saved.get("task_state") or {})
@@ -168,8 +183,6 @@ def load_run(run, domain, device: str = "auto") -> LoadedRun:
 def evaluate_run(domain, run, data=None, device: str = "auto", data_options: dict | None = None) -> dict:
     """Metrics of a trained run on `data` (the `evaluate` verb)."""
     data = _check_data(domain, data)
-    loaded = load_run(run, domain, device)
-    if data_options:
-        loaded.config["data"].update(data_options)
+    loaded = load_run(run, domain, device, data_options=data_options)
     with torch.no_grad():
         return loaded.task.evaluate(loaded.model, data)

@@ -144,6 +144,7 @@ class Trainer:
         self.batch_in_epoch = 0
         self.hidden = None
         self.best = None
+        self.best_state = None  # in-memory best weights when there is no run folder
         self.bad_evals = 0
         self.skipped_steps = 0
         self.total_steps = 0
@@ -376,6 +377,8 @@ class Trainer:
         if improved and self.is_main and self.run_dir is not None:
             save_weights(self.run_dir / "model.safetensors", self.model.state_dict(),
                          {"step": self.step, "epoch": self.epoch})
+        elif improved and self.run_dir is None:
+            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         self._save_checkpoint()
         if self.cfg["patience"] and self.bad_evals >= self.cfg["patience"]:
             self.stop_reason = "early_stopping"

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -184,3 +185,31 @@ def test_every_optimizer_and_schedule_resumes(tmp_path, optimizer, schedule):
     train_run(ToyDomain(), cfg, out=tmp_path / "split", resume=True, show_progress=False)
     a, b = weights(tmp_path / "full" / "model.safetensors"), weights(tmp_path / "split" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_fit_without_a_run_folder_trains_in_memory_and_writes_nothing(in_tmp):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).iterdir())
+    run = train_run(ToyDomain(), toy_config("epochs=2"), out=None, show_progress=False)
+    assert run.path is None and run.summary["best"] is not None
+    assert list(in_tmp.iterdir()) == []
+    assert not [p for p in set(Path(tempfile.gettempdir()).iterdir()) - before if "rnnsuite" in p.name]
+    # the returned model holds the best weights: validating it reproduces the best loss
+    run.model.eval()
+    with torch.no_grad():
+        assert run.task.validate(run.model)["loss"] == pytest.approx(run.summary["best"], rel=1e-6)
+
+
+def test_task_state_learned_during_training_is_saved_again(tmp_path):
+    class Calibrating(CopyStreamTask):
+        def state_dict(self):
+            return {"vocab": self.vocab, "calibration": getattr(self, "calibration", None)}
+
+        def validate(self, model):
+            self.calibration = 1.5
+            return super().validate(model)
+
+    train_run(ToyDomain(Calibrating), toy_config("max_steps=3"), out=tmp_path / "run", show_progress=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["task_state"]["calibration"] == 1.5

@@ -90,6 +90,18 @@ def test_forced_align_matches_torchaudio_viterbi_score(seed):
     assert lp[np.arange(T), mine].sum() == pytest.approx(lp[np.arange(T), theirs].sum(), abs=1e-4)
 
 
+def test_forced_align_handles_long_transcripts():
+    # 80 labels -> 161 CTC states: more than an int8 back-pointer index can hold
+    targets = [1 + (i % 3) for i in range(80)]
+    lp = np.full((200, 4), np.log(0.01))
+    lp[:, 0] = np.log(0.97)                                  # blank everywhere ...
+    for i, label in enumerate(targets):
+        lp[2 * i] = np.log(0.01)
+        lp[2 * i, label] = np.log(0.97)                      # ... except label i at frame 2i
+    spans = forced_align(lp, targets)
+    assert [first for first, _ in spans] == [2 * i for i in range(80)]
+
+
 def test_forced_align_reports_impossible_alignment():
     lp = np.log(np.full((2, 3), 1 / 3))
     assert forced_align(lp, [1, 1]) is None   # a repeat needs a blank between: 3 frames
