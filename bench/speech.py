@@ -45,7 +45,7 @@ def rnnsuite(*args, capture=True):
                             stderr=subprocess.PIPE)
     sys.stderr.write(result.stderr[-3000:])
     if result.returncode != 0:
-        raise SystemExit(f"command failed ({result.returncode}): {' '.join(map(str, args))}")
+        raise SystemExit(f"command failed ({result.returncode}): rnnsuite {' '.join(shown)}")
     return result.stdout, result.stderr, time.perf_counter() - start
 
 

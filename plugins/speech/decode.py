@@ -194,7 +194,7 @@ def forced_align(log_probs: np.ndarray, targets) -> list[tuple[int, int]] | None
     s = end
     for t in range(T - 1, -1, -1):
         path[t] = s
-        s -= back[t, s]
+        s -= int(back[t, s])   # a Python int: numpy would keep int8 and overflow past 127
     spans = []
     for label_index in range(L):
         frames = np.nonzero(path == 2 * label_index + 1)[0]
