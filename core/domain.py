@@ -73,6 +73,10 @@ class Task:
         """Return a fresh torch.nn.Module for this run's config."""
         raise NotImplementedError
 
+    def steps_per_epoch(self) -> int | None:
+        """Optional: batches per epoch, if cheap to know (else the trainer counts one epoch)."""
+        return None
+
     def train_batches(self, epoch: int, generator) -> Iterable:
         """Yield one epoch of batches, deterministically given the seeded torch.Generator."""
         raise NotImplementedError

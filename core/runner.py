@@ -153,7 +153,15 @@ def fit(domain, config: dict, data=None, out=None, progress: bool = True) -> Loa
 
 def load_run(run, domain, device: str = "auto", data_options: dict | None = None) -> LoadedRun:
     """Rebuild a trained run (`run` is a folder or "latest") for inference, in eval mode.
-    `data_options` update the run's `data` config before the task is built."""
+    `data_options` update the run's `data` config before the task is built. `domain` is a
+    Domain or a registered domain name."""
+    if isinstance(domain, str):
+        from rnnsuite.core.plugins import get_domains
+
+        domains = get_domains()
+        if domain not in domains:
+            raise UserError(f"unknown domain {domain!r}; installed: {', '.join(sorted(domains))}")
+        domain = domains[domain]
     path = runs.resolve_run(run, domain.name)
     saved = runs.read_run_config(path, domain.name)
     weights = path / runs.WEIGHTS

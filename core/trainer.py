@@ -73,8 +73,12 @@ def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
     raise UserError(f"unknown optimizer {cfg['optimizer']!r}; use sgd, adam, adamw or rmsprop")
 
 
-def lr_factor(step: int, cfg: dict, total_steps: int) -> float:
-    """Multiplier of the base LR after `step` optimizer steps: linear warm-up, then the schedule."""
+def lr_factor(step: int, cfg: dict, total_steps: int, time_fraction: float = 0.0) -> float:
+    """Multiplier of the base LR after `step` optimizer steps: linear warm-up, then the schedule.
+
+    `time_fraction` (elapsed / max_time) moves a cosine schedule on when the time budget, not
+    the step budget, is what will end training.
+    """
     warm = cfg["warmup_steps"]
     if warm and step < warm:
         return (step + 1) / warm
@@ -85,16 +89,17 @@ def lr_factor(step: int, cfg: dict, total_steps: int) -> float:
         return cfg["gamma"] ** ((step - warm) // max(1, cfg["step_size"]))
     if kind == "cosine":
         span = max(1, total_steps - warm)
-        progress_ = min(1.0, (step - warm) / span)
+        progress_ = min(1.0, max((step - warm) / span, time_fraction))
         floor = cfg["min_lr"]
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
     raise UserError(f"unknown schedule {kind!r}; use constant, step, cosine or plateau")
 
 
-def make_schedule(optimizer, cfg: dict, total_steps: int):
+def make_schedule(optimizer, cfg: dict, total_steps: int, time_fraction=lambda: 0.0):
     """(per-step LambdaLR, ReduceLROnPlateau or None)."""
     lr_factor(0, cfg, total_steps)  # validates the name
-    per_step = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg, total_steps))
+    per_step = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg, total_steps, time_fraction()))
     plateau = None
     if cfg["schedule"] == "plateau":
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -156,7 +161,7 @@ class Trainer:
         self._items = 0
         self._last_eval_step = -1
         self._last_batch = None
-        self._start_time = 0.0
+        self._start_time = time.monotonic()
         self._elapsed_before = 0.0
 
     # -- public ------------------------------------------------------------------------------
@@ -168,7 +173,9 @@ class Trainer:
     def fit(self, resume: bool = False) -> dict:
         """Train until epochs, max_steps, max_time or early stopping; return a summary."""
         self.total_steps = self._estimate_total_steps()
-        self.scheduler, self.plateau = make_schedule(self.optimizer, self.cfg, self.total_steps)
+        max_time = self.cfg["max_time"]
+        time_fraction = (lambda: self._elapsed() / max_time) if max_time else (lambda: 0.0)
+        self.scheduler, self.plateau = make_schedule(self.optimizer, self.cfg, self.total_steps, time_fraction)
         if resume:
             self._load_checkpoint()
         self._start_time = time.monotonic()

@@ -213,3 +213,10 @@ def test_task_state_learned_during_training_is_saved_again(tmp_path):
     train_run(ToyDomain(Calibrating), toy_config("max_steps=3"), out=tmp_path / "run", show_progress=False)
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["task_state"]["calibration"] == 1.5
+
+
+def test_cosine_follows_the_time_budget_when_time_ends_training():
+    cfg = {"warmup_steps": 0, "schedule": "cosine", "min_lr": 0.0}
+    assert lr_factor(10, cfg, 10_000, time_fraction=0.5) == pytest.approx(0.5)
+    assert lr_factor(10, cfg, 10_000, time_fraction=1.0) == pytest.approx(0.0)
+    assert lr_factor(5_000, cfg, 10_000, time_fraction=0.1) == pytest.approx(0.5)
