@@ -1,18 +1,11 @@
-"""Shared fixtures for the speech plugin tests: tiny configs and audio written on the fly."""
+"""Fixtures for the speech plugin tests; plain helpers live in speech_helpers.py."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "speech"
-
-# Tiny model: seconds per training step on a loaded 2-core CPU.
-TINY = ["hidden_size=8", "num_layers=1", "conv_channels=8", "batch_size=4", "n_mels=16",
-        "lm_order=3", "beam=2", "valid_fraction=0.0"]
+from speech_helpers import EXAMPLES
 
 
 @pytest.fixture(autouse=True)
@@ -23,25 +16,6 @@ def _quiet_progress(monkeypatch):
 @pytest.fixture
 def examples() -> Path:
     return EXAMPLES
-
-
-def tone(seconds=1.0, rate=16000, freq=440.0, amplitude=0.3, channels=1):
-    t = np.arange(int(seconds * rate)) / rate
-    wave = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-    return np.stack([wave] * channels, axis=1) if channels > 1 else wave
-
-
-def write(path, audio, rate):
-    import soundfile
-
-    soundfile.write(str(path), audio, rate)
-    return path
-
-
-def needs_tts():
-    missing = [b for b in ("espeak-ng",) if shutil.which(b) is None]
-    return pytest.mark.skipif(bool(missing), reason=f"TTS engine not installed: {', '.join(missing)}"
-                              " (apt-get install espeak-ng)")
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -6,8 +6,8 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from conftest import TINY, needs_tts, tone, write
 from rnnsuite.apps.cli import cli
+from speech_helpers import TINY, needs_tts, tone, write
 
 SETS = [arg for item in TINY for arg in ("--set", item)]
 

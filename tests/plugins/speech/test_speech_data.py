@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from conftest import tone, write
 from rnnsuite.core import UserError
 from rnnsuite.plugins.speech.audio import AudioError, read_audio
 from rnnsuite.plugins.speech.data import load_corpus, read_entries
+from speech_helpers import tone, write
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 22050, 44100])
