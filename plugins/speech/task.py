@@ -225,13 +225,17 @@ class SpeechTask(Task):
         lp = log_probs.transpose(0, 1).float().cpu().numpy()             # (B, T', V)
         frame_seconds = HOP / 16000 * self.config["model"]["subsample"]
         results = []
-        for matrix, n in zip(lp, out_frames.tolist()):
+        for matrix, n, wave in zip(lp, out_frames.tolist(), waves):
             ids = self.decode(matrix[:n])
             text = self.vocab.decode(ids)
             words = None
             if with_times:
                 spans = forced_align(matrix[:n], ids) if ids else []
                 words = word_times(text, spans, frame_seconds) if spans is not None else []
+                duration = round(len(wave) / 16000, 3)   # the last 40 ms frame may overhang
+                for word in words:
+                    word["end"] = min(word["end"], duration)
+                    word["start"] = min(word["start"], word["end"])
             results.append((" ".join(text.split()), words))
         return results
 
