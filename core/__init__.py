@@ -41,7 +41,7 @@ _LAZY = {
     "atomic_write_text": "rnnsuite.core.checkpoint",
     "save_weights": "rnnsuite.core.checkpoint",
     "load_weights": "rnnsuite.core.checkpoint",
-    "progress": "rnnsuite.core.progress",
+    "progress": "rnnsuite.core._progress",
     "get_plugin_manager": "rnnsuite.core.plugins",
     "get_domains": "rnnsuite.core.plugins",
 }

@@ -20,7 +20,7 @@ from rnnsuite.core.checkpoint import atomic_write_text, load_weights, save_weigh
 from rnnsuite.core.device import DistInfo, amp_dtype
 from rnnsuite.core.domain import StepOutput
 from rnnsuite.core.errors import UserError
-from rnnsuite.core.progress import progress
+from rnnsuite.core._progress import progress
 
 __all__ = ["Trainer", "Callback", "make_optimizer", "make_schedule", "move_to_device"]
 

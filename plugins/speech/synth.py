@@ -432,9 +432,7 @@ def build_corpus(out, n: int = 2000, task: str = "alphanumeric", texts_file=None
         return jobs_
 
     all_jobs = assign(n, train_voices, "train") + assign(test_n, held_out, "test")
-    # rnnsuite.core.progress is both a submodule and the function it exports; once the
-    # submodule is imported, `from rnnsuite.core import progress` yields the module (reported).
-    from rnnsuite.core.progress import progress as progress_bar
+    from rnnsuite.core import progress as progress_bar
 
     workers = jobs or max(1, (os.cpu_count() or 1))
     rows = {"train": [], "test": []}

@@ -156,3 +156,14 @@ def test_register_cells_hook_makes_a_cell_usable_by_name(monkeypatch):
     monkeypatch.setattr(plugins, "_default_manager", pm)
     monkeypatch.setattr(_registry, "_plugins_loaded", False)
     assert _registry.get_cell("hooked_lnlstm") is LayerNormLSTMCell
+
+
+def test_lazy_core_names_stay_functions_after_their_modules_load():
+    import importlib
+
+    import rnnsuite.core as core
+
+    for name, module in core._LAZY.items():
+        importlib.import_module(module)
+        value = getattr(core, name)
+        assert not isinstance(value, types.ModuleType), name
