@@ -23,7 +23,7 @@ one stream with the state carried, read after a line end, nats per character.
         # steps those 2 threads would do in 900 s (the "15 minutes on 2 cores" goal, emulated)
     python bench/lm_shakespeare.py --corpus-only shakespeare.txt
 
-See bench/RESULTS-nlp.md for measured figures.
+See bench/RESULTS.md (nlp) for measured figures.
 """
 
 from __future__ import annotations

@@ -52,7 +52,7 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
     if anchor == "auto":
         # Few training windows: start from the seasonal-naive forecast (on examples/sales.csv,
         # 5 series, held-out sMAPE 12.2 against 13.5 from the level); many: from the level
-        # (M3 monthly, 1,428 series: 13.9 against 14.2). See bench/RESULTS-forecast.md.
+        # (M3 monthly, 1,428 series: 13.9 against 14.2). See bench/RESULTS.md (forecast).
         windows = sum(max(0, len(s) - horizon - input_size) for s in data.series)
         anchor = "seasonal_naive" if windows < SMALL_DATA_WINDOWS else "level"
     return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season, anchor=anchor)

@@ -11,7 +11,7 @@ from rnnsuite.core import Domain
 
 __all__ = ["MusicDomain", "MUSIC_DEFAULTS"]
 
-#: Defaults on top of core's: the recipe of bench/RESULTS-music.md (JSB Chorales, piano roll:
+#: Defaults on top of core's: the recipe of bench/RESULTS.md (music) (JSB Chorales, piano roll:
 #: LSTM-256 with DropConnect on W_hh and input/output dropout, no transposition there since the
 #: JSB set is all in C), which also trains the events representation of examples/midi in a few
 #: CPU minutes.
