@@ -52,6 +52,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="a smaller grid")
+    parser.add_argument("--batches", help="comma-separated, e.g. 1,32,128")
+    parser.add_argument("--hiddens", help="comma-separated, e.g. 128,512")
+    parser.add_argument("--seqs", help="comma-separated, e.g. 64,512")
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -61,6 +64,10 @@ def main():
     except ImportError:
         cells = ["rnn", "lstm", "gru"]
     batches, hiddens, seqs = ([32], [128], [64]) if args.quick else ([1, 32, 128], [128, 512], [64, 512])
+    ints = lambda text: [int(v) for v in text.split(",")]  # noqa: E731
+    batches = ints(args.batches) if args.batches else batches
+    hiddens = ints(args.hiddens) if args.hiddens else hiddens
+    seqs = ints(args.seqs) if args.seqs else seqs
     print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
     print(f"dense matmul: {matmul_gflops(device):.1f} GFLOP/s")
     print(f"{'cell':7} {'B':>4} {'H':>4} {'T':>4} {'torch ms':>9} {'fused ms':>9} {'ref ms':>9} "
