@@ -12,7 +12,6 @@ import traceback
 from pathlib import Path
 
 import click
-
 from rnnsuite.core.errors import UserError
 
 __all__ = ["cli", "main"]

@@ -12,9 +12,8 @@ import itertools
 import time
 
 import torch
-from torch import nn
-
 from rnnsuite.core import RecurrentStack
+from torch import nn
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3, "lnlstm": 4}
 TORCH = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}

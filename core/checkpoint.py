@@ -75,9 +75,8 @@ def check_safetensors_header(path) -> None:
 
 def load_weights(path) -> tuple[dict, dict]:
     """Load (tensors, metadata) from a safetensors file; corrupt files are UserErrors."""
-    from safetensors import safe_open
-
     from rnnsuite.core.errors import UserError
+    from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():

@@ -7,7 +7,6 @@ import random
 from dataclasses import dataclass
 
 import torch
-
 from rnnsuite.core.errors import UserError
 
 __all__ = ["select_device", "seed_everything", "describe_devices", "amp_dtype", "DistInfo",

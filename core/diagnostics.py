@@ -5,9 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
-
-from rnnsuite.core.cells import RecurrentStack
-from rnnsuite.core.cells import _stack
+from rnnsuite.core.cells import RecurrentStack, _stack
 
 __all__ = ["per_step_grad_norms", "record_hidden_states"]
 

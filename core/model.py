@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
-
 from rnnsuite.core.bptt import detach_hidden
 from rnnsuite.core.cells import RecurrentStack
+from torch import nn
 
 __all__ = ["SequenceModel"]
 

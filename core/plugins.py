@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points, version
 
 import pluggy
-
 from rnnsuite.core import hookspecs
 from rnnsuite.core.domain import Domain
 

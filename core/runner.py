@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
 from rnnsuite.core import runs
 from rnnsuite.core.checkpoint import atomic_write_json, load_weights
 from rnnsuite.core.device import init_distributed, seed_everything, select_device

@@ -13,14 +13,13 @@ from itertools import islice
 from pathlib import Path
 
 import torch
-
 from rnnsuite.core import _state
+from rnnsuite.core._progress import progress
 from rnnsuite.core.bptt import detach_hidden
 from rnnsuite.core.checkpoint import atomic_write_text, load_weights, save_weights
 from rnnsuite.core.device import DistInfo, amp_dtype
 from rnnsuite.core.domain import StepOutput
 from rnnsuite.core.errors import UserError
-from rnnsuite.core._progress import progress
 
 __all__ = ["Trainer", "Callback", "make_optimizer", "make_schedule", "move_to_device"]
 

@@ -28,7 +28,6 @@ def test_version_comes_from_package_metadata():
     from importlib.metadata import version
 
     from click.testing import CliRunner
-
     from rnnsuite.apps.cli import cli
 
     assert CliRunner().invoke(cli, ["--version"]).stdout.strip() == f"rnnsuite {version('rnnsuite')}"

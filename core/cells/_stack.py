@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import _VF, nn
-
 from rnnsuite.core.cells._registry import get_cell
 from rnnsuite.core.errors import UserError
+from torch import _VF, nn
 
 __all__ = ["RecurrentStack"]
 
@@ -117,7 +116,7 @@ class RecurrentStack(nn.Module):
     # -- reference ---------------------------------------------------------------------------
 
     def _forward_reference(self, x, state, lengths):
-        T, B = x.shape[0], x.shape[1]
+        T = x.shape[0]
         weights_hh = self._recurrent_weights()
         mask = None
         reverse_index = None

@@ -4,7 +4,6 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from rnnsuite.apps.cli import cli
 
 TINY = ["--set", "hidden_size=8", "--set", "epochs=1", "--max-steps", "3"]

@@ -2,9 +2,7 @@
 
 import sys
 
-import torch
 import torch.distributed as dist
-
 from rnnsuite.core import apply_overrides, default_config, train_run
 from rnnsuite.core.checkpoint import save_weights
 

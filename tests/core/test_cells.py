@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-from torch import nn
-
 from rnnsuite.core import Cell, RecurrentStack, UserError, cell_names, get_cell
 from rnnsuite.core.cells import register_cell
+from torch import nn
 
 TORCH_LAYERS = {"rnn": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 

@@ -2,9 +2,7 @@
 
 import pytest
 import torch
-
 from rnnsuite.core import RecurrentStack, apply_overrides, default_config, train_run
-
 from test_trainer import ToyDomain
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -3,10 +3,8 @@
 import csv
 
 import pytest
-
 from rnnsuite.core import apply_overrides, default_config, train_run
 from rnnsuite.core.diagnostics import per_step_grad_norms
-
 from test_trainer import ToyDomain
 from toytasks import LastStepTask
 

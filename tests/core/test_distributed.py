@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import torch
-
 from rnnsuite.core.checkpoint import load_weights
 
 HERE = Path(__file__).parent

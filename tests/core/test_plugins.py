@@ -6,7 +6,6 @@ import types
 from pathlib import Path
 
 import pytest
-
 from rnnsuite.core import Domain, hookimpl, hookspecs
 from rnnsuite.core.plugins import get_domains, get_plugin_manager, plugin_infos
 
@@ -121,7 +120,6 @@ def test_every_hook_is_documented_and_tested(hook):
 def test_add_commands_hook_adds_a_top_level_command(monkeypatch):
     import click
     from click.testing import CliRunner
-
     from rnnsuite.apps import cli as cli_module
     from rnnsuite.core import plugins
 
@@ -144,7 +142,6 @@ def test_add_commands_hook_adds_a_top_level_command(monkeypatch):
 def test_register_cells_hook_makes_a_cell_usable_by_name(monkeypatch):
     from rnnsuite.core import plugins
     from rnnsuite.core.cells import _registry
-
     from test_cells import LayerNormLSTMCell
 
     @hookimpl

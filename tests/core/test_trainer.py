@@ -6,12 +6,18 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from rnnsuite.core import Callback, Domain, UserError, apply_overrides, default_config, detach_hidden, train_run
+from rnnsuite.core import (
+    Callback,
+    Domain,
+    UserError,
+    apply_overrides,
+    default_config,
+    detach_hidden,
+    train_run,
+)
 from rnnsuite.core.bptt import batchify, tbptt_windows
 from rnnsuite.core.checkpoint import load_weights
 from rnnsuite.core.trainer import lr_factor
-
 from toytasks import CopyStreamTask
 
 

@@ -2,7 +2,6 @@
 
 import torch
 import torch.nn.functional as F
-
 from rnnsuite.core import SequenceModel, StepOutput, Task, batchify, tbptt_windows
 
 

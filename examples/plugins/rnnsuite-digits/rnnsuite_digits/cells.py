@@ -1,9 +1,8 @@
 """A layer-normalised LSTM cell (Ba et al. 2016), registered for every domain as `lnlstm`."""
 
 import torch
-from torch import nn
-
 from rnnsuite.core import Cell
+from torch import nn
 
 
 class LayerNormLSTMCell(Cell):

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from rnnsuite.core import SequenceModel, StepOutput, Task, UserError
+from torch import nn
 
 IMAGE_ROWS = 8  # time steps
 IMAGE_COLS = 8  # features per step

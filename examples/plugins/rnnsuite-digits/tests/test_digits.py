@@ -10,7 +10,6 @@ import time
 import pytest
 import torch
 from click.testing import CliRunner
-
 from rnnsuite.apps.cli import cli
 from rnnsuite.core.checkpoint import load_weights
 
