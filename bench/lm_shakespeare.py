@@ -32,7 +32,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import re
 import sys
 import time
@@ -268,18 +267,9 @@ def _run_worker(spec: dict) -> dict:
 
 
 def _machine() -> str:
-    import torch
+    from _machine import describe_machine  # bench/ is on sys.path when a bench runs
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} logical CPUs, {gpu}, torch {torch.__version__}, Python {platform.python_version()}"
+    return describe_machine()
 
 
 def main(argv=None) -> int:

@@ -24,7 +24,6 @@ import argparse
 import csv
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -50,18 +49,9 @@ def rnnsuite(*args, capture=True):
 
 
 def machine() -> str:
-    import torch
+    from _machine import describe_machine  # bench/ is on sys.path when a bench runs
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} x {cpu}; {gpu}; torch {torch.__version__}"
+    return describe_machine()
 
 
 def main(argv=None):
