@@ -105,7 +105,7 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
     with lock:
         seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
         task = domain.create_task(run_config, data, state)
-        run_record = {
+        run_record = saved if resume else {
             "domain": domain.name,
             "plugin": getattr(domain, "plugin", ""),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -114,8 +114,6 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
             "config": run_config,
             "task_state": task.state_dict(),
         }
-        if resume:
-            run_record = saved
         if not resume and dist.is_main and not in_memory:
             atomic_write_json(run_dir / runs.CONFIG, run_record)
         seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
