@@ -275,8 +275,10 @@ def make_train_command(domain):
                            resume_overrides=budget)
         s = loaded.summary or {}
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
+        faults = "".join(f", {s[k]} {what}" for k, what in (("skipped_steps", "non-finite steps skipped"),
+                                                            ("rollbacks", "rollbacks")) if s.get(k))
         click.echo(f"Done: {s.get('steps', 0)} steps ({s.get('stop_reason', '')}) in {s.get('elapsed_s', 0)} s"
-                   f"{best}; saved {out}", err=True)
+                   f"{best}{faults}; saved {out}", err=True)
 
     decorators = [
         click.option("--out", type=click.Path(path_type=Path), help="Run folder (default: next free runs/<domain>/<N>)."),

@@ -7,6 +7,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from rnnsuite.core.errors import WriteError
+
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save_weights", "load_weights"]
 
 # A safetensors header larger than this is refused before it is read (hostile files).
@@ -17,21 +19,28 @@ def atomic_write_bytes(path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it.
 
     A kill at any moment leaves either the old file or the new one, never a torn one.
+    A failed write (disk full, permission denied) raises WriteError, which names the file and
+    says that the previous version is kept.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        if isinstance(exc, OSError) and not isinstance(exc, WriteError):
+            kept = "; the previous version is kept" if path.exists() else ""
+            raise WriteError(f"{path}: cannot write ({exc.strerror or exc}){kept}", exc.errno) from None
         raise
 
 

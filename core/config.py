@@ -62,6 +62,8 @@ CORE_DEFAULTS: dict = {
         "grad_norms_every": 0,  # steps between diagnostics (0: at every evaluation)
         "checkpoint_every": 0,  # steps between checkpoints; 0: at every evaluation
         "log_every": 20,  # steps between progress-bar updates
+        "on_nan": "skip",  # non-finite loss/gradient: skip (the step) | rollback (to the last checkpoint)
+        "rollback_lr_factor": 0.5,  # on_nan=rollback: the learning rate is multiplied by this
     },
     "data": {},
 }

@@ -1,6 +1,6 @@
 """The error contract: bad input ends with one `Error:` line and exit status 2."""
 
-__all__ = ["UserError", "warn"]
+__all__ = ["UserError", "WriteError", "warn"]
 
 
 class UserError(Exception):
@@ -14,6 +14,17 @@ class UserError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+class WriteError(UserError, OSError):
+    """A file could not be written (disk full, permission denied, read-only folder).
+
+    Both a UserError (the CLI shows one `Error:` line, exit 2) and an OSError (code that
+    tolerates failed writes, such as a cache, still catches it)."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        UserError.__init__(self, message)
+        self.errno = errno
 
 
 def warn(message: str) -> None:

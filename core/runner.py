@@ -13,7 +13,7 @@ import torch
 from rnnsuite.core import runs
 from rnnsuite.core.checkpoint import atomic_write_json, load_weights
 from rnnsuite.core.device import init_distributed, seed_everything, select_device
-from rnnsuite.core.errors import UserError
+from rnnsuite.core.errors import UserError, WriteError, warn
 from rnnsuite.core.trainer import Trainer
 
 __all__ = ["LoadedRun", "train_run", "fit", "load_run", "evaluate_run", "run_lock"]
@@ -46,8 +46,11 @@ def run_lock(run_dir: Path):
     """Hold RUN/.lock for the whole training; a second `train` into the same folder refuses."""
     import fcntl
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise WriteError(f"{run_dir}: cannot create the run folder ({exc.strerror or exc})", exc.errno) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -89,8 +92,6 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
         raise UserError("--resume needs a run folder")
     if resume:
         saved = runs.read_run_config(run_dir, domain.name)
-        if not runs.has_checkpoint(run_dir):
-            raise UserError(f"{run_dir}: nothing to resume (no trainer_state.safetensors)")
         run_config = saved["config"]
         for key, value in (resume_overrides or {}).items():
             if key not in RESUME_KEYS:
@@ -103,6 +104,14 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
         run_config, state = config, None
     lock = run_lock(run_dir) if dist.is_main and not in_memory else contextlib.nullcontext()
     with lock:
+        if resume and not runs.has_checkpoint(run_dir):
+            # killed before its first checkpoint: nothing was trained yet, so start the saved
+            # config again from step 0 rather than leave a folder that neither trains nor resumes
+            warn(f"{run_dir}: no checkpoint yet (stopped before the first one); starting from step 0")
+            resume, state = False, None
+        elif not resume and dist.is_main and run_dir is not None and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
+            # checked again under the lock: another process may have created the run meanwhile
+            raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
         seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
         task = domain.create_task(run_config, data, state)
         run_record = saved if resume else {

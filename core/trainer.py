@@ -19,7 +19,7 @@ from rnnsuite.core.bptt import detach_hidden
 from rnnsuite.core.checkpoint import atomic_write_text, load_weights, save_weights
 from rnnsuite.core.device import DistInfo, amp_dtype
 from rnnsuite.core.domain import StepOutput
-from rnnsuite.core.errors import UserError
+from rnnsuite.core.errors import UserError, warn
 
 __all__ = ["Trainer", "Callback", "make_optimizer", "make_schedule", "move_to_device"]
 
@@ -151,6 +151,8 @@ class Trainer:
         self.best_state = None  # in-memory best weights when there is no run folder
         self.bad_evals = 0
         self.skipped_steps = 0
+        self.rollbacks = 0
+        self._good = None  # on_nan=rollback: (step, model state, optimizer state) of the last checkpoint
         self.total_steps = 0
         self.rows: list[dict] = []
         self.grad_rows: list[dict] = []
@@ -175,8 +177,13 @@ class Trainer:
         max_time = self.cfg["max_time"]
         time_fraction = (lambda: self._elapsed() / max_time) if max_time else (lambda: 0.0)
         self.scheduler, self.plateau = make_schedule(self.optimizer, self.cfg, self.total_steps, time_fraction)
+        if self.cfg["on_nan"] not in ("skip", "rollback"):
+            raise UserError(f"train.on_nan must be 'skip' or 'rollback', got {self.cfg['on_nan']!r}")
+        if not 0 < self.cfg["rollback_lr_factor"] <= 1:
+            raise UserError(f"train.rollback_lr_factor must be in (0, 1], got {self.cfg['rollback_lr_factor']!r}")
         if resume:
             self._load_checkpoint()
+        self._remember_good()
         self._start_time = time.monotonic()
         for cb in self.callbacks:
             cb.on_train_start(self)
@@ -188,12 +195,12 @@ class Trainer:
             bar.close()
         for cb in self.callbacks:
             cb.on_train_end(self)
-        if self._last_eval_step != self.step:
+        if self._last_eval_step != self.step and self.stop_reason != "non_finite_weights":
             self._evaluate_and_checkpoint()
         if self.is_main and self.run_dir is not None:
             self._write_plots()
         return {"steps": self.step, "epochs": self.epoch, "stop_reason": self.stop_reason,
-                "best": self.best, "skipped_steps": self.skipped_steps,
+                "best": self.best, "skipped_steps": self.skipped_steps, "rollbacks": self.rollbacks,
                 "elapsed_s": round(self._elapsed(), 2)}
 
     # -- loop --------------------------------------------------------------------------------
@@ -261,7 +268,7 @@ class Trainer:
                         return
                 elif cfg["checkpoint_every"] and self.step % cfg["checkpoint_every"] == 0:
                     self._save_checkpoint()
-                if self._should_stop():
+                if self._should_stop() or self.stop_reason == "non_finite_weights":
                     return
             self.epoch += 1
             self.batch_in_epoch = 0
@@ -322,6 +329,12 @@ class Trainer:
             self.hidden = None
             if self.scaler is not None:
                 self.scaler.update()
+            what = "loss" if not bool(torch.isfinite(loss.detach())) else "gradient"
+            if cfg["on_nan"] == "rollback":
+                self._rollback(f"non-finite {what} at step {self.step + 1}")
+            elif self.skipped_steps == 1 and self.is_main:
+                warn(f"non-finite {what} at step {self.step + 1}: step skipped (skipped steps are "
+                     "counted in metrics.csv; --set on_nan=rollback rolls back with a lower lr)")
         self.scheduler.step()
         self.step += 1
         self.batch_in_epoch += 1
@@ -335,9 +348,65 @@ class Trainer:
         self.rows.append({"step": self.step, "epoch": self.epoch, "split": split, "metric": metric,
                           "value": float(value), "time": round(self._elapsed(), 3)})
 
+    # -- numerical faults ---------------------------------------------------------------------
+
+    def _weights_finite(self) -> bool:
+        """One sync: are all floating-point weights finite?"""
+        flags = [torch.isfinite(t).all() for t in self.model.state_dict().values()
+                 if t.is_floating_point()]
+        return bool(torch.stack(flags).all()) if flags else True
+
+    def _remember_good(self) -> None:
+        """on_nan=rollback: keep the state of the last checkpoint (in memory, so a run without
+        a folder can roll back too)."""
+        if self.cfg["on_nan"] != "rollback":
+            return
+        import copy
+
+        model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self._good = (self.step, model, copy.deepcopy(self.optimizer.state_dict()))
+
+    def _rollback(self, why: str) -> None:
+        """Restore the weights and optimizer state of the last good checkpoint and lower the
+        learning rate; the data position moves on (the same batches would fail again)."""
+        import copy
+
+        step, model, optim = self._good
+        self.model.load_state_dict(model)
+        self.optimizer.load_state_dict(copy.deepcopy(optim))
+        factor = self.cfg["rollback_lr_factor"]
+        self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
+            if "initial_lr" in group:
+                group["initial_lr"] *= factor
+        # later rollbacks start from this lowered learning rate, not the checkpoint's
+        self._good = (step, model, copy.deepcopy(self.optimizer.state_dict()))
+        self.rollbacks += 1
+        self.hidden = None
+        if self.is_main:
+            warn(f"{why}: rolled back to the weights of step {step}, lr x{factor} "
+                 f"(now {self.scheduler.base_lrs[0]:.3g}; rollback {self.rollbacks})")
+
+    def _guard_weights(self) -> bool:
+        """False when the weights are not finite: nothing may be saved over a good checkpoint.
+        Rolls back (on_nan=rollback) or stops the run."""
+        if self._weights_finite():
+            return True
+        if self.cfg["on_nan"] == "rollback" and self._good is not None:
+            self._rollback(f"non-finite weights at step {self.step}")
+            return True
+        self.stop_reason = "non_finite_weights"
+        if self.is_main:
+            warn(f"the weights became non-finite at step {self.step}; training stopped and the "
+                 "last good checkpoint is kept (--set on_nan=rollback rolls back with a lower lr)")
+        return False
+
     def _evaluate_and_checkpoint(self) -> bool:
         """Validate, log, keep the best weights, checkpoint. True when early stopping fires."""
         self._last_eval_step = self.step
+        if not self._guard_weights():
+            return True
         now = time.monotonic()
         logged = {}
         if self._loss_count:
@@ -361,6 +430,8 @@ class Trainer:
             logged[f"valid/{name}"] = float(value)
         if self.skipped_steps:
             self._log("train", "skipped_steps", self.skipped_steps)
+        if self.rollbacks:
+            self._log("train", "rollbacks", self.rollbacks)
         if self.cfg["grad_norms"] and self._last_batch is not None:
             self._grad_norm_diagnostics()
         for cb in self.callbacks:
@@ -392,6 +463,9 @@ class Trainer:
         return False
 
     def _save_checkpoint(self) -> None:
+        if not self._guard_weights():
+            return
+        self._remember_good()
         if not self.is_main or self.run_dir is None:
             return
         tensors: dict = {}
@@ -400,6 +474,7 @@ class Trainer:
         meta = {
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "best": self.best, "bad_evals": self.bad_evals, "skipped_steps": self.skipped_steps,
+            "rollbacks": self.rollbacks,
             "elapsed": self._elapsed(), "last_eval_step": self._last_eval_step,
             "optimizer": _state.optimizer_to_flat(self.optimizer, tensors),
             "scheduler": _state.json_safe(self.scheduler.state_dict()),
@@ -445,6 +520,7 @@ class Trainer:
             raise UserError(f"{path}: checkpoint does not match this run ({' '.join(str(exc).split())[:200]})") from None
         for key in ("step", "epoch", "batch_in_epoch", "best", "bad_evals", "skipped_steps"):
             setattr(self, key, meta[key])
+        self.rollbacks = meta.get("rollbacks", 0)
         self._elapsed_before = meta["elapsed"]
         self._last_eval_step = meta["last_eval_step"]
         self.rows = [r for r in _read_csv(self.run_dir / "metrics.csv") if int(r["step"]) <= self.step]
