@@ -56,6 +56,9 @@ def run_lock(run_dir: Path):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise UserError(f"{run_dir}: another rnnsuite process is training into this run folder") from None
+        # temporary files of a writer that was killed mid-write (atomic_write_bytes) are garbage
+        for stale in [*run_dir.glob(".*.tmp"), *run_dir.glob("plots/.*.tmp")]:
+            stale.unlink(missing_ok=True)
         yield
     finally:
         os.close(fd)
