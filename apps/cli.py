@@ -37,14 +37,14 @@ class RnnsuiteGroup(click.Group):
     def _domain_groups(self) -> dict:
         """A click group per registered domain; a domain whose verbs fail to build is reported
         against its plugin (`rnnsuite plugins`) and left out, never breaking the CLI."""
-        from rnnsuite.core.plugins import default_manager, get_domains
+        from rnnsuite.core.plugins import PLUGIN_ERRORS, default_manager, get_domains
 
         pm = default_manager()
         groups = {}
         for name, domain in get_domains(pm).items():
             try:
                 groups[name] = make_domain_group(domain)
-            except Exception as exc:
+            except PLUGIN_ERRORS as exc:
                 info = pm.infos.get(getattr(domain, "plugin", ""))
                 if info is not None:
                     info.status = f"error: {type(exc).__name__}: {_one_line(exc)}"
@@ -65,7 +65,7 @@ class RnnsuiteGroup(click.Group):
         if getattr(self, "_plugin_commands_added", False):
             return
         self._plugin_commands_added = True
-        from rnnsuite.core.plugins import default_manager
+        from rnnsuite.core.plugins import PLUGIN_ERRORS, default_manager
 
         pm = default_manager()
 
@@ -77,7 +77,7 @@ class RnnsuiteGroup(click.Group):
         for impl in pm.hook.rnnsuite_add_commands.get_hookimpls():
             try:
                 impl.function(**{a: _CommandSink(add, impl.plugin_name) for a in impl.argnames})
-            except Exception as exc:
+            except PLUGIN_ERRORS as exc:
                 info = pm.infos.get(impl.plugin_name)
                 if info is not None:
                     info.status = f"error: {type(exc).__name__}: {_one_line(exc)}"

@@ -30,6 +30,11 @@ DEFAULT_PLUGINS = (
 )
 
 
+# What a broken plugin may raise without taking the CLI down: any error, and sys.exit() too
+# (KeyboardInterrupt still stops the program).
+PLUGIN_ERRORS = (Exception, SystemExit)
+
+
 @dataclass
 class PluginInfo:
     name: str
@@ -83,7 +88,7 @@ def get_plugin_manager(load_builtins: bool = True, load_entrypoints: bool | None
             try:
                 module = importlib.import_module(module_name)
                 pm.register(module, name=short)
-            except Exception as exc:  # a broken plugin is reported, never fatal
+            except PLUGIN_ERRORS as exc:  # a broken plugin is reported, never fatal
                 info.status = _short_error(exc)
     if load_entrypoints is None:
         load_entrypoints = os.environ.get("RNNSUITE_DISABLE_PLUGIN_AUTOLOAD", "") not in ("1", "true", "yes")
@@ -96,7 +101,7 @@ def get_plugin_manager(load_builtins: bool = True, load_entrypoints: bool | None
             pm.infos[ep.name] = info
             try:
                 pm.register(ep.load(), name=ep.name)
-            except Exception as exc:
+            except PLUGIN_ERRORS as exc:
                 info.status = _short_error(exc)
     for name, info in pm.infos.items():
         plugin = pm.get_plugin(name)
@@ -128,7 +133,7 @@ def call_register_hook(pm: RnnsuitePluginManager, hook_name: str, register) -> N
 
         try:
             impl.function(**{a: register_for for a in impl.argnames})
-        except Exception as exc:
+        except PLUGIN_ERRORS as exc:
             if info is not None:
                 info.status = _short_error(exc)
 

@@ -35,9 +35,15 @@ def _load_plugin_cells() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
+    from rnnsuite.core.errors import warn
     from rnnsuite.core.plugins import call_register_hook, default_manager
 
-    call_register_hook(default_manager(), "rnnsuite_register_cells", register_cell)
+    pm = default_manager()
+    before = {name: info.status for name, info in pm.infos.items()}
+    call_register_hook(pm, "rnnsuite_register_cells", register_cell)
+    for name, info in pm.infos.items():  # cells load lazily: say so when a plugin's fail
+        if info.status != before.get(name) and info.status.startswith("error"):
+            warn(f"plugin {name!r} could not register its cells ({info.status}); they are unavailable")
 
 
 def cell_names() -> list[str]:
