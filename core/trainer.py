@@ -524,8 +524,12 @@ class Trainer:
         self._elapsed_before = meta["elapsed"]
         self._last_eval_step = meta["last_eval_step"]
         self.rows = [r for r in _read_csv(self.run_dir / "metrics.csv") if int(r["step"]) <= self.step]
-        for r in self.rows:
-            r["value"] = float(r["value"])
+        try:
+            for r in self.rows:
+                r["value"] = float(r["value"])
+        except (KeyError, TypeError, ValueError):
+            raise UserError(f"{self.run_dir / 'metrics.csv'}: damaged run log, cannot resume from it "
+                            "(a value is not a number)") from None
         self.grad_rows = [r for r in _read_csv(self.run_dir / "grad_norms.csv") if int(r["step"]) <= self.step]
         self.model.train()
 
@@ -556,7 +560,15 @@ class Trainer:
 
 
 def _read_csv(path: Path) -> list[dict]:
+    """The rows of a run's log (metrics.csv, grad_norms.csv); a damaged one is a UserError."""
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        for r in rows:
+            int(r["step"])
+    except (UnicodeDecodeError, csv.Error, KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: damaged run log, cannot resume from it ({type(exc).__name__}: "
+                        f"{' '.join(str(exc).split())[:120]})") from None
+    return rows

@@ -101,9 +101,20 @@ def read_midi(path, sustain: bool = True) -> Piece:
         raise UserError(f"{path}: not a valid MIDI file ({err})") from None
 
 
+# Longer than this (about 14 hours at 120 bpm) is a damaged or hostile file: a few bytes of
+# delta times can claim years, and the encoders would allocate a frame or token for each step.
+MAX_BEATS = 100_000
+
+
 def parse_midi_bytes(data: bytes, sustain: bool = True) -> Piece:
     """Parse MIDI bytes into a Piece; raise MidiFormatError on malformed data."""
-    return _pair_notes(parse_smf(data), sustain)
+    raw = parse_smf(data)
+    # checked before pairing too: the latest event bounds every note's end
+    latest = max([raw.end_tick] + [e[0] for e in raw.events])
+    if latest / raw.ticks_per_beat > MAX_BEATS:
+        raise MidiFormatError(f"events run to beat {latest // raw.ticks_per_beat:,}, more than the "
+                              f"{MAX_BEATS:,} beats a real piece could last (damaged delta times?)")
+    return _pair_notes(raw, sustain)
 
 
 class _TempoMap:
