@@ -4,11 +4,19 @@ nn.RNN/LSTM/GRU of the same size, run side by side in one process.
 
 Also prints the machine's dense matmul GFLOP/s and each layer's achieved GFLOP/s.
 
-    python bench/core_cells.py [--device cpu|cuda] [--quick]
+Columns: torch's own layer ("torch"), rnnsuite's fused backend on the same parameters ("fused"),
+the reference backend as it runs (built-in cells through their hand-written `scan`; plugin cells
+through the step loop: "ref"), and for built-in cells the plain step loop with `scan` switched off
+("loop"), so the gain of the hand-written backward shows. The variants are timed in interleaved
+rounds and the median is kept, so that load from other processes hits them alike; `--clock cpu`
+counts this process's CPU time instead of wall time (use it with 1 thread on a shared machine).
+
+    python bench/core_cells.py [--device cpu|cuda] [--quick] [--clock wall|cpu]
 """
 
 import argparse
 import itertools
+import statistics
 import time
 
 import torch
@@ -24,15 +32,29 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+CLOCK = time.perf_counter
+
+
 def timeit(fn, device, min_time=0.3, min_reps=3):
     fn()
     sync(device)
-    reps, start = 0, time.perf_counter()
-    while reps < min_reps or time.perf_counter() - start < min_time:
+    reps, start = 0, CLOCK()
+    while reps < min_reps or CLOCK() - start < min_time:
         fn()
         reps += 1
     sync(device)
-    return (time.perf_counter() - start) / reps
+    return (CLOCK() - start) / reps
+
+
+def time_side_by_side(fns: dict, device, rounds=7, min_time=0.05):
+    """Median seconds per call of each function, timed in interleaved rounds."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            times[k].append(timeit(fn, device, min_time=min_time, min_reps=1))
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def matmul_gflops(device, n=1024):
@@ -54,8 +76,18 @@ def main():
     parser.add_argument("--batches", help="comma-separated, e.g. 1,32,128")
     parser.add_argument("--hiddens", help="comma-separated, e.g. 128,512")
     parser.add_argument("--seqs", help="comma-separated, e.g. 64,512")
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="wall time, or this process's CPU time (CPU device only)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
     args = parser.parse_args()
+    global CLOCK
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if args.clock == "cpu":
+        if device.type != "cpu":
+            parser.error("--clock cpu measures CPU time; use it with --device cpu")
+        CLOCK = time.process_time
     torch.manual_seed(0)
     try:
         from rnnsuite_digits.cells import LayerNormLSTMCell  # noqa: F401 (registers lnlstm via the plugin)
@@ -67,28 +99,39 @@ def main():
     batches = ints(args.batches) if args.batches else batches
     hiddens = ints(args.hiddens) if args.hiddens else hiddens
     seqs = ints(args.seqs) if args.seqs else seqs
-    print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
+          f"clock {args.clock}")
     print(f"dense matmul: {matmul_gflops(device):.1f} GFLOP/s")
     print(f"{'cell':7} {'B':>4} {'H':>4} {'T':>4} {'torch ms':>9} {'fused ms':>9} {'ref ms':>9} "
-          f"{'ref/torch':>9} {'GFLOP/s(ref)':>12}")
+          f"{'loop ms':>9} {'ref/torch':>9} {'loop/torch':>10} {'GFLOP/s(ref)':>12}")
     for cell, B, H, T in itertools.product(cells, batches, hiddens, seqs):
         x = torch.randn(T, B, H, device=device)
         stack = RecurrentStack(cell, H, H, backend="reference").to(device)
+        fused_stack = RecurrentStack(cell, H, H, backend="auto").to(device)
+        twin = TORCH.get(cell, nn.LSTM)(H, H).to(device)  # plugin cells: against the LSTM
 
-        def step(module):
-            out = module(x)[0]
-            out.sum().backward()
+        def run(module):
+            module(x)[0].sum().backward()
 
-        ref = timeit(lambda: step(stack), device)
-        fused = torch_t = float("nan")
+        def loop():
+            for c in stack.cells:
+                c.scan = lambda xp, state, weight_hh: None
+            try:
+                run(stack)
+            finally:
+                for c in stack.cells:
+                    del c.scan
+
+        fns = {"torch": lambda: run(twin), "ref": lambda: run(stack)}
         if cell in TORCH:
-            stack.backend = "fused"
-            fused = timeit(lambda: step(stack), device)
-            twin = TORCH[cell](H, H).to(device)
-            torch_t = timeit(lambda: step(twin), device)
-        base = torch_t if cell in TORCH else timeit(lambda: step(TORCH["lstm"](H, H).to(device)), device)
-        print(f"{cell:7} {B:4d} {H:4d} {T:4d} {torch_t * 1e3:9.2f} {fused * 1e3:9.2f} {ref * 1e3:9.2f} "
-              f"{ref / base:9.2f} {layer_flops(cell, B, H, T) / ref / 1e9:12.1f}", flush=True)
+            fns["fused"] = lambda: run(fused_stack)
+            fns["loop"] = loop
+        t = time_side_by_side(fns, device)
+        nan = float("nan")
+        ms = {k: t.get(k, nan) * 1e3 for k in ("torch", "fused", "ref", "loop")}
+        print(f"{cell:7} {B:4d} {H:4d} {T:4d} {ms['torch']:9.2f} {ms['fused']:9.2f} {ms['ref']:9.2f} "
+              f"{ms['loop']:9.2f} {ms['ref'] / ms['torch']:9.2f} {ms['loop'] / ms['torch']:10.2f} "
+              f"{layer_flops(cell, B, H, T) / t['ref'] / 1e9:12.1f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 Two backends hold the same parameters (torch's layout, per layer and direction:
 `weight_ih (G*H, I)`, `weight_hh (G*H, H)`, `bias_ih (G*H)`, `bias_hh (G*H)`):
 
-- `reference`: the readable step-by-step formulas in `_reference.py`, one Python loop over time.
+- `reference`: the readable step-by-step formulas in `_reference.py`, one Python loop over time;
+  the built-in cells run it through hand-written whole-sequence autograd Functions
+  (`_scan.py`, same formulas, one weight-gradient matmul) unless the batch is padded.
 - `fused`: torch's fused kernels (the ones behind `nn.RNN/LSTM/GRU`, cuDNN on GPU), fed with the
   very same parameter tensors.
 

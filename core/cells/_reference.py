@@ -11,6 +11,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from rnnsuite.core.cells import _scan
 from torch import nn
 
 __all__ = ["Cell", "ElmanCell", "LSTMCell", "GRUCell"]
@@ -72,6 +73,16 @@ class Cell(nn.Module):
         """
         raise NotImplementedError
 
+    def scan(self, xp: torch.Tensor, state: tuple, weight_hh: torch.Tensor):
+        """Optional speed-up: run all time steps at once. xp: (T, B, G*H) projected inputs.
+
+        Return (outputs (T, B, H), final state), or None to let the stack loop over `step`
+        (the default). Override it with a hand-written autograd Function when a cell's
+        per-step overhead matters; it must compute exactly what the `step` loop computes. It is
+        not called for padded batches (`lengths`), where the loop masks each step.
+        """
+        return None
+
 
 class ElmanCell(Cell):
     """h_t = act(W_hh h_{t-1} + W_xh x_t + b), with b = b_ih + b_hh (torch's layout)."""
@@ -88,6 +99,9 @@ class ElmanCell(Cell):
         (h,) = state
         h = self._act(xp + self.recurrent(h, weight_hh))
         return h, (h,)
+
+    def scan(self, xp, state, weight_hh):
+        return _scan.elman(self, xp, state, weight_hh) if _scan.applies(self, xp, ElmanCell) else None
 
 
 class ElmanReluCell(ElmanCell):
@@ -116,6 +130,9 @@ class LSTMCell(Cell):
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, (h, c)
 
+    def scan(self, xp, state, weight_hh):
+        return _scan.lstm(self, xp, state, weight_hh) if _scan.applies(self, xp, LSTMCell) else None
+
 
 class GRUCell(Cell):
     """Gates in torch's order r, z, n:
@@ -139,3 +156,6 @@ class GRUCell(Cell):
         n = torch.tanh(x_n + r * h_n)
         h = (1 - z) * n + z * h
         return h, (h,)
+
+    def scan(self, xp, state, weight_hh):
+        return _scan.gru(self, xp, state, weight_hh) if _scan.applies(self, xp, GRUCell) else None

@@ -159,6 +159,10 @@ def _flip_time(x, reverse_index):
 def _run_cell(cell, x, state, weight_hh, mask):
     """Loop one cell over time. x: (T, B, I) -> out (T, B, H), final state."""
     xp = cell.project_inputs(x)  # (T, B, G*H), all steps in one matmul
+    if mask is None:
+        result = cell.scan(xp, state, weight_hh)  # built-in cells: hand-written, see _scan.py
+        if result is not None:
+            return result
     outs = []
     # unbind, not xp[t]: indexing in the loop makes backward allocate a full-size gradient per step
     if mask is None:

@@ -133,3 +133,63 @@ def test_builtin_cell_names_cannot_be_replaced():
 def test_unknown_cell_is_a_user_error_listing_known_cells():
     with pytest.raises(UserError, match="unknown cell 'nope'.*gru"):
         get_cell("nope")
+
+
+def _generic_loop(stack, x, state):
+    """The stack's output with every cell's hand-written `scan` disabled (plain step loop)."""
+    for c in stack.cells:
+        c.scan = lambda xp, state, weight_hh: None
+    try:
+        return stack(x, state)
+    finally:
+        for c in stack.cells:
+            del c.scan
+
+
+@pytest.mark.parametrize("cell", ["rnn", "rnn_relu", "lstm", "gru"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_hand_written_scan_matches_the_step_loop(cell, bias):
+    torch.manual_seed(0)
+    stack = RecurrentStack(cell, 3, 5, num_layers=2, bias=bias, backend="reference").double()
+    x = torch.randn(7, 4, 3, dtype=torch.double, requires_grad=True)
+    state = tuple(torch.randn(2, 4, 5, dtype=torch.double, requires_grad=True)
+                  for _ in range(stack.num_states))
+    results = []
+    for forward in (stack, lambda x, s: _generic_loop(stack, x, s)):
+        out, final = forward(x, state)
+        loss = out.pow(2).sum() + sum((s * s.cos()).sum() for s in final)
+        grads = torch.autograd.grad(loss, [x, *state, *stack.parameters()])
+        results.append([out, *final, *grads])
+    for fast, slow in zip(*results):
+        torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "rnn_relu", "lstm", "gru"])
+def test_hand_written_scan_passes_gradcheck(cell):
+    torch.manual_seed(0)
+    c = get_cell(cell)(3, 4).double()
+    xp = torch.randn(5, 2, c.weight_hh.shape[0], dtype=torch.double, requires_grad=True)
+    state = tuple(torch.randn(2, 4, dtype=torch.double, requires_grad=True) for _ in range(c.num_states))
+    w_hh = c.weight_hh.detach().clone().requires_grad_()
+
+    def run(xp, w_hh, *state):
+        out, final = c.scan(xp, state, w_hh)
+        return (out, *final)
+
+    assert c.scan(xp, state, w_hh) is not None
+    assert torch.autograd.gradcheck(run, (xp, w_hh, *state))
+
+
+def test_subclass_overriding_step_does_not_get_the_parents_scan():
+    class Leaky(get_cell("rnn")):
+        def step(self, xp, state, weight_hh=None):
+            (h,) = state
+            h = 0.5 * h + 0.5 * torch.tanh(xp + self.recurrent(h, weight_hh))
+            return h, (h,)
+
+    c = Leaky(3, 4)
+    xp = torch.randn(5, 2, 4)
+    assert c.scan(xp, c.init_state(2), c.weight_hh) is None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert get_cell("lstm")(3, 4).scan(torch.randn(5, 2, 16), (torch.zeros(2, 4),) * 2,
+                                           torch.randn(16, 4)) is None
