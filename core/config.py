@@ -179,4 +179,11 @@ def load_config_file(config: dict, path: str | Path) -> dict:
             config[section][name] = _check_type(f"{section}.{name}", config[section][name], value)
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
+    if "cell" in sections.get("model", {}) or "cell" in bare:
+        from rnnsuite.core.cells import get_cell  # torch: only when the file names a cell
+
+        try:
+            get_cell(config["model"]["cell"])
+        except UserError as exc:
+            raise UserError(f"{path}: {exc}") from None
     return config

@@ -177,15 +177,22 @@ def load_run(run, domain, device: str = "auto", data_options: dict | None = None
     if not weights.is_file():
         raise UserError(f"{path}: run has no trained weights (model.safetensors); train it first")
     config = saved["config"]
+    cfg_path = path / runs.CONFIG
+    if not isinstance(config, dict) or not all(isinstance(config.get(s), dict) for s in ("model", "train", "data")):
+        raise UserError(f"{cfg_path}: 'config' must hold model, train and data tables")
+    if not isinstance(saved.get("task_state"), dict):
+        raise UserError(f"{cfg_path}: no task_state (vocabulary, scaler, ...); the run folder is incomplete")
     if data_options:
         config.setdefault("data", {}).update(data_options)
     _set_threads(config.get("train", {}).get("threads", 0))
     dev = select_device(device)
     try:
-        task = domain.create_task(config, None, saved.get("task_state") or {})
+        task = domain.create_task(config, None, saved["task_state"])
         model = task.build_model()
-    except UserError:
-        raise
+    except UserError as exc:
+        if str(path) in str(exc):
+            raise
+        raise UserError(f"{cfg_path}: cannot rebuild the run ({exc})") from None
     except Exception as exc:
         raise UserError(f"{path}: cannot rebuild the model from config.json ({type(exc).__name__}: {exc})") from None
     tensors, _ = load_weights(weights)

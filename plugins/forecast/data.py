@@ -18,6 +18,7 @@ gaps, constant or negative series) is repaired and reported in `ForecastData.war
 
 from __future__ import annotations
 
+import csv
 import math
 import sys
 import warnings as _warnings
@@ -214,8 +215,12 @@ def _read_frame(path: Path) -> pd.DataFrame:
     if frame.empty or len(frame.columns) == 0:
         raise UserError(f"{path}: the file has a header but no data rows")
     frame.columns = [str(c).strip() for c in frame.columns]
-    if len(set(frame.columns)) != len(frame.columns):
-        raise UserError(f"{path}: duplicate column names")
+    # pandas renames a repeated name ("value", "value.1"): look at the header as written
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        header = [c.strip() for c in next(csv.reader(f), [])]
+    repeated = sorted({c for c in header if c and header.count(c) > 1})
+    if len(set(frame.columns)) != len(frame.columns) or repeated:
+        raise UserError(f"{path}: duplicate column names" + (f" ({', '.join(repeated)})" if repeated else ""))
     return frame
 
 
