@@ -10,7 +10,9 @@ import struct
 
 import pytest
 import torch
-from hardening_helpers import error_lines, folder_digest, invoke
+from hardening_helpers import EXAMPLES, error_lines, folder_digest, invoke
+
+EXAMPLES_MIDI = EXAMPLES / "midi"
 
 TEXT = "Double, double toil and trouble;\nFire burn and caldron bubble.\n" * 10
 NLP_TINY = ["--set", "hidden_size=8", "--set", "embedding_dim=8", "--set", "batch_size=2",
@@ -219,3 +221,21 @@ def test_lying_wav_sizes_are_refused_or_read_as_they_are(tmp_path, name):
 
     outcome = within_memory(read)
     assert outcome == "ok" or outcome.startswith(f"user_error: {path}: "), outcome
+
+
+def test_a_pickle_planted_in_the_music_cache_never_runs(tmp_path, monkeypatch):
+    """The MIDI encoding cache lives outside the run folder, in a shared place: a pickle put
+    where an entry belongs is treated as a damaged entry and re-made."""
+    import numpy as np
+    from rnnsuite.plugins.music import data as music_data
+
+    monkeypatch.setenv("RNNSUITE_CACHE_DIR", str(tmp_path / "cache"))
+    settings = music_data.Settings()
+    midi = sorted((EXAMPLES_MIDI).glob("*.mid"))[0]
+    first = music_data.encode_file(midi, settings)
+    [entry] = list((tmp_path / "cache" / "music").glob("*.npz"))
+    marker = tmp_path / "code_ran"
+    np.savez(entry.with_suffix(""), data=np.array([Payload(marker)], dtype=object), meta=np.zeros(3))
+    again = music_data.encode_file(midi, settings)
+    assert not marker.exists()
+    assert np.array_equal(first.data, again.data)
