@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 from dataclasses import dataclass
@@ -49,7 +50,8 @@ def amp_dtype(device: torch.device, policy: str = "auto"):
     """The autocast dtype for a device and policy, or None for full precision.
 
     auto: bf16 on CUDA devices that support it, else fp16 on CUDA; off on CPU/MPS (measured in
-    bench/: CPU bf16 changes the loss of small RNNs for little speed).
+    bench/bf16_cpu.py). bf16 on a CPU without native bfloat16 runs the fused recurrent kernels in
+    float32 (oneDNN has no bf16 LSTM there) and everything else emulated, which is slower.
     """
     policy = (policy or "auto").lower()
     if policy == "off":
@@ -133,7 +135,9 @@ def describe_devices() -> dict:
             "devices": devices}
 
 
+@functools.lru_cache(maxsize=1)
 def _cpu_has_bf16() -> bool:
+    """Whether the CPU does bfloat16 arithmetic natively (avx512_bf16 or AMX); Linux only."""
     try:
         with open("/proc/cpuinfo") as f:
             flags = f.read()

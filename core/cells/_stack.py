@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from rnnsuite.core.cells._registry import get_cell
+from rnnsuite.core.device import _cpu_has_bf16
 from rnnsuite.core.errors import UserError
 from torch import _VF, nn
 
@@ -92,6 +93,10 @@ class RecurrentStack(nn.Module):
     # -- fused -------------------------------------------------------------------------------
 
     def _forward_fused(self, x, state, lengths):
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_has_bf16():
+            # oneDNN has no bf16 RNN kernels on CPUs without native bf16: run this layer in fp32
+            with torch.autocast("cpu", enabled=False):
+                return self._forward_fused(x.float(), tuple(s.float() for s in state), lengths)
         weights_hh = self._recurrent_weights()
         flat = []
         for c, w_hh in zip(self.cells, weights_hh):

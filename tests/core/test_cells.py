@@ -193,3 +193,19 @@ def test_subclass_overriding_step_does_not_get_the_parents_scan():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert get_cell("lstm")(3, 4).scan(torch.randn(5, 2, 16), (torch.zeros(2, 4),) * 2,
                                            torch.randn(16, 4)) is None
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_fused_stack_trains_under_cpu_bf16_autocast(cell):
+    # oneDNN has no bf16 LSTM on CPUs without native bf16; the stack must still run there
+    torch.manual_seed(0)
+    stack = RecurrentStack(cell, 4, 8, num_layers=2, backend="fused")
+    head = nn.Linear(8, 3)
+    x = torch.randn(6, 5, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out, final = stack(x)
+        loss = head(out).float().pow(2).mean()
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in stack.parameters())
+    reference, _ = stack(x)
+    torch.testing.assert_close(out.float(), reference, atol=0.05, rtol=0.05)
