@@ -231,3 +231,25 @@ def test_killed_training_resumes_to_bit_identical_weights(killed_runs, domain):
 def test_at_least_one_kill_landed_in_the_middle_of_a_checkpoint_write(killed_runs):
     _, results, _ = killed_runs
     assert sum(r["mid_write_kills"] for r in results.values()) >= 1, results
+
+
+def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_zero(tmp_path, capsys):
+    """Killed after config.json but before any checkpoint: `--resume` starts the saved config
+    over (a fresh `train` would refuse the folder), and ends where an uninterrupted run ends."""
+    from hardening_helpers import StreamDomain, stream_config
+    from rnnsuite.core.runner import train_run
+
+    cfg = stream_config("max_steps=6")
+    train_run(StreamDomain(), cfg, out=tmp_path / "full", show_progress=False)
+    train_run(StreamDomain(), cfg, out=tmp_path / "killed", show_progress=False)
+    for name in ("model.safetensors", "trainer_state.safetensors", "metrics.csv"):
+        (tmp_path / "killed" / name).unlink()  # as if killed right after config.json was written
+    (tmp_path / "killed" / ".trainer_state.safetensors.x1y2.tmp").write_bytes(b"torn")
+    run = train_run(StreamDomain(), stream_config("seed=99"), out=tmp_path / "killed", resume=True,
+                    show_progress=False)
+    assert "no checkpoint yet (stopped before the first one); starting from step 0" in capsys.readouterr().err
+    assert run.summary["steps"] == 6 and run.config["train"]["seed"] == 0  # the saved config
+    full, _ = load_weights(tmp_path / "full" / "model.safetensors")
+    resumed, _ = load_weights(tmp_path / "killed" / "model.safetensors")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    assert not list((tmp_path / "killed").glob(".*.tmp"))
