@@ -152,6 +152,7 @@ class Trainer:
         self.bad_evals = 0
         self.skipped_steps = 0
         self.rollbacks = 0
+        self._warned_nan = False
         self._good = None  # on_nan=rollback: (step, model state, optimizer state) of the last checkpoint
         self.total_steps = 0
         self.rows: list[dict] = []
@@ -330,9 +331,12 @@ class Trainer:
             if self.scaler is not None:
                 self.scaler.update()
             what = "loss" if not bool(torch.isfinite(loss.detach())) else "gradient"
-            if cfg["on_nan"] == "rollback":
+            if what == "gradient" and self.scaler is not None:
+                pass  # fp16 loss-scale overflow: GradScaler lowers the scale, a normal event
+            elif cfg["on_nan"] == "rollback":
                 self._rollback(f"non-finite {what} at step {self.step + 1}")
-            elif self.skipped_steps == 1 and self.is_main:
+            elif not self._warned_nan and self.is_main:
+                self._warned_nan = True
                 warn(f"non-finite {what} at step {self.step + 1}: step skipped (skipped steps are "
                      "counted in metrics.csv; --set on_nan=rollback rolls back with a lower lr)")
         self.scheduler.step()

@@ -140,3 +140,20 @@ def test_rollback_recovers_from_non_finite_weights(tmp_path):
 def test_bad_fault_settings_are_user_errors(tmp_path, setting, needle):
     with pytest.raises(UserError, match=needle):
         train_run(StreamDomain(), stream_config(setting), out=tmp_path / "run", show_progress=False)
+
+
+def test_fp16_loss_scale_overflow_is_not_a_fault(tmp_path, capsys):
+    """With fp16 AMP, GradScaler lowers its loss scale whenever the scaled gradients overflow:
+    those skipped steps are normal, so they neither roll back nor warn. (A CPU GradScaler and
+    an infinite gradient stand in for CUDA fp16 and an overflow here.)"""
+
+    class Scaled(Callback):
+        def on_train_start(self, trainer):
+            trainer.scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+
+    cfg = stream_config("max_steps=8", "on_nan=rollback")
+    run = train_run(StreamDomain(faulty("inf_gradient", {3})), cfg, out=tmp_path / "run",
+                    show_progress=False, callbacks=[Scaled()])
+    assert run.summary["skipped_steps"] == 1 and run.summary["rollbacks"] == 0
+    assert "non-finite" not in capsys.readouterr().err
+    assert all_finite(tmp_path / "run" / "model.safetensors")
