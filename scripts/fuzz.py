@@ -3,6 +3,10 @@ mutated-valid inputs (default 5000 each, tens of thousands in all); only clean U
 come out. Prints the cases tried and the failures per target; exit status 1 on any failure.
 
     python scripts/fuzz.py [--examples N] [--seed S] [--only csv,midi,...]
+
+Last run (2026-11-26, `--examples 4000 --seed 8`, 2 shared CPU cores): csv 4000, midi 4000,
+text 4000, manifest 4000, wav 4000, config 4000, overrides 4000 -- 28,000 cases, 0 failures
+(libmpg123 prints "Note: Illegal Audio-MPEG-Header" for some mutated WAVs; they read cleanly).
 """
 
 from __future__ import annotations
