@@ -228,14 +228,20 @@ def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """The column as float64; a cell that is not empty and not a number is an error."""
     raw = frame[column]
     if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
-        return raw.astype("float64")
-    text = raw.astype("string").str.strip()
-    values = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
-    bad = values.isna() & text.notna() & (text != "") & ~text.str.lower().isin(["na", "nan", "null", "none", "?", "-"])
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise UserError(f"{path}: column {column!r}, row {row + 2}: {raw.iloc[row]!r} is not a number")
-    return values.astype("float64")
+        values = raw.astype("float64")
+    else:
+        text = raw.astype("string").str.strip()
+        values = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
+        bad = values.isna() & text.notna() & (text != "") & ~text.str.lower().isin(["na", "nan", "null", "none", "?", "-"])
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise UserError(f"{path}: column {column!r}, row {row + 2}: {raw.iloc[row]!r} is not a number")
+        values = values.astype("float64")
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():  # "inf" parses as a number, and would poison every training step
+        row = int(np.flatnonzero(infinite)[0])
+        raise UserError(f"{path}: column {column!r}, row {row + 2}: {str(raw.iloc[row]).strip()!r} is not a finite number")
+    return values
 
 
 def _parse_time(frame: pd.DataFrame, column: str, path: Path) -> tuple[pd.Series, bool]:

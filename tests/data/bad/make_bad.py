@@ -46,7 +46,7 @@ CASES = {
     "csv/fractional_steps.csv": ("forecast", "train", "fractional"),
     "csv/nul_bytes.csv": ("forecast", "train", ""),
     "csv/unsorted_and_duplicate.csv": ("forecast", "evaluate", "duplicate time stamp"),
-    "csv/infinite_value.csv": ("forecast", "train", "inf"),
+    "csv/infinite_value.csv": ("forecast", "train", "'inf' is not a finite number"),
     # -- WAV (speech) ------------------------------------------------------------------------
     "wav/empty.wav": ("speech", "transcribe", "cannot read audio"),
     "wav/zero_length.wav": ("speech", "transcribe", "empty"),
