@@ -79,6 +79,7 @@ def main():
     parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
                         help="wall time, or this process's CPU time (CPU device only)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median kept)")
     args = parser.parse_args()
     global CLOCK
     if args.threads:
@@ -126,7 +127,7 @@ def main():
         if cell in TORCH:
             fns["fused"] = lambda: run(fused_stack)
             fns["loop"] = loop
-        t = time_side_by_side(fns, device)
+        t = time_side_by_side(fns, device, rounds=args.rounds)
         nan = float("nan")
         ms = {k: t.get(k, nan) * 1e3 for k in ("torch", "fused", "ref", "loop")}
         print(f"{cell:7} {B:4d} {H:4d} {T:4d} {ms['torch']:9.2f} {ms['fused']:9.2f} {ms['ref']:9.2f} "

@@ -5,9 +5,9 @@ operations forward and twenty backward per step, each paying autograd's bookkeep
 weight-gradient matmul per step. At small batch sizes that overhead, not arithmetic, is what
 costs. These autograd Functions run the same formulas over the whole sequence with
 
-- the gate math fused into a few in-place operations per step (no graph is recorded),
-- everything that does not depend on the recurrence (activation derivatives, products of saved
-  activations) computed once for all time steps before the backward loop,
+- the gate math fused into a few in-place operations per step (no graph is recorded), on
+  step-sized tensors (whole-sequence temporaries cost more than they save: on this project's
+  machines touching freshly allocated large buffers is slow, see bench/RESULTS.md),
 - the recurrent weight gradient dW_hh = sum_t dG_t^T h_{t-1} done as ONE matmul after the loop,
   as cuDNN does, and the gradient of the projected inputs returned as one tensor.
 
@@ -22,10 +22,6 @@ import torch
 from torch.autograd.function import once_differentiable
 
 __all__ = ["applies", "elman", "gru", "lstm"]
-
-
-def _sum_bias(d):
-    return d.sum((0, 1))
 
 
 class _LSTMScan(torch.autograd.Function):
@@ -100,59 +96,55 @@ class _GRUScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xp, h0, w_hh, b_hh):
-        T, B, G = xp.shape
-        H = G // 3
+        H = h0.shape[1]
         w_t = w_hh.t()
-        rz = xp.new_empty(T, B, 2 * H)  # sigmoid(r), sigmoid(z)
-        n = xp.new_empty(T, B, H)
-        hn = xp.new_empty(T, B, H)  # W_hn h + b_hn
-        out = xp.new_empty(T, B, H)
-        rec = xp.new_empty(B, G)
         h = h0
-        for t in range(T):
-            if b_hh is not None:
-                torch.addmm(b_hh, h, w_t, out=rec)
-            else:
-                torch.mm(h, w_t, out=rec)
-            torch.add(xp[t, :, :2 * H], rec[:, :2 * H], out=rz[t]).sigmoid_()
-            hn[t] = rec[:, 2 * H:]
-            torch.addcmul(xp[t, :, 2 * H:], rz[t, :, :H], hn[t], out=n[t]).tanh_()
-            h_new = out[t]
-            torch.sub(h, n[t], out=h_new)
-            h_new.mul_(rz[t, :, H:]).add_(n[t])
-            h = h_new
-        ctx.save_for_backward(h0, w_hh, rz, n, hn, out)
+        rzs, ns, recs, hs = [], [], [], []
+        for xp_t in xp.unbind(0):
+            rec = torch.addmm(b_hh, h, w_t) if b_hh is not None else torch.mm(h, w_t)
+            rz = torch.add(xp_t[:, :2 * H], rec[:, :2 * H]).sigmoid_()
+            n = torch.addcmul(xp_t[:, 2 * H:], rz[:, :H], rec[:, 2 * H:]).tanh_()
+            h = torch.sub(h, n).mul_(rz[:, H:]).add_(n)
+            rzs.append(rz)
+            ns.append(n)
+            recs.append(rec)
+            hs.append(h)
+        out = torch.stack(hs, 0)
+        ctx.T = xp.shape[0]
         ctx.has_bias = b_hh is not None
-        return out, out[-1].clone()
+        ctx.save_for_backward(h0, w_hh, out, *rzs, *ns, *recs)
+        return out, h.clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dout, dh_last):
-        h0, w_hh, rz, n, hn, out = ctx.saved_tensors
-        T, B, H = n.shape
-        r, z = rz.split(H, dim=2)
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
-        dn_coef = (1 - z) * (1 - n * n)  # d n_pre / d h'
-        dz_coef = (h_prev - n) * (z - z * z)  # d z_pre / d h'
-        dr_coef = hn * (r - r * r)  # d r_pre / d n_pre
-        drec = rz.new_empty(T, B, 3 * H)  # gradient of W_hh h + b_hh
-        dn_pre = n.new_empty(T, B, H)  # gradient of the input projection's n part
-        dh = dh_last.clone() if dh_last is not None else n.new_zeros(B, H)
-        if dout is None:
-            dout = n.new_zeros(T, B, H)
+        T = ctx.T
+        h0, w_hh, out, *rest = ctx.saved_tensors
+        rzs, ns, recs = rest[:T], rest[T:2 * T], rest[2 * T:]
+        B, H = h0.shape
+        ones = h0.new_ones(B, H)
+        dh = dh_last.clone()
+        dxps, drecs = [None] * T, [None] * T
         for t in range(T - 1, -1, -1):
+            rz, n, h_prev = rzs[t], ns[t], (out[t - 1] if t else h0)
+            r, z = rz[:, :H], rz[:, H:]
             dh.add_(dout[t])
-            d = drec[t]
-            dnp = dn_pre[t]
-            torch.mul(dh, dn_coef[t], out=dnp)
-            torch.mul(dnp, dr_coef[t], out=d[:, :H])
-            torch.mul(dh, dz_coef[t], out=d[:, H:2 * H])
-            torch.mul(dnp, r[t], out=d[:, 2 * H:])
-            dh = torch.addmm(dh * z[t], d, w_hh)
-        dxp = torch.cat([drec[:, :, :2 * H], dn_pre], dim=2)
-        dw = drec.view(T * B, 3 * H).t().mm(h_prev.view(T * B, H))
-        db = _sum_bias(drec) if ctx.has_bias else None
-        return dxp, dh, dw, db
+            dxp = rz.new_empty(B, 3 * H)
+            dnp = torch.addcmul(ones, n, n, value=-1).mul_(dh)  # (1 - n^2) dh ...
+            dnp.sub_(dnp * z)  # ... (1 - z)
+            dxp[:, 2 * H:] = dnp
+            torch.mul(dnp, recs[t][:, 2 * H:], out=dxp[:, :H]).mul_(torch.addcmul(r, r, r, value=-1))
+            torch.sub(h_prev, n, out=dxp[:, H:2 * H]).mul_(dh).mul_(torch.addcmul(z, z, z, value=-1))
+            drec = dxp.clone()
+            torch.mul(dnp, r, out=drec[:, 2 * H:])
+            dh = torch.addmm(dh.mul_(z), drec, w_hh)
+            dxps[t], drecs[t] = dxp, drec
+        drec_all = torch.stack(drecs, 0)
+        dw = torch.mm(drecs[0].t(), h0)
+        if T > 1:
+            dw.addmm_(drec_all[1:].reshape(-1, 3 * H).t(), out[:-1].reshape(-1, H))
+        db = drec_all.sum((0, 1)) if ctx.has_bias else None
+        return torch.stack(dxps, 0), dh, dw, db
 
 
 class _ElmanScan(torch.autograd.Function):
@@ -160,41 +152,43 @@ class _ElmanScan(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xp, h0, w_hh, b_hh, relu):
-        T, B, H = xp.shape
-        xb = xp + b_hh if b_hh is not None else xp
         w_t = w_hh.t()
-        out = xp.new_empty(T, B, H)
         h = h0
-        for t in range(T):
-            h_new = out[t]
-            torch.addmm(xb[t], h, w_t, out=h_new)
+        hs = []
+        for xp_t in xp.unbind(0):
+            h = torch.addmm(xp_t, h, w_t)
+            if b_hh is not None:
+                h.add_(b_hh)
             if relu:
-                h_new.relu_()
+                h.relu_()
             else:
-                h_new.tanh_()
-            h = h_new
+                h.tanh_()
+            hs.append(h)
+        out = torch.stack(hs, 0)
         ctx.save_for_backward(h0, w_hh, out)
         ctx.has_bias = b_hh is not None
         ctx.relu = relu
-        return out, out[-1].clone()
+        return out, h.clone()
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dout, dh_last):
         h0, w_hh, out = ctx.saved_tensors
         T, B, H = out.shape
-        der = (out > 0).to(out.dtype) if ctx.relu else 1 - out * out
-        dpre = torch.empty_like(out)
-        dh = dh_last.clone() if dh_last is not None else out.new_zeros(B, H)
-        if dout is None:
-            dout = out.new_zeros(T, B, H)
+        ones = h0.new_ones(B, H)
+        dh = dh_last.clone()
+        dpres = [None] * T
         for t in range(T - 1, -1, -1):
             dh.add_(dout[t])
-            torch.mul(dh, der[t], out=dpre[t])
-            dh = torch.mm(dpre[t], w_hh)
-        h_prev = torch.cat([h0.unsqueeze(0), out[:-1]], 0)
-        dw = dpre.view(T * B, H).t().mm(h_prev.view(T * B, H))
-        db = _sum_bias(dpre) if ctx.has_bias else None
+            h = out[t]
+            d = dh.mul_(h > 0) if ctx.relu else dh.mul_(torch.addcmul(ones, h, h, value=-1))
+            dh = torch.mm(d, w_hh)
+            dpres[t] = d
+        dpre = torch.stack(dpres, 0)
+        dw = torch.mm(dpres[0].t(), h0)
+        if T > 1:
+            dw.addmm_(dpre[1:].reshape(-1, H).t(), out[:-1].reshape(-1, H))
+        db = dpre.sum((0, 1)) if ctx.has_bias else None
         return dpre, dh, dw, db, None
 
 
