@@ -16,6 +16,7 @@ _LAZY = {
     "cell_names": "rnnsuite.core.cells",
     "get_cell": "rnnsuite.core.cells",
     "RecurrentStack": "rnnsuite.core.cells",
+    "recurrent_weight_grads": "rnnsuite.core.cells",
     "SequenceModel": "rnnsuite.core.model",
     "detach_hidden": "rnnsuite.core.bptt",
     "batchify": "rnnsuite.core.bptt",

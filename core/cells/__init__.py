@@ -14,6 +14,7 @@ Plugins add cells with the `rnnsuite_register_cells` hook; those run on the refe
 
 from rnnsuite.core.cells._reference import Cell, ElmanCell, GRUCell, LSTMCell
 from rnnsuite.core.cells._registry import cell_names, get_cell, register_cell
+from rnnsuite.core.cells._scan import recurrent_weight_grads
 from rnnsuite.core.cells._stack import RecurrentStack
 
 __all__ = [
@@ -24,5 +25,6 @@ __all__ = [
     "RecurrentStack",
     "cell_names",
     "get_cell",
+    "recurrent_weight_grads",
     "register_cell",
 ]

@@ -21,7 +21,20 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
-__all__ = ["applies", "elman", "gru", "lstm"]
+__all__ = ["applies", "elman", "gru", "lstm", "recurrent_weight_grads"]
+
+
+def recurrent_weight_grads(drec: list, h0: torch.Tensor, out: torch.Tensor, with_bias: bool):
+    """Gradients of W_hh and b_hh from the per-step gradients of `W_hh h_{t-1} + b_hh`.
+
+    drec: T tensors (B, G*H); h0: (B, H) initial state; out: (T, B, H) outputs h_1..h_T.
+    Returns (drec stacked (T, B, G*H), dW_hh = sum_t drec_t^T h_{t-1} in one matmul, db_hh or None).
+    """
+    stacked = torch.stack(drec, 0)
+    dw = torch.mm(drec[0].t(), h0)
+    if len(drec) > 1:
+        dw.addmm_(stacked[1:].flatten(0, 1).t(), out[:-1].flatten(0, 1))
+    return stacked, dw, stacked.sum((0, 1)) if with_bias else None
 
 
 class _LSTMScan(torch.autograd.Function):
@@ -80,11 +93,7 @@ class _LSTMScan(torch.autograd.Function):
             dc.mul_(f)
             dh = torch.mm(d, w_hh)
             dgates[t] = d
-        dxp = torch.stack(dgates, 0)
-        dw = torch.mm(dgates[0].t(), h0)
-        if T > 1:
-            dw.addmm_(dxp[1:].reshape(-1, 4 * H).t(), out[:-1].reshape(-1, H))
-        db = dxp.sum((0, 1)) if ctx.has_bias else None
+        dxp, dw, db = recurrent_weight_grads(dgates, h0, out, ctx.has_bias)
         return dxp, dh, dc, dw, db
 
 
@@ -139,11 +148,7 @@ class _GRUScan(torch.autograd.Function):
             torch.mul(dnp, r, out=drec[:, 2 * H:])
             dh = torch.addmm(dh.mul_(z), drec, w_hh)
             dxps[t], drecs[t] = dxp, drec
-        drec_all = torch.stack(drecs, 0)
-        dw = torch.mm(drecs[0].t(), h0)
-        if T > 1:
-            dw.addmm_(drec_all[1:].reshape(-1, 3 * H).t(), out[:-1].reshape(-1, H))
-        db = drec_all.sum((0, 1)) if ctx.has_bias else None
+        _, dw, db = recurrent_weight_grads(drecs, h0, out, ctx.has_bias)
         return torch.stack(dxps, 0), dh, dw, db
 
 
@@ -184,11 +189,7 @@ class _ElmanScan(torch.autograd.Function):
             d = dh.mul_(h > 0) if ctx.relu else dh.mul_(torch.addcmul(ones, h, h, value=-1))
             dh = torch.mm(d, w_hh)
             dpres[t] = d
-        dpre = torch.stack(dpres, 0)
-        dw = torch.mm(dpres[0].t(), h0)
-        if T > 1:
-            dw.addmm_(dpre[1:].reshape(-1, H).t(), out[:-1].reshape(-1, H))
-        db = dpre.sum((0, 1)) if ctx.has_bias else None
+        dpre, dw, db = recurrent_weight_grads(dpres, h0, out, ctx.has_bias)
         return dpre, dh, dw, db, None
 
 

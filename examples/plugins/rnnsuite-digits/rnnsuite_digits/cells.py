@@ -8,7 +8,7 @@ gradcheck; bench/core_cells.py times it.
 """
 
 import torch
-from rnnsuite.core import Cell
+from rnnsuite.core import Cell, recurrent_weight_grads
 from torch import nn
 from torch.autograd.function import once_differentiable
 
@@ -107,9 +107,5 @@ class _LayerNormLSTMScan(torch.autograd.Function):
             db1.add_(db1_t)
             dh = torch.mm(dpre, w_hh)
             dpres[t] = dpre
-        dxp = torch.stack(dpres, 0)
-        dw = torch.mm(dpres[0].t(), h0)
-        if T > 1:
-            dw.addmm_(dxp[1:].reshape(-1, G).t(), out[:-1].reshape(-1, H))
-        db_hh = dxp.sum((0, 1)) if ctx.has_bias else None
+        dxp, dw, db_hh = recurrent_weight_grads(dpres, h0, out, ctx.has_bias)
         return dxp, dh, dc, dw, db_hh, dg1, db1, dg2, db2, None, None
