@@ -71,14 +71,14 @@ def run_rnnsuite(series, csv: Path, cell: str, args) -> dict:
         f"train.device={args.device}", f"train.threads={args.threads}", f"train.seed={args.seed}",
         *args.set,
     ])
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     loaded = fit(domain, config, csv, out=None, progress=not args.quiet)
     train_s = time.perf_counter() - t0
     task = loaded.task
     results = forecast(loaded.model, config["model"]["loss"], task.data.series, task.data, task.scaler,
                        task.spec, HORIZON, warn=False)
     by_id = {s.id: r["mean"] for s, r in zip(task.data.series, results)}
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     fc = [by_id[sid] for sid, _, _ in series]
     s, m = score(series, fc)
     from rnnsuite.plugins.forecast.metrics import coverage
@@ -89,11 +89,14 @@ def run_rnnsuite(series, csv: Path, cell: str, args) -> dict:
                                       np.concatenate([bands[sid][f"hi{p}"] for sid, _, _ in series]))
              for p in (80, 95)}
     summary = loaded.summary or {}
-    return {"method": f"rnnsuite {cell}", "smape": s, "mase": m, "wall_s": wall, "train_s": train_s,
+    return {"method": f"rnnsuite {cell}", "smape": s, "mase": m, "wall_s": wall, "cpu_s": cpu, "train_s": train_s,
             "forecast": np.stack(fc), **cover,
             "steps": summary.get("steps"), "stop": summary.get("stop_reason"),
-            "settings": f"hidden {config['model']['hidden_size']}, members {config['model']['members']}, "
-                        f"input {task.spec.input_size}, {config['model']['loss']} loss"}
+            "anchor_weight": float(getattr(loaded.model, "anchor_weight", np.ones(1))[0]),
+            "settings": f"hidden {config['model']['hidden_size']}, members {config['model']['members']} "
+                        f"({config['model']['combine']}), input {task.spec.input_size}, {config['model']['loss']} loss, "
+                        f"deseasonalize {task.spec.seasonal}, sampling {config['data']['sampling']}, "
+                        f"anchor {task.spec.anchor}"}
 
 
 def run_seasonal_naive(series) -> dict:
@@ -136,22 +139,22 @@ def run_darts(series, args) -> list[dict]:
     except Exception as exc:
         print(f"darts unavailable ({type(exc).__name__}: {exc}): skipping RNNModel", file=sys.stderr)
         return []
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     train = [TimeSeries.from_values(x.astype(np.float32)) for _, x, _ in series]
-    # Comparable settings: one global LSTM, hidden 40, 20 epochs, per-series scaling.
+    # Comparable settings: one global LSTM (hidden --darts-hidden), 20 epochs, per-series scaling.
     from darts.dataprocessing.transformers import Scaler
 
     scaler = Scaler()
     train_s = scaler.fit_transform(train)
-    model = RNNModel(model="LSTM", input_chunk_length=36, training_length=54, hidden_dim=40,
+    model = RNNModel(model="LSTM", input_chunk_length=36, training_length=54, hidden_dim=args.darts_hidden,
                      n_epochs=20, batch_size=256, random_state=args.seed,
                      pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False})
     model.fit(train_s, verbose=False)
     pred = scaler.inverse_transform(model.predict(HORIZON, series=train_s, verbose=False))
     fc = [p.values().ravel() for p in pred]
     s, m = score(series, fc)
-    return [{"method": "darts RNNModel (LSTM 40, 20 epochs)", "smape": s, "mase": m,
-             "wall_s": time.perf_counter() - t0}]
+    return [{"method": f"darts RNNModel (LSTM {args.darts_hidden}, 20 epochs)", "smape": s, "mase": m,
+             "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}]
 
 
 def ensemble_row(series, rows) -> dict:
@@ -175,6 +178,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1, help="statsforecast processes")
     parser.add_argument("--no-peers", action="store_true", help="skip statsforecast and darts")
+    parser.add_argument("--darts-hidden", type=int, default=40, help="Darts RNNModel hidden size (default 40)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--save", type=Path, help="save the rnnsuite forecasts (.npz) to combine later")
@@ -201,20 +205,25 @@ def main(argv=None) -> None:
     if sum("forecast" in r for r in rows) > 1:
         rows.append(ensemble_row(series, rows))
     if not args.no_peers:
-        rows += run_statsforecast(series, args.n_jobs)
-        rows += run_darts(series, args)
+        for peer in (run_statsforecast(series, args.n_jobs), run_darts(series, args)):
+            rows += peer
+            for r in peer:  # as each finishes, so a long run still shows the rows it has
+                print(json.dumps(r), file=sys.stderr)
     _report(rows, args)
 
 
 def _report(rows, args) -> None:
-    print("| method | sMAPE | MASE | wall s | notes |\n| --- | ---: | ---: | ---: | --- |")
+    print("| method | sMAPE | MASE | wall s | CPU s | notes |\n| --- | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
         notes = r.get("settings", "")
         if r.get("steps") is not None:
             notes += f"; {r['steps']} steps ({r['stop']})"
+        if r.get("anchor_weight") is not None:
+            notes += f"; anchor weight {r['anchor_weight']:.1f}"
         if r.get("coverage80") is not None:
             notes += f"; interval coverage {r['coverage80']:.3f} (80%), {r['coverage95']:.3f} (95%)"
-        print(f"| {r['method']} | {r['smape']:.2f} | {r['mase']:.3f} | {r['wall_s']:.0f} | {notes} |")
+        cpu = f"{r['cpu_s']:.0f}" if r.get("cpu_s") is not None else ""
+        print(f"| {r['method']} | {r['smape']:.2f} | {r['mase']:.3f} | {r['wall_s']:.0f} | {cpu} | {notes} |")
     if args.json:
         args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "forecast"} for r in rows], indent=1))
 

@@ -18,6 +18,8 @@ from rnnsuite.plugins.forecast.windows import (
     WindowSpec,
     _standardise,
     anchor_values,
+    seasonal_component,
+    seasonal_indices,
     window_features,
 )
 
@@ -31,11 +33,14 @@ def _model_columns(model, kind, histories, data, scaler, spec, device, batch_siz
     import torch
     from rnnsuite.plugins.forecast.model import to_columns
 
-    L = spec.input_size
-    us, cals, covs, scales = [], [], [], []
+    L, H = spec.input_size, spec.horizon
+    us, seas, cals, covs, scales = [], [], [], [], []
     for s in histories:
         scale = scaler.scale_for(s)
         scales.append(scale)
+        if spec.seasonal:  # indices from the whole history
+            u = scaler.forward(s.values, scale)
+            seas.append(seasonal_component(seasonal_indices(u, spec.season), len(u) - L, L + H))
         us.append(scaler.forward(s.values[-L:], scale))
         cals.append(calendar_features(s.time[-L:], data.freq))
         if s.covariates is not None:
@@ -50,8 +55,11 @@ def _model_columns(model, kind, histories, data, scaler, spec, device, batch_siz
             u = torch.tensor(np.stack(us[sl]), dtype=param.dtype, device=param.device)
             cal = torch.tensor(np.stack(cals[sl]), dtype=param.dtype, device=param.device)
             cov = torch.tensor(np.stack(covs[sl]), dtype=param.dtype, device=param.device) if covs else None
-            x, level = window_features(u, cal, cov, spec.level_size)
-            q = to_columns(model(x), kind, getattr(model, "interval_scale", None)) + anchor_values(u, level, spec)[..., None]  # (B, H, 5): lo95 lo80 mean hi80 hi95
+            sw = torch.tensor(np.stack(seas[sl]), dtype=param.dtype, device=param.device) if seas else None
+            x, level = window_features(u, cal, cov, spec.level_size, None if sw is None else sw[:, :L])
+            base = anchor_values(u, level, spec, None if sw is None else sw[:, L:])
+            q = to_columns(model(x), kind, getattr(model, "interval_scale", None),
+                           getattr(model, "combine", "mean"), getattr(model, "anchor_weight", None)) + base[..., None]  # (B, H, 5): lo95 lo80 mean hi80 hi95
             out.append(q.double().cpu().numpy())
     model.train(was_training)
     q = np.concatenate(out) if out else np.zeros((0, spec.horizon, 5))

@@ -8,7 +8,8 @@
 K = 5 for the quantile head (levels 2.5, 10, 50, 90, 97.5 %) or 2 for the Gaussian head
 (mean, scale). The quantile head is monotone by construction: the median plus cumulative
 softplus widths, so lo95 <= lo80 <= median <= hi80 <= hi95 always holds. An ensemble of
-`members` independent networks is trained jointly (the loss is their sum) and averaged.
+`members` independent networks is trained jointly (the loss is their sum) and combined by the
+mean or the median of each column (`combine`; both keep the order).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch.nn.functional as F
 from rnnsuite.core import RecurrentStack
 from torch import nn
 
-__all__ = ["QUANTILES", "ForecastNet", "forecast_loss", "to_columns", "calibrate"]
+__all__ = ["QUANTILES", "ForecastNet", "forecast_loss", "to_columns", "calibrate", "blend_weight"]
 
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 COLUMNS = ("lo95", "lo80", "mean", "hi80", "hi95")  # the quantile head's order
@@ -50,11 +51,13 @@ class ForecastNet(nn.Module):
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
                  input_len: int, horizon: int, loss: str = "quantile", dropout: float = 0.0,
-                 backend: str = "auto", members: int = 1, skip: bool = True):
+                 backend: str = "auto", members: int = 1, skip: bool = True, combine: str = "mean"):
         super().__init__()
         if loss not in ("quantile", "gaussian"):
             raise ValueError(f"loss must be 'quantile' or 'gaussian', not {loss!r}")
-        self.loss = loss
+        if combine not in ("mean", "median"):
+            raise ValueError(f"combine must be 'mean' or 'median', not {combine!r}")
+        self.loss, self.combine = loss, combine
         outputs = 5 if loss == "quantile" else 2
         self.members = nn.ModuleList(
             _Member(cell, input_size, hidden_size, num_layers, dropout, backend, input_len,
@@ -64,6 +67,15 @@ class ForecastNet(nn.Module):
         # Widths of the 80% and 95% bands relative to the trained head, set from the validation
         # windows (conformal calibration, `calibrate`); a buffer, so it is saved with the weights.
         self.register_buffer("interval_scale", torch.ones(2))
+        # How far the point forecast moves from the anchor (seasonal naive, or level and
+        # seasonality) towards the network's: 1 = the network, 0 = the anchor alone. Chosen on
+        # the validation windows when data.blend is on (`blend_weight`); saved with the weights.
+        self.register_buffer("anchor_weight", torch.ones(1))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Runs saved before `anchor_weight` existed forecast exactly as they did.
+        state_dict.setdefault(prefix + "anchor_weight", torch.ones(1))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x):
         return torch.stack([m(x) for m in self.members])  # (E, B, H, K)
@@ -98,10 +110,15 @@ def forecast_loss(raw, target, kind: str = "quantile"):
     return per.sum() / ok.sum().clamp(min=1) / 1.0
 
 
-def to_columns(raw, kind: str = "quantile", interval_scale=None):
-    """Ensemble-averaged forecast columns in normalised space: (B, H, 5) in COLUMNS order.
+def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = "mean",
+               anchor_weight=None):
+    """Ensemble forecast columns in normalised space, as offsets from the anchor: (B, H, 5) in
+    COLUMNS order.
 
-    `interval_scale` (c80, c95) stretches each band around the median; the order
+    The members' columns are combined by their mean or (`combine="median"`) their median;
+    either keeps the order of the columns. `anchor_weight` w moves every column by (w - 1) x the
+    median, so the median becomes w x the network's and the bands keep their widths.
+    `interval_scale` (c80, c95) then stretches each band around the median; the order
     lo95 <= lo80 <= median <= hi80 <= hi95 is kept.
     """
     if kind == "quantile":
@@ -110,7 +127,10 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None):
         mu, sigma = raw[..., 0], F.softplus(raw[..., 1]) + 1e-3
         q = torch.stack([mu - _Z95 * sigma, mu - _Z80 * sigma, mu, mu + _Z80 * sigma,
                          mu + _Z95 * sigma], dim=-1)
-    q = q.mean(0)  # averaging keeps the order
+    # (E, B, H, 5) -> (B, H, 5); torch's median of an even count is the lower middle value
+    q = q.median(0).values if combine == "median" and q.shape[0] > 2 else q.mean(0)
+    if anchor_weight is not None:
+        q = q + (anchor_weight.to(q.dtype).reshape(()) - 1) * q[..., 2:3]
     if interval_scale is None:
         return q
     c80, c95 = interval_scale.to(q.dtype)
@@ -119,6 +139,24 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None):
     lo95 = torch.minimum(med - c95 * (med - q[..., 0]), lo80)
     hi95 = torch.maximum(med + c95 * (q[..., 4] - med), hi80)
     return torch.stack([lo95, lo80, med, hi80, hi95], dim=-1)
+
+
+def blend_weight(median, base, actual, inverse, steps: int = 10) -> float:
+    """The anchor weight w in {0, 1/steps, ..., 1} whose forecast base + w * median has the
+    lowest sMAPE on `actual` (ties: the larger w).
+
+    median, base: (B, H) network offsets and anchor in normalised space; actual: (B, H) on the
+    original scale; inverse(point (B, H)) -> (B, H) maps normalised values back.
+    """
+    from rnnsuite.plugins.forecast.metrics import smape
+
+    best_w, best = 1.0, float("inf")
+    for k in range(steps, -1, -1):
+        w = k / steps
+        err = smape(actual, inverse(base + w * median))
+        if err < best - 1e-9:
+            best_w, best = w, err
+    return best_w
 
 
 def calibrate(columns, target, low: float = 1.0, high: float = 10.0):

@@ -55,7 +55,8 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
         # (M3 monthly, 1,428 series: 13.9 against 14.2). See bench/RESULTS.md (forecast).
         windows = sum(max(0, len(s) - horizon - input_size) for s in data.series)
         anchor = "seasonal_naive" if windows < SMALL_DATA_WINDOWS else "level"
-    return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season, anchor=anchor)
+    return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season, anchor=anchor,
+                      deseasonalize=bool(cfg.get("deseasonalize", False)))
 
 
 class ForecastTask(Task):
@@ -144,7 +145,8 @@ class ForecastTask(Task):
             "freq": self.freq,
             "step": self.step,
             "spec": {"input_size": self.spec.input_size, "horizon": self.spec.horizon,
-                     "season": self.spec.season, "anchor": self.spec.anchor},
+                     "season": self.spec.season, "anchor": self.spec.anchor,
+                     "deseasonalize": self.spec.deseasonalize},
             "scaler": self.scaler.state_dict(),
             "num_calendar": self.num_calendar,
             "covariate_names": self.covariate_names,
@@ -154,7 +156,7 @@ class ForecastTask(Task):
 
     @property
     def num_features(self) -> int:
-        return 2 + self.num_calendar + len(self.covariate_names)
+        return 2 + int(self.spec.seasonal) + self.num_calendar + len(self.covariate_names)
 
     def build_model(self):
         from rnnsuite.plugins.forecast.model import ForecastNet
@@ -165,6 +167,7 @@ class ForecastTask(Task):
             num_layers=int(m["num_layers"]), input_len=self.spec.input_size,
             horizon=self.spec.horizon, loss=m.get("loss", "quantile"), dropout=float(m["dropout"]),
             backend=m["backend"], members=int(m.get("members", 1)), skip=bool(m.get("skip", True)),
+            combine=m.get("combine", "mean"),
         )
 
     # -- training ----------------------------------------------------------------------------
@@ -175,7 +178,12 @@ class ForecastTask(Task):
     def train_batches(self, epoch: int, generator):
         import torch
 
-        order = torch.randperm(len(self.windows), generator=generator)
+        if self.config["data"].get("sampling", "windows") == "series":
+            # Every series equally often, whatever its length (N-BEATS / ES-RNN practice).
+            order = torch.multinomial(self.windows.sampling_weights(), len(self.windows),
+                                      replacement=True, generator=generator)
+        else:
+            order = torch.randperm(len(self.windows), generator=generator)
         size = int(self.config["train"]["batch_size"])
         for i in range(0, len(order), size):
             yield self.windows.batch(order[i : i + size])
@@ -191,16 +199,24 @@ class ForecastTask(Task):
         """Inputs and targets of every series' held-out last horizon, in one batch."""
         import torch
         from rnnsuite.plugins.forecast.data import calendar_features
-        from rnnsuite.plugins.forecast.windows import _standardise, anchor_values, window_features
+        from rnnsuite.plugins.forecast.windows import (
+            _standardise,
+            anchor_values,
+            seasonal_component,
+            seasonal_indices,
+            window_features,
+        )
 
         L, H = self.spec.input_size, self.spec.horizon
-        us, cals, covs, ys, raw = [], [], [], [], []
+        us, seas, cals, covs, ys, raw = [], [], [], [], [], []
         for s in self.data.series:
             end = self.ends[s.id]
             if end == len(s):
                 continue
             u = self.scaler.forward(s.values, self.scaler.scale_for(s))
             us.append(u[end - L : end])
+            if self.spec.seasonal:  # estimated without the held-out points
+                seas.append(seasonal_component(seasonal_indices(u[:end], self.spec.season), end - L, L + H))
             ys.append(u[end : end + H])
             raw.append((s.values[end : end + H], self.scaler.scale_for(s)))
             cals.append(calendar_features(s.time[end - L : end], self.freq))
@@ -210,9 +226,11 @@ class ForecastTask(Task):
             return None
         f = torch.float32
         u = torch.tensor(np.stack(us), dtype=f)
+        sw = torch.tensor(np.stack(seas), dtype=f) if seas else None  # (B, L + H)
         x, level = window_features(u, torch.tensor(np.stack(cals), dtype=f),
-                                   torch.tensor(np.stack(covs), dtype=f) if covs else None, self.spec.level_size)
-        base = anchor_values(u, level, self.spec)
+                                   torch.tensor(np.stack(covs), dtype=f) if covs else None, self.spec.level_size,
+                                   None if sw is None else sw[:, :L])
+        base = anchor_values(u, level, self.spec, None if sw is None else sw[:, L:])
         return {"x": x, "target": torch.tensor(np.stack(ys), dtype=f) - base, "base": base,
                 "actual": np.stack([a for a, _ in raw]), "scale": np.array([s for _, s in raw])}
 
@@ -220,19 +238,36 @@ class ForecastTask(Task):
         if self._valid is None:
             return {}
         from rnnsuite.plugins.forecast.metrics import smape
-        from rnnsuite.plugins.forecast.model import calibrate, forecast_loss, to_columns
+        from rnnsuite.plugins.forecast.model import (
+            blend_weight,
+            calibrate,
+            forecast_loss,
+            to_columns,
+        )
 
         v = self._valid
         device = next(model.parameters()).device
         raw = model(v["x"].to(device)).float().cpu()
         kind = self.config["model"].get("loss", "quantile")
         loss = forecast_loss(raw, v["target"], kind).item()
-        columns = to_columns(raw, kind)
+        columns = to_columns(raw, kind, combine=getattr(model, "combine", "mean"))
+        base = v["base"].double().numpy()
+
+        def inverse(point):
+            return np.stack([self.scaler.inverse(point[i], v["scale"][i]) for i in range(len(point))])
+
+        if self.config["data"].get("blend", False):
+            w = blend_weight(columns[..., 2].double().numpy(), base, v["actual"], inverse)
+            model.anchor_weight.fill_(w)
+            columns = to_columns(raw, kind, combine=getattr(model, "combine", "mean"),
+                                 anchor_weight=model.anchor_weight.cpu())
         if self.config["data"].get("calibrate", True):
             model.interval_scale.copy_(calibrate(columns, v["target"]))
-        point = (columns[..., 2] + v["base"]).double().numpy()
-        point = np.stack([self.scaler.inverse(point[i], v["scale"][i]) for i in range(len(point))])
-        return {"loss": loss, "smape": smape(v["actual"], point)}
+        point = inverse(columns[..., 2].double().numpy() + base)
+        metrics = {"loss": loss, "smape": smape(v["actual"], point)}
+        if self.config["data"].get("blend", False):
+            metrics["anchor_weight"] = float(model.anchor_weight)
+        return metrics
 
     # -- evaluation --------------------------------------------------------------------------
 

@@ -6,8 +6,14 @@ level of ES-RNN):
 1. A per-series scaler, fitted on the training history and stored in the run folder:
    ``u = log(y / s)`` when every value of the file is positive (``transform = "log"``),
    else ``u = y / s``, with ``s`` the mean absolute value of the series.
-2. A per-window level: the mean of ``u`` over the last season of the input window is
-   subtracted from the inputs and the targets, so the network sees shapes, not levels.
+2. Optionally (``WindowSpec.deseasonalize``), a per-series seasonal component: the additive
+   seasonal indices of ``u`` (multiplicative in the data when ``u`` is a log) from a classical
+   decomposition of the series' own history, kept only when the series passes the usual
+   seasonality test (autocorrelation at lag m, 90%). It is subtracted from inputs and targets
+   and added back to the forecast, so the network models a deseasonalised series (ES-RNN).
+3. A per-window level: the mean of the (deseasonalised) ``u`` over the last season of the
+   input window is subtracted from the inputs and the targets, so the network sees shapes,
+   not levels.
 
 Training windows are rows of one strided view (``Tensor.unfold``) over all series laid end to
 end, so making them copies nothing::
@@ -24,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from rnnsuite.plugins.forecast.data import ForecastData, Series, calendar_features
 
-__all__ = ["Scaler", "WindowSpec", "window_features", "TrainingWindows"]
+__all__ = ["Scaler", "WindowSpec", "seasonal_indices", "seasonal_component", "window_features",
+           "TrainingWindows"]
 
 
 @dataclass
@@ -83,17 +90,71 @@ class WindowSpec:
     horizon: int
     season: int
     anchor: str = "level"  # what the network's outputs are added to: "level" or "seasonal_naive"
+    deseasonalize: bool = False  # remove each series' seasonal indices (level anchor only)
+
+    @property
+    def seasonal(self) -> bool:
+        """Whether windows carry a seasonal component (an extra input feature)."""
+        return self.deseasonalize and self.season > 1 and self.anchor == "level"
 
     @property
     def level_size(self) -> int:
         return max(1, min(self.season, self.input_size))
 
 
-def anchor_values(u, level, spec: WindowSpec):
+#: One-sided 90% test of the autocorrelation at lag m, as in the M3 Theta method.
+_SEASONALITY_Z = 1.645
+
+
+def seasonal_indices(u: np.ndarray, season: int) -> np.ndarray:
+    """Additive seasonal indices of `u` by phase (position mod `season`), zero-mean. Shape: (m,).
+
+    Classical decomposition: the centred moving average of one season (2 x m for even m) is
+    the trend; each index is the mean of u - trend over that phase. All zero when the series is
+    shorter than three seasons or fails the seasonality test (|r_m| > 1.645 sqrt((1 + 2
+    sum_{k<m} r_k^2) / n), r_k the autocorrelations), so non-seasonal series are left alone.
+    """
+    m = int(season)
+    zero = np.zeros(max(m, 1))
+    u = np.asarray(u, dtype=np.float64)
+    ok = ~np.isnan(u)
+    if m <= 1 or ok.sum() < 3 * m:
+        return zero
+    if not ok.all():  # fill gaps for the decomposition only
+        idx = np.arange(len(u))
+        u = np.interp(idx, idx[ok], u[ok])
+    n = len(u)
+    x = u - u.mean()
+    denom = float(x @ x)
+    if denom <= 0:
+        return zero
+    r = np.array([float(x[k:] @ x[:-k]) / denom for k in range(1, m + 1)])
+    if abs(r[-1]) <= _SEASONALITY_Z * np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / n):
+        return zero
+    weights = np.ones(m + 1 - m % 2)
+    if m % 2 == 0:
+        weights[[0, -1]] = 0.5
+    weights /= m
+    trend = np.convolve(u, weights, mode="valid")  # centred: trend[j] belongs to u[j + half]
+    half = len(weights) // 2
+    detrended = u[half : half + len(trend)] - trend
+    phase = np.arange(half, half + len(trend)) % m
+    out = np.array([detrended[phase == p].mean() for p in range(m)])
+    return out - out.mean()
+
+
+def seasonal_component(indices: np.ndarray, start: int, length: int) -> np.ndarray:
+    """The indices laid over positions start .. start + length - 1 of their series. (length,)"""
+    m = len(indices)
+    return np.asarray(indices, dtype=np.float64)[(start + np.arange(length)) % m]
+
+
+def anchor_values(u, level, spec: WindowSpec, seasonal_future=None):
     """What the network's outputs are offsets from, per horizon step. Shape: (B, H).
 
-    "level": the window's level at every step. "seasonal_naive": the value one season before
-    each target step (the last value when the window is shorter than a season), so an all-zero
+    "level": the window's level at every step, plus the seasonal component of the target
+    steps `seasonal_future` (B, H) when the windows are deseasonalised. "seasonal_naive": the
+    value one season before each target step (the last value when the window is shorter than a season), so an all-zero
     output is the seasonal-naive forecast, a strong start when data are few.
     """
     import torch
@@ -101,7 +162,8 @@ def anchor_values(u, level, spec: WindowSpec):
     B, L = u.shape
     H, m = spec.horizon, spec.season
     if spec.anchor == "level":
-        return level[:, None].expand(B, H)
+        base = level[:, None].expand(B, H)
+        return base + seasonal_future if seasonal_future is not None else base
     if spec.anchor != "seasonal_naive":
         raise ValueError(f"unknown anchor {spec.anchor!r}")
     steps = torch.arange(H, device=u.device)
@@ -110,19 +172,23 @@ def anchor_values(u, level, spec: WindowSpec):
     return torch.where(torch.isnan(base), level[:, None].expand(B, H), base)
 
 
-def window_features(u, calendar=None, covariates=None, level_size: int = 1):
+def window_features(u, calendar=None, covariates=None, level_size: int = 1, seasonal=None):
     """Normalised model inputs for a batch of windows.
 
     Args:
         u: (B, L) scaled values, NaN where missing (torch tensor).
         calendar: (B, L, k) calendar features or None.
         covariates: (B, L, C) scaled covariates or None.
+        seasonal: (B, L) seasonal component of u, removed before the level, or None.
     Returns:
-        x: (L, B, F) inputs: value minus level (0 where missing), missing flag, calendar, covariates.
+        x: (L, B, F) inputs: value minus seasonal component and level (0 where missing),
+            missing flag, [seasonal component], calendar, covariates.
         level: (B,) the level that was subtracted.
     """
     import torch
 
+    if seasonal is not None:
+        u = u - seasonal.to(u.dtype)
     missing = torch.isnan(u)
     tail = u[:, -level_size:]
     tail_ok = ~torch.isnan(tail)
@@ -133,6 +199,8 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1):
     level = torch.where(tail_ok.any(1), level, whole)
     centred = torch.where(missing, torch.zeros_like(u), u - level[:, None])
     parts = [centred[..., None], missing.to(u.dtype)[..., None]]  # (B, L, 1) each
+    if seasonal is not None:
+        parts.append(seasonal.to(u.dtype)[..., None])
     if calendar is not None and calendar.shape[-1]:
         parts.append(calendar.to(u.dtype))
     if covariates is not None and covariates.shape[-1]:
@@ -155,13 +223,15 @@ class TrainingWindows:
 
         L, H = spec.input_size, spec.horizon
         self.spec = spec
-        values, cal, cov, starts = [], [], [], []
+        values, seas, cal, cov, starts, owner = [], [], [], [], [], []
         offset = 0
-        for s in data.series:
+        for i, s in enumerate(data.series):
             end = ends.get(s.id, len(s))
             u = scaler.forward(s.values[:end], scaler.scale_for(s))
             n = len(u)
             values.append(np.concatenate([u, np.full(H, np.nan)]))
+            if spec.seasonal:  # indices from the training part only, laid over its targets too
+                seas.append(seasonal_component(seasonal_indices(u, spec.season), 0, n + H))
             c = calendar_features(s.time[:end], data.freq) if n else np.zeros((0, 0))
             cal.append(np.concatenate([c, np.zeros((H, c.shape[1]))]) if n else c)
             if s.covariates is not None:
@@ -170,16 +240,21 @@ class TrainingWindows:
             first = 0 if history_limit is None else max(0, n - L - history_limit)
             if n >= L + 1:
                 starts.append(offset + np.arange(first, n - L))
+                owner.append(np.full(n - L - first, i))
             offset += n + H
         self.values = torch.tensor(np.concatenate(values) if values else np.zeros(0), dtype=torch.float32)
         k = cal[0].shape[1] if cal else 0
         self.calendar = torch.tensor(np.concatenate(cal) if k else np.zeros((len(self.values), 0)), dtype=torch.float32)
         self.covariates = torch.tensor(np.concatenate(cov), dtype=torch.float32) if cov else None
         self.starts = torch.tensor(np.concatenate(starts) if starts else np.zeros(0, dtype=np.int64), dtype=torch.long)
+        #: index (into data.series) of the series each window belongs to
+        self.series_of = torch.tensor(np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64), dtype=torch.long)
+        self.seasonal = torch.tensor(np.concatenate(seas), dtype=torch.float32) if seas else None
         # (num_positions, L + H) view, no copy
         self._value_windows = self.values.unfold(0, L + H, 1) if len(self.values) >= L + H else self.values[:0, None]
         self._cal_windows = self.calendar.unfold(0, L, 1) if len(self.values) >= L else None  # (N, k, L)
         self._cov_windows = self.covariates.unfold(0, L, 1) if self.covariates is not None else None
+        self._seas_windows = self.seasonal.unfold(0, L + H, 1) if self.seasonal is not None else None
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -191,8 +266,18 @@ class TrainingWindows:
         w = self._value_windows[start]  # (B, L + H), gathered: the only copy
         cal = self._cal_windows[start].transpose(1, 2) if self._cal_windows is not None else None
         cov = self._cov_windows[start].transpose(1, 2) if self._cov_windows is not None else None
-        x, level = window_features(w[:, :L], cal, cov, self.spec.level_size)
-        return {"x": x, "target": w[:, L:] - anchor_values(w[:, :L], level, self.spec)}
+        sw = self._seas_windows[start] if self._seas_windows is not None else None  # (B, L + H)
+        x, level = window_features(w[:, :L], cal, cov, self.spec.level_size,
+                                   None if sw is None else sw[:, :L])
+        base = anchor_values(w[:, :L], level, self.spec, None if sw is None else sw[:, L:])
+        return {"x": x, "target": w[:, L:] - base}
+
+    def sampling_weights(self):
+        """Per-window weights that give every series the same total weight. Shape: (N,)."""
+        import torch
+
+        counts = torch.bincount(self.series_of).to(torch.float64)
+        return 1.0 / counts[self.series_of]
 
 
 def _standardise(cov: np.ndarray) -> np.ndarray:

@@ -126,3 +126,82 @@ def test_calibrate_is_split_conformal_and_only_widens():
     np.testing.assert_allclose(to_columns(raw)[0, 0], [-2, -1, 0, 1, 2], atol=1e-6)
     scaled = to_columns(raw, interval_scale=torch.tensor([3.0, 1.0]))
     np.testing.assert_allclose(scaled[0, 0], [-3, -3, 0, 3, 3], atol=1e-6)  # 95% band kept outside
+
+
+# -- deseasonalised windows, series sampling, member combination, anchor blend ---------------
+
+
+def test_seasonal_indices_recover_a_pattern_on_a_linear_trend():
+    from rnnsuite.plugins.forecast.windows import seasonal_indices
+
+    pattern = np.array([3.0, -1.0, 0.5, -2.5])  # zero-mean, season 4
+    t = np.arange(40)
+    u = 0.1 * t + pattern[t % 4]
+    # a centred 2x4 moving average passes a linear trend and removes the pattern exactly
+    np.testing.assert_allclose(seasonal_indices(u, 4), pattern, atol=1e-12)
+    # started one step later, phase 0 is the pattern's phase 1
+    np.testing.assert_allclose(seasonal_indices(u[1:], 4), np.roll(pattern, -1), atol=1e-12)
+
+
+def test_seasonal_indices_are_zero_without_seasonality_or_history():
+    from rnnsuite.plugins.forecast.windows import seasonal_indices
+
+    rng = np.random.default_rng(0)
+    assert not seasonal_indices(rng.normal(size=60), 12).any()  # white noise
+    assert not seasonal_indices(np.arange(30.0) % 12, 12).any()  # under three seasons
+    assert not seasonal_indices(np.arange(60.0), 1).any()
+
+
+def test_deseasonalised_windows_remove_the_component_from_inputs_and_targets():
+    pattern = np.array([1.0, -1.0])
+    values = np.exp(0.01 * np.arange(24) + pattern[np.arange(24) % 2])
+    data = make_data(values)
+    spec = WindowSpec(input_size=4, horizon=2, season=2, deseasonalize=True)
+    w = TrainingWindows(data, Scaler(log=True, scales={"s0": 1.0}), spec, ends={"s0": 24})
+    b = w.batch(torch.arange(len(w)))
+    assert b["x"].shape[-1] == 3  # centred value, missing flag, seasonal component
+    np.testing.assert_allclose(b["x"][:, 0, 2], pattern[np.arange(4) % 2], atol=1e-5)
+    # what is left is the trend: inputs -0.025, -0.015, -0.005, 0.005 around the last season's
+    # level, targets 0.015 and 0.025 above it
+    np.testing.assert_allclose(b["x"][:, 0, 0], [-0.025, -0.015, -0.005, 0.005], atol=1e-5)
+    np.testing.assert_allclose(b["target"][0], [0.015, 0.025], atol=1e-5)
+    assert not WindowSpec(4, 2, 2, anchor="seasonal_naive", deseasonalize=True).seasonal
+
+
+def test_series_sampling_weights_give_each_series_equal_mass():
+    data = make_data(np.arange(1.0, 31.0), np.arange(1.0, 9.0))
+    spec = WindowSpec(input_size=3, horizon=2, season=1)
+    w = TrainingWindows(data, Scaler(False, {"s0": 1.0, "s1": 1.0}), spec, ends={"s0": 30, "s1": 8})
+    weights = w.sampling_weights()
+    assert len(weights) == len(w) == 27 + 5
+    assert weights[w.series_of == 0].sum().item() == pytest.approx(1.0)
+    assert weights[w.series_of == 1].sum().item() == pytest.approx(1.0)
+
+
+def test_median_combination_and_anchor_weight_keep_the_order():
+    raw = torch.randn(5, 4, 3, 5) * 3
+    q = _quantiles(raw)
+    med = to_columns(raw, combine="median")
+    np.testing.assert_allclose(med, q.median(0).values)
+    assert torch.all(med[..., 1:] >= med[..., :-1])
+    half = to_columns(raw, combine="median", anchor_weight=torch.tensor([0.5]))
+    np.testing.assert_allclose(half[..., 2], 0.5 * med[..., 2], atol=1e-6)
+    np.testing.assert_allclose(half[..., 4] - half[..., 2], med[..., 4] - med[..., 2], atol=1e-5)
+
+
+def test_blend_weight_picks_the_better_of_network_and_anchor():
+    from rnnsuite.plugins.forecast.model import blend_weight
+
+    base = np.zeros((2, 3))
+    actual = np.ones((2, 3))
+    assert blend_weight(np.ones((2, 3)), base, actual, np.exp) == 0.0  # exp(0) = 1: anchor exact
+    assert blend_weight(np.full((2, 3), np.log(2.0)), base, 2 * actual, np.exp) == 1.0
+    assert blend_weight(np.full((2, 3), 2.0), base, np.full((2, 3), np.e), np.exp) == 0.5
+
+
+def test_runs_saved_without_anchor_weight_still_load():
+    net = ForecastNet("rnn", 3, 8, 1, 6, 2)
+    state = {k: v for k, v in net.state_dict().items() if k != "anchor_weight"}
+    fresh = ForecastNet("rnn", 3, 8, 1, 6, 2)
+    fresh.load_state_dict(state)
+    assert fresh.anchor_weight.item() == 1.0
