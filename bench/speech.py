@@ -10,10 +10,13 @@ Steps, all through the real CLI (`python -m rnnsuite.apps.cli`), so the figures 
 gets:
   1. `speech synth --out CORPUS --n N` (espeak-ng, flite, festival; held-out test voices);
   2. `speech train CORPUS/manifest.csv --out RUN` with the plugin's default model unless --set;
-  3. `speech evaluate RUN CORPUS/test.csv --json` with greedy decoding, beam search, and beam
-     search + character 5-gram LM;
+  3. `speech evaluate RUN CORPUS/test.csv --json` with greedy decoding, beam search, beam
+     search + character 5-gram LM (all three `--lexicon off`), and lexicon decoding (words of
+     the training transcripts through a character trie, word trigram LM, char 5-gram LM);
   4. `speech transcribe RUN <every test file> --device cpu --json` for the real-time factor on
-     CPU (reading files, features, network, beam + LM decoding, word times).
+     CPU (reading files, features, network, lexicon + LM decoding, word times).
+A run trained before lexicon decoding has no lexicon in its task state: the bench then passes
+`--lexicon <the training manifest named in RUN/config.json>`, which builds it at load time.
 Goals from issue 6: WER <= 10% on held-out voices; transcription >= 20x faster than real time.
 Prints a JSON summary and writes it to RUN/bench.json.
 """
@@ -66,6 +69,8 @@ def main(argv=None):
     p.add_argument("--set", dest="overrides", action="append", default=[])
     p.add_argument("--skip-train", action="store_true")
     p.add_argument("--beam", type=int, default=8)
+    p.add_argument("--lexicon-beam", type=int, default=None,
+                   help="beam width of the lexicon decoder (default: --beam)")
     p.add_argument("--cpu-threads", type=int, default=0,
                    help="torch threads for the CPU transcription timing (default: all)")
     args = p.parse_args(argv)
@@ -102,8 +107,19 @@ def main(argv=None):
         summary["valid_wer_best"] = min(float(r["value"]) for r in rows)
 
     test = corpus / "test.csv"
-    decoders = {"greedy": ["--beam", 1], f"beam{args.beam}": ["--beam", args.beam, "--lm-weight", 0],
-                f"beam{args.beam}+lm": ["--beam", args.beam]}
+    lexicon = ["--lexicon", "on"]
+    if not config["task_state"].get("lexicon"):
+        manifest = Path(config["data"])
+        if not manifest.is_absolute() and not manifest.exists():
+            manifest = REPO / manifest
+        lexicon = ["--lexicon", manifest]
+        summary["lexicon_from"] = str(manifest)
+    lexicon_beam = args.lexicon_beam or args.beam
+    decoders = {"greedy": ["--beam", 1],
+                f"beam{args.beam}": ["--beam", args.beam, "--lm-weight", 0, "--lexicon", "off"],
+                f"beam{args.beam}+lm": ["--beam", args.beam, "--lexicon", "off"],
+                f"beam{lexicon_beam}+lm": ["--beam", lexicon_beam, "--lexicon", "off"],
+                f"beam{lexicon_beam}+lexicon+lm": ["--beam", lexicon_beam, *lexicon]}
     summary["test"] = {}
     for name, extra in decoders.items():
         out, _, _ = rnnsuite("speech", "evaluate", run, test, "--json", "--device", args.device, *extra)
@@ -115,7 +131,8 @@ def main(argv=None):
     if args.cpu_threads:
         env_threads = {"OMP_NUM_THREADS": str(args.cpu_threads)}
         os.environ.update(env_threads)
-    out, _, wall = rnnsuite("speech", "transcribe", run, *files, "--json", "--device", "cpu")
+    out, _, wall = rnnsuite("speech", "transcribe", run, *files, "--json", "--device", "cpu",
+                            "--beam", lexicon_beam, *lexicon)
     doc = json.loads(out)
     audio = sum(r["seconds"] for r in doc["results"])
     summary["transcribe_cpu"] = {"files": len(doc["results"]), "audio_s": round(audio, 1),

@@ -69,25 +69,28 @@ def synth(out, task, texts_file, n, test_n, voices, test_voices, noise, telephon
                + (f"; {summary['failed']} failed" if summary["failed"] else ""), err=True)
 
 
+def _with_decoder_options(command):
+    from rnnsuite.plugins.speech.domain import decoder_options
+
+    command.params.extend(decoder_options(click))
+    return command
+
+
+@_with_decoder_options
 @click.command("transcribe")
 @click.argument("run")
 @click.argument("audio", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True,
               help="One JSON document: text and word start/end times per file.")
-@click.option("--beam", type=int, help="Beam width of the CTC prefix search (1: greedy).")
-@click.option("--lm-weight", type=float, help="Weight of the character n-gram LM (0: none).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N or mps.")
-def transcribe(run, audio, as_json, beam, lm_weight, device):
+def transcribe(run, audio, as_json, device, **decoding):
     """Transcribe AUDIO files (WAV, FLAC, OGG; any rate, mono or stereo) with RUN ('latest')."""
     from rnnsuite.core import load_run
     from rnnsuite.plugins.speech.audio import SAMPLE_RATE, AudioError, read_audio
     from rnnsuite.plugins.speech.domain import SpeechDomain
 
-    loaded = load_run(run, SpeechDomain(), device)
-    if beam is not None:
-        loaded.config["data"]["beam"] = beam
-    if lm_weight is not None:
-        loaded.config["data"]["lm_weight"] = lm_weight
+    options = {k: v for k, v in decoding.items() if v is not None}
+    loaded = load_run(run, SpeechDomain(), device, data_options=options)
     start = time.perf_counter()
     waves, errors = {}, []
     for path in audio:

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from rnnsuite.core import Domain
 
-__all__ = ["SpeechDomain"]
+__all__ = ["SpeechDomain", "decoder_options"]
+
+
+def decoder_options(click) -> list:
+    """The decoding options of `evaluate` and `transcribe` (names are `data` config keys)."""
+    return [click.Option(["--beam"], type=int,
+                         help="Beam width of the CTC prefix search (1: greedy)."),
+            click.Option(["--lm-weight"], type=float,
+                         help="Weight of the character n-gram LM (0: none)."),
+            click.Option(["--lexicon"], metavar="on|off|PATH",
+                         help="Spell only words of a lexicon, scored by a word n-gram LM: 'on' "
+                              "(default) uses the run's, built from its training transcripts; "
+                              "PATH builds one from a manifest or a text file of transcripts "
+                              "(for runs trained without one)."),
+            click.Option(["--word-weight"], type=float,
+                         help="Weight of the word n-gram LM with --lexicon (0: trie only).")]
 
 
 class SpeechDomain(Domain):
@@ -47,6 +62,14 @@ class SpeechDomain(Domain):
                 "lm_order": 5,               # character n-gram LM from the transcripts; 0: none
                 "lm_weight": 0.5,
                 "lm_bonus": 1.0,
+                # Lexicon decoding: words from the training transcripts, spelled through a
+                # character trie, scored by a word n-gram LM (Kneser-Ney). "on": the run's own
+                # (built at training time); "off"; or a manifest / text file to build it from.
+                "lexicon": "on",
+                "word_lm_order": 3,          # 0: the lexicon only constrains, no word LM
+                "word_weight": 0.6,
+                "word_bonus": 0.0,           # per word, on top of the word LM
+                "lexicon_lm_bonus": 2.0,     # per character with the lexicon (lm_bonus without)
             },
         }
 
@@ -60,10 +83,7 @@ class SpeechDomain(Domain):
 
         if verb != "evaluate":
             return []
-        return [click.Option(["--beam"], type=int,
-                             help="Beam width of the CTC prefix search (1: greedy)."),
-                click.Option(["--lm-weight"], type=float,
-                             help="Weight of the character n-gram LM (0: none).")]
+        return decoder_options(click)
 
     def commands(self) -> list:
         from rnnsuite.plugins.speech.commands import synth, transcribe

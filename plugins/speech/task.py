@@ -20,18 +20,21 @@ from pathlib import Path
 import numpy as np
 import torch
 from rnnsuite.core import StepOutput, Task, UserError
-from rnnsuite.plugins.speech.data import load_corpus, report_skipped
+from rnnsuite.plugins.speech.data import load_corpus, read_entries, report_skipped
 from rnnsuite.plugins.speech.decode import (
     CharNgramLM,
+    Lexicon,
+    WordNgramLM,
     forced_align,
     greedy_decode,
+    lexicon_beam_search,
     prefix_beam_search,
     word_times,
 )
 from rnnsuite.plugins.speech.features import HOP, LogMel, spec_augment, speed_perturb
 from rnnsuite.plugins.speech.metrics import ErrorRate
 from rnnsuite.plugins.speech.model import CTCRecognizer, subsampled_lengths
-from rnnsuite.plugins.speech.text import Vocabulary
+from rnnsuite.plugins.speech.text import Vocabulary, normalize
 
 __all__ = ["SpeechTask"]
 
@@ -39,6 +42,32 @@ __all__ = ["SpeechTask"]
 def _min_ctc_frames(labels: list[int]) -> int:
     """Frames CTC needs for `labels`: one per label plus a blank between repeated labels."""
     return len(labels) + sum(1 for a, b in zip(labels, labels[1:]) if a == b)
+
+
+def _data_option(config: dict, key: str):
+    """A `data` config value; runs saved before the key existed get the current default."""
+    from rnnsuite.plugins.speech.domain import SpeechDomain
+
+    data = config["data"]
+    return data[key] if key in data else SpeechDomain().config_defaults()["data"][key]
+
+
+def _transcripts(path) -> list[str]:
+    """Normalised transcripts of a manifest, a folder of x.wav + x.txt, or a text file with one
+    transcript per line (the `lexicon=PATH` source)."""
+    path = Path(path)
+    if path.suffix.lower() == ".txt" and path.is_file():
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"{path}: cannot read the lexicon texts ({type(exc).__name__})") from None
+        texts = [normalize(line) for line in lines]
+    else:
+        texts = [normalize(e.text) for e in read_entries(path)[0]]
+    texts = [t for t in texts if t]
+    if not texts:
+        raise UserError(f"{path}: no transcripts to build a lexicon from")
+    return texts
 
 
 def _is_valid_split(path: str, fraction: float) -> bool:
@@ -51,12 +80,18 @@ class SpeechTask(Task):
         self.config = config   # kept by reference: `evaluate --beam` updates config["data"]
         d = config["data"]
         self.utterances, self.valid, self.skipped = [], [], []
+        self.lexicon, self.word_lm = None, None
         if state:
             self.vocab = Vocabulary(state["chars"])
             self.lm = CharNgramLM.from_state(state["lm"]) if state.get("lm") else None
+            if state.get("lexicon"):
+                self.lexicon = Lexicon.from_state(state["lexicon"])
+                self.word_lm = (WordNgramLM.from_state(state["word_lm"])
+                                if state.get("word_lm") else None)
         if data is None:
             if not state:
                 raise UserError("speech: a run needs training data or a saved vocabulary")
+            self._choose_lexicon(None)
             return
         corpus = load_corpus(data, d["min_seconds"], d["max_seconds"])
         if not corpus.utterances:
@@ -88,16 +123,41 @@ class SpeechTask(Task):
             order = d["lm_order"]
             self.lm = (CharNgramLM.estimate([u.text for u in self.utterances], order)
                        if order > 0 else None)
+        if self.lexicon is None:   # a new run, or a resumed one trained before lexicons
+            self._choose_lexicon([u.text for u in self.utterances])
         hours = sum(u.seconds for u in self.utterances) / 3600
         print(f"speech: {len(self.utterances)} training utterances ({hours:.2f} h), "
               f"{len(self.valid)} validation, {len(self.skipped)} skipped; "
               f"{len(self.vocab) - 1} characters", file=sys.stderr)
+
+    def _choose_lexicon(self, training_texts) -> None:
+        """Set the lexicon and word LM from the `lexicon` option: 'off', 'on' (the run's own,
+        built from `training_texts` when training) or a PATH whose transcripts give them."""
+        choice = str(_data_option(self.config, "lexicon"))
+        if choice == "off":
+            self.lexicon, self.word_lm = None, None
+            return
+        if choice == "on":
+            if self.lexicon is not None or training_texts is None:
+                if self.lexicon is None and _data_option(self.config, "beam") > 1:
+                    print("speech: this run has no lexicon (trained before lexicon decoding); "
+                          "decoding without one. Pass --lexicon MANIFEST (e.g. the training "
+                          "manifest) to build it from those transcripts.", file=sys.stderr)
+                return
+            texts = training_texts
+        else:
+            texts = _transcripts(choice)
+        self.lexicon = Lexicon.from_texts(texts)
+        order = _data_option(self.config, "word_lm_order")
+        self.word_lm = WordNgramLM.estimate(texts, order) if order > 0 else None
 
     # -- contract ------------------------------------------------------------------------------
 
     def state_dict(self) -> dict:
         return {"chars": self.vocab.chars,
                 "lm": self.lm.state_dict() if self.lm is not None else None,
+                "lexicon": self.lexicon.state_dict() if self.lexicon is not None else None,
+                "word_lm": self.word_lm.state_dict() if self.word_lm is not None else None,
                 "train_utterances": len(self.utterances), "skipped": len(self.skipped)}
 
     def build_model(self):
@@ -200,11 +260,17 @@ class SpeechTask(Task):
     # -- inference -----------------------------------------------------------------------------
 
     def decoder_name(self) -> str:
+        """'greedy', 'beam8+lm5' or 'beam8+lexicon+wlm3+lm5' (lexicon, word LM, char LM)."""
         d = self.config["data"]
         if d["beam"] <= 1:
             return "greedy"
+        lexicon = ""
+        if self.lexicon is not None:
+            lexicon = "+lexicon"
+            if self.word_lm is not None and _data_option(self.config, "word_weight") > 0:
+                lexicon += f"+wlm{self.word_lm.order}"
         lm = f"+lm{self.lm.order}" if self.lm is not None and d["lm_weight"] > 0 else ""
-        return f"beam{d['beam']}{lm}"
+        return f"beam{d['beam']}{lexicon}{lm}"
 
     def decode(self, log_probs: np.ndarray) -> list[int]:
         """Label ids of one utterance's (T', V) log-probabilities with the configured decoder."""
@@ -212,6 +278,13 @@ class SpeechTask(Task):
         if d["beam"] <= 1:
             return greedy_decode(log_probs)
         use_lm = self.lm is not None and d["lm_weight"] > 0
+        if self.lexicon is not None:
+            return lexicon_beam_search(
+                log_probs, [""] + self.vocab.chars, self.lexicon, self.word_lm, beam=d["beam"],
+                word_weight=_data_option(self.config, "word_weight"),
+                word_bonus=_data_option(self.config, "word_bonus"),
+                char_lm=self.lm if use_lm else None, char_weight=d["lm_weight"],
+                char_bonus=_data_option(self.config, "lexicon_lm_bonus") if use_lm else 0.0)
         return prefix_beam_search(log_probs, beam=d["beam"], lm=self.lm if use_lm else None,
                                   chars=[""] + self.vocab.chars, alpha=d["lm_weight"],
                                   beta=d["lm_bonus"] if use_lm else 0.0)

@@ -61,6 +61,44 @@ def test_transcribe_json_has_word_times(trained_run, examples):
             assert 0 <= w["start"] <= w["end"] <= r["seconds"] + 0.1
 
 
+def test_run_stores_a_lexicon_and_decodes_only_its_words(trained_run, examples):
+    state = json.loads((trained_run / "config.json").read_text())["task_state"]
+    texts = [line.split(",")[1] for line in (examples / "manifest.csv").read_text().splitlines()[1:]]
+    assert set(state["lexicon"]["counts"]) <= {w for t in texts for w in t.split()}
+    assert state["word_lm"]["order"] == 3
+    files = sorted(examples.glob("0[1-4]*.flac"))
+    result = invoke("speech", "transcribe", trained_run, *files, "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["decoder"] == "beam2+lexicon+wlm3+lm3"
+    for r in doc["results"]:
+        assert set(r["text"].split()) <= set(state["lexicon"]["counts"])
+
+
+@pytest.mark.parametrize("choice, decoder", [("off", "beam4+lm3"), ("__texts__", "beam4+lexicon+wlm3+lm3")])
+def test_evaluate_lexicon_option(choice, decoder, trained_run, examples, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("press one\npress two\n")
+    choice = str(texts) if choice == "__texts__" else choice
+    result = invoke("speech", "evaluate", trained_run, examples / "manifest.csv", "--json",
+                    "--device", "cpu", "--beam", 4, "--lexicon", choice)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["decoder"] == decoder
+    if choice != "off":   # a lexicon from a text file: only its words can come out
+        result = invoke("speech", "transcribe", trained_run, examples / "01-16k-mono.flac",
+                        "--device", "cpu", "--lexicon", choice)
+        assert result.exit_code == 0, result.output
+        assert set(result.stdout.split()) <= {"press", "one", "two"}
+
+
+def test_lexicon_path_that_does_not_exist_is_an_error(trained_run, examples):
+    result = invoke("speech", "transcribe", trained_run, examples / "01-16k-mono.flac",
+                    "--lexicon", "nowhere.csv")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: ")
+    assert "nowhere.csv" in result.stderr
+
+
 def test_manifest_of_mixed_rates_and_channels(trained_run, examples, tmp_path):
     """WAVs at 8, 16, 22.05 and 44.1 kHz, mono and stereo, all evaluate and transcribe."""
     import soundfile
