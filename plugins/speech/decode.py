@@ -5,6 +5,7 @@ times. Pure numpy on (T, V) log-probability matrices; blank is label 0.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import defaultdict
 
@@ -369,8 +370,14 @@ def lexicon_beam_search(log_probs: np.ndarray, chars, lexicon: Lexicon,
     order = np.argsort(-lp_all, axis=1)[:, :top].tolist()           # (T, top)
     blank_sure = math.log(0.999)
 
+    label_of = {ch: i for i, ch in enumerate(char_of) if i != BLANK}
+    # Per trie node, the labels that may follow: its children, and a space after a whole word.
+    allowed_labels = [frozenset({label_of[ch] for ch in children[node] if ch in label_of}
+                                | ({space} if word_at[node] is not None else set()))
+                      for node in range(len(children))]
+
     def extend(prefix, added):
-        """Info and ranking score of prefix + added, or None where the lexicon forbids it."""
+        """Info and ranking score of prefix + added (labels the lexicon allows)."""
         state = info[prefix]
         for c in added[:-1]:                        # an implied space: close the word first
             state, _ = step(state, c)
@@ -415,8 +422,10 @@ def lexicon_beam_search(log_probs: np.ndarray, chars, lexicon: Lexicon,
             entry = nxt[prefix]
             entry[0] = _logaddexp(entry[0], total + lp[BLANK])
             last = prefix[-1] if prefix else None
-            open_word = info[prefix][0] != 0
-            closable = open_word and word_at[info[prefix][0]] is not None
+            node = info[prefix][0]
+            open_word = node != 0
+            allowed = allowed_labels[node]
+            implied = implicit_space > _NEG_INF and open_word and word_at[node] is not None
             for c in labels:
                 p = lp[c]
                 if c == space and not open_word:
@@ -427,22 +436,18 @@ def lexicon_beam_search(log_probs: np.ndarray, chars, lexicon: Lexicon,
                     score = pb + p                                # a blank separated the repeat
                 else:
                     score = total + p
-                targets = [prefix + (c,)]
-                if closable and c != space and implicit_space > _NEG_INF:
+                # Only labels that keep spelling lexicon words (a trie edge, or a space after a
+                # complete word) extend the prefix; checked before any tuple is built.
+                targets = [prefix + (c,)] if c in allowed else []
+                if implied and c != space and c in allowed_labels[0]:
                     targets.append(prefix + (space, c))
                 for extended in targets:
                     if extended not in info:
-                        result = extend(prefix, extended[len(prefix):])
-                        info[extended] = result and result[0]
-                        if result is not None:
-                            bonus[extended] = result[1]
-                    if info[extended] is None:
-                        continue                                  # not spelling a lexicon word
+                        info[extended], bonus[extended] = extend(prefix, extended[len(prefix):])
                     ext_entry = nxt[extended]
                     ext_entry[1] = _logaddexp(ext_entry[1], score)
-        ranked_beams = sorted(nxt.items(),
-                              key=lambda kv: _logaddexp(*kv[1]) + bonus[kv[0]], reverse=True)
-        beams = {prefix: tuple(scores) for prefix, scores in ranked_beams[:beam]}
+        kept = heapq.nlargest(beam, nxt.items(), key=lambda kv: _logaddexp(*kv[1]) + bonus[kv[0]])
+        beams = {prefix: tuple(scores) for prefix, scores in kept}
 
     def final(prefix):
         node, history, committed, _ = info[prefix]
