@@ -139,6 +139,10 @@ def run_darts(series, args) -> list[dict]:
     except Exception as exc:
         print(f"darts unavailable ({type(exc).__name__}: {exc}): skipping RNNModel", file=sys.stderr)
         return []
+    if args.threads:  # the same torch threads as the rnnsuite rows
+        import torch
+
+        torch.set_num_threads(args.threads)
     t0, c0 = time.perf_counter(), time.process_time()
     train = [TimeSeries.from_values(x.astype(np.float32)) for _, x, _ in series]
     # Comparable settings: one global LSTM (hidden --darts-hidden), 20 epochs, per-series scaling.
@@ -146,7 +150,10 @@ def run_darts(series, args) -> list[dict]:
 
     scaler = Scaler()
     train_s = scaler.fit_transform(train)
-    model = RNNModel(model="LSTM", input_chunk_length=36, training_length=54, hidden_dim=args.darts_hidden,
+    # training_length (input + output steps per sample) must fit the shortest series (48 points)
+    shortest = min(len(x) for _, x, _ in series)
+    model = RNNModel(model="LSTM", input_chunk_length=36, training_length=min(54, shortest - 1),
+                     hidden_dim=args.darts_hidden,
                      n_epochs=20, batch_size=256, random_state=args.seed,
                      pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False})
     model.fit(train_s, verbose=False)
@@ -205,7 +212,8 @@ def main(argv=None) -> None:
     if sum("forecast" in r for r in rows) > 1:
         rows.append(ensemble_row(series, rows))
     if not args.no_peers:
-        for peer in (run_statsforecast(series, args.n_jobs), run_darts(series, args)):
+        for run_peer in (lambda: run_statsforecast(series, args.n_jobs), lambda: run_darts(series, args)):
+            peer = run_peer()
             rows += peer
             for r in peer:  # as each finishes, so a long run still shows the rows it has
                 print(json.dumps(r), file=sys.stderr)
