@@ -12,9 +12,9 @@ from rnnsuite.core import Domain
 __all__ = ["MusicDomain", "MUSIC_DEFAULTS"]
 
 #: Defaults on top of core's: the recipe of bench/RESULTS.md (music) (JSB Chorales, piano roll:
-#: LSTM-256 with DropConnect on W_hh and input/output dropout, no transposition there since the
-#: JSB set is all in C), which also trains the events representation of examples/midi in a few
-#: CPU minutes.
+#: LSTM-256 with DropConnect on W_hh and input/output dropout, batches of 4 pieces, no
+#: transposition there since the JSB set is all in C), which also trains the events
+#: representation of examples/midi in a few CPU minutes.
 MUSIC_DEFAULTS = {
     "data": {
         "representation": "events",  # events (Performance-RNN tokens) | pianoroll (88 keys)
@@ -44,7 +44,7 @@ MUSIC_DEFAULTS = {
     },
     "train": {
         "epochs": 60,  # JSB overfits after ~35 epochs at full LR: a 60-epoch cosine anneals there
-        "batch_size": 16,
+        "batch_size": 0,  # pieces per batch; 0: auto, 4 for piano rolls, 16 for events
         "bptt": 128,
         "lr": 2e-3,
         "weight_decay": 0.01,

@@ -104,3 +104,14 @@ def test_plugin_import_and_cli_setup_stay_light():
             " if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("representation, expected", [("pianoroll", 4), ("events", 16)])
+def test_batch_size_zero_picks_the_representations_default(midi_folder, representation, expected):
+    config = default_config(MusicDomain())
+    config["data"].update(representation=representation)
+    config["train"].update(batch_size=0)
+    task = MusicDomain().create_task(config, midi_folder, None)
+    assert task.batch_size == expected
+    config["train"].update(batch_size=2)
+    assert task.batch_size == 2  # an explicit size wins
