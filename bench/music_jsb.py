@@ -187,6 +187,16 @@ def notes_stats(notes) -> dict:
     return {"pc_hist": pc / max(pc.sum(), 1e-9), "density": len(notes) / max(length, 1e-9)}
 
 
+MAJOR_SCALE = np.array([1, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1], dtype=float)
+
+
+def scale_fit(pc_hist) -> float:
+    """Share of the sounding time on the notes of the best-fitting diatonic scale (any of the 12
+    major keys; their relative minors use the same notes): about 1 for a chorale, 7/12 for
+    uniformly random pitches."""
+    return max(float(np.roll(MAJOR_SCALE, k) @ pc_hist) for k in range(12))
+
+
 def events_quality(run: str, data: Path, pieces: int = 5, seconds: float = 15.0) -> dict:
     """The events model of RUN against the MIDI files in DATA: generated pieces vs uniformly
     random tokens (what an untrained events model samples), decoded the same way."""
@@ -203,6 +213,8 @@ def events_quality(run: str, data: Path, pieces: int = 5, seconds: float = 15.0)
                 for f in files]
     ref_stats = notes_stats([n for notes in per_file for n in notes])
     ref_stats["density"] = float(np.mean([notes_stats(notes)["density"] for notes in per_file]))
+    excerpts = [notes_stats([n for n in notes if n[1] < min(m[1] for m in notes) + seconds])
+                for notes in per_file if notes]  # the corpus's own pieces, cut like the generated ones
     generated, rand = [], []
     vocab = loaded.task.vocab
     gen = torch.Generator().manual_seed(0)
@@ -218,9 +230,15 @@ def events_quality(run: str, data: Path, pieces: int = 5, seconds: float = 15.0)
             tokens.append(t)
         rand.append(notes_stats(decode_events(np.array(tokens), vocab)))
     out = {"train_density": round(ref_stats["density"], 3), "files": len(files)}
-    for name, stats in (("generated", generated), ("random", rand)):
+    for name, stats in (("corpus", excerpts), ("generated", generated), ("random", rand)):
+        out[f"{name}_scale_fit"] = round(float(np.mean([scale_fit(s["pc_hist"]) for s in stats])), 4)
         pc = np.mean([s["pc_hist"] for s in stats], axis=0)
         out[f"{name}_pc_distance"] = round(0.5 * float(np.abs(pc - ref_stats["pc_hist"]).sum()), 4)
+        # key-invariant: each piece against the corpus in the transposition that fits it best
+        # (a model trained with transposition writes in keys the corpus is not in)
+        out[f"{name}_pc_distance_any_key"] = round(float(np.mean([min(
+            0.5 * np.abs(np.roll(s["pc_hist"], k) - ref_stats["pc_hist"]).sum() for k in range(12))
+            for s in stats])), 4)
         out[f"{name}_density"] = round(float(np.mean([s["density"] for s in stats])), 3)
     return out
 
