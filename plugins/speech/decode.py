@@ -96,6 +96,26 @@ class CharNgramLM:
         return self.logprob(context, _EOS)
 
 
+def _frames(lp_all: np.ndarray, top: int, prune: float):
+    """Per frame: (log-probs, labels that may extend the prefixes), or labels None for a frame
+    that is blank with 99.9% certainty (it only closes the prefixes: skipping the extensions
+    there changes no ranking measurably and saves most of the work). The labels are the `top`
+    likeliest non-blank ones scoring above `prune`, and always the best: the rest cannot reach
+    the beam in practice and cost most of the time."""
+    order = np.argsort(-lp_all, axis=1)[:, :min(top, lp_all.shape[1])].tolist()  # (T, top)
+    blank_sure = math.log(0.999)
+    for lp, ranked in zip(lp_all.tolist(), order):
+        if lp[BLANK] >= blank_sure:
+            yield lp, None
+        else:
+            yield lp, [c for i, c in enumerate(ranked) if c != BLANK and (i == 0 or lp[c] >= prune)]
+
+
+def _close(beams: dict, lp_blank: float) -> dict:
+    """Every prefix after a frame that only emits blank."""
+    return {prefix: (_logaddexp(pb, pnb) + lp_blank, _NEG_INF) for prefix, (pb, pnb) in beams.items()}
+
+
 def prefix_beam_search(log_probs: np.ndarray, beam: int = 8, lm: CharNgramLM | None = None,
                        chars=None, alpha: float = 0.5, beta: float = 1.0,
                        prune: float = math.log(1e-3)) -> list[int]:
@@ -113,19 +133,10 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 8, lm: CharNgramLM | N
     beams: dict = {(): (0.0, _NEG_INF)}           # prefix -> (log pb, log pnb)
     bonus: dict = {(): 0.0}                       # prefix -> accumulated LM score
     text_of: dict = {(): ""}
-    # Per frame, only the `beam` likeliest labels scoring above `prune` (and the best) extend
-    # the prefixes: the rest cannot reach the beam in practice and cost most of the time.
-    top = min(beam, lp_all.shape[1])
-    order = np.argsort(-lp_all, axis=1)[:, :top].tolist()           # (T, top)
-    blank_sure = math.log(0.999)
-    for lp, ranked in zip(lp_all.tolist(), order):
-        if lp[BLANK] >= blank_sure:
-            # A frame that is blank with 99.9% certainty only closes the prefixes: skipping the
-            # label extensions here changes no ranking measurably and saves most of the work.
-            beams = {prefix: (_logaddexp(pb, pnb) + lp[BLANK], _NEG_INF)
-                     for prefix, (pb, pnb) in beams.items()}
+    for lp, labels in _frames(lp_all, beam, prune):
+        if labels is None:
+            beams = _close(beams, lp[BLANK])
             continue
-        labels = [c for i, c in enumerate(ranked) if c != BLANK and (i == 0 or lp[c] >= prune)]
         nxt: dict = defaultdict(lambda: [_NEG_INF, _NEG_INF])
         for prefix, (pb, pnb) in beams.items():
             total = _logaddexp(pb, pnb)
@@ -366,9 +377,6 @@ def lexicon_beam_search(log_probs: np.ndarray, chars, lexicon: Lexicon,
     info: dict = {(): (0, start, 0.0, "")}
     bonus: dict = {(): 0.0}                        # prefix -> LM score used for ranking
     beams: dict = {(): (0.0, _NEG_INF)}            # prefix -> (log pb, log pnb)
-    top = min(labels_per_frame or beam, lp_all.shape[1])
-    order = np.argsort(-lp_all, axis=1)[:, :top].tolist()           # (T, top)
-    blank_sure = math.log(0.999)
 
     label_of = {ch: i for i, ch in enumerate(char_of) if i != BLANK}
     # Per trie node, the labels that may follow: its children, and a space after a whole word.
@@ -410,12 +418,10 @@ def lexicon_beam_search(log_probs: np.ndarray, chars, lexicon: Lexicon,
             score += char_score
         return new, score
 
-    for lp, ranked in zip(lp_all.tolist(), order):
-        if lp[BLANK] >= blank_sure:
-            beams = {prefix: (_logaddexp(pb, pnb) + lp[BLANK], _NEG_INF)
-                     for prefix, (pb, pnb) in beams.items()}
+    for lp, labels in _frames(lp_all, labels_per_frame or beam, prune):
+        if labels is None:
+            beams = _close(beams, lp[BLANK])
             continue
-        labels = [c for i, c in enumerate(ranked) if c != BLANK and (i == 0 or lp[c] >= prune)]
         nxt: dict = defaultdict(lambda: [_NEG_INF, _NEG_INF])
         for prefix, (pb, pnb) in beams.items():
             total = _logaddexp(pb, pnb)
