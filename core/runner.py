@@ -102,8 +102,8 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
             run_config["train"][key] = value
         state = saved.get("task_state")
     else:
-        if dist.is_main and run_dir is not None and run_dir.exists() and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
-            raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
+        if dist.is_main and run_dir is not None:
+            _refuse_existing_run(run_dir)
         run_config, state = config, None
     lock = run_lock(run_dir) if dist.is_main and not in_memory else contextlib.nullcontext()
     with lock:
@@ -112,9 +112,9 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
             # config again from step 0 rather than leave a folder that neither trains nor resumes
             warn(f"{run_dir}: no checkpoint yet (stopped before the first one); starting from step 0")
             resume, state = False, None
-        elif not resume and dist.is_main and run_dir is not None and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
+        elif not resume and dist.is_main and run_dir is not None:
             # checked again under the lock: another process may have created the run meanwhile
-            raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
+            _refuse_existing_run(run_dir)
         seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
         task = domain.create_task(run_config, data, state)
         run_record = saved if resume else {
@@ -148,6 +148,12 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
                 atomic_write_json(run_dir / runs.CONFIG, run_record)
         model.eval()
         return LoadedRun(run_dir, run_config, task, model, device, summary)
+
+
+def _refuse_existing_run(run_dir: Path) -> None:
+    """A fresh training must not write into a folder that already holds a run."""
+    if run_dir.exists() and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
+        raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
 
 
 def _set_threads(threads: int) -> None:

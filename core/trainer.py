@@ -360,6 +360,10 @@ class Trainer:
                  if t.is_floating_point()]
         return bool(torch.stack(flags).all()) if flags else True
 
+    def _weights_copy(self) -> dict:
+        """A detached copy of the model's state dict (in-memory best weights, rollback point)."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
     def _remember_good(self) -> None:
         """on_nan=rollback: keep the state of the last checkpoint (in memory, so a run without
         a folder can roll back too)."""
@@ -367,7 +371,7 @@ class Trainer:
             return
         import copy
 
-        model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        model = self._weights_copy()
         self._good = (self.step, model, copy.deepcopy(self.optimizer.state_dict()))
 
     def _rollback(self, why: str) -> None:
@@ -459,7 +463,7 @@ class Trainer:
             save_weights(self.run_dir / "model.safetensors", self.model.state_dict(),
                          {"step": self.step, "epoch": self.epoch})
         elif improved and self.run_dir is None:
-            self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = self._weights_copy()
         self._save_checkpoint()
         if self.cfg["patience"] and self.bad_evals >= self.cfg["patience"]:
             self.stop_reason = "early_stopping"
