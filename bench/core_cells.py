@@ -11,7 +11,11 @@ through the step loop: "ref"), and for built-in cells the plain step loop with `
 rounds and the median is kept, so that load from other processes hits them alike; `--clock cpu`
 counts this process's CPU time instead of wall time (use it with 1 thread on a shared machine).
 
-    python bench/core_cells.py [--device cpu|cuda] [--quick] [--clock wall|cpu]
+With `--amp bf16|fp16` each layer is also timed under `torch.autocast` ("torch amp", "ref amp")
+and the AMP speed-up (fp32 time / autocast time) is printed for torch's layer and the reference
+backend; that is the GPU check of issue 7.
+
+    python bench/core_cells.py [--device cpu|cuda] [--quick] [--clock wall|cpu] [--amp bf16]
 """
 
 import argparse
@@ -80,6 +84,8 @@ def main():
                         help="wall time, or this process's CPU time (CPU device only)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median kept)")
+    parser.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off",
+                        help="also time each layer under autocast with this dtype")
     args = parser.parse_args()
     global CLOCK
     if args.threads:
@@ -103,8 +109,10 @@ def main():
     print(f"device {device}; torch {torch.__version__}; threads {torch.get_num_threads()}; "
           f"clock {args.clock}")
     print(f"dense matmul: {matmul_gflops(device):.1f} GFLOP/s")
+    amp = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
     print(f"{'cell':7} {'B':>4} {'H':>4} {'T':>4} {'torch ms':>9} {'fused ms':>9} {'ref ms':>9} "
-          f"{'loop ms':>9} {'ref/torch':>9} {'loop/torch':>10} {'GFLOP/s(ref)':>12}")
+          f"{'loop ms':>9} {'ref/torch':>9} {'loop/torch':>10} {'GFLOP/s(ref)':>12}"
+          + (f" {'torch amp':>9} {'ref amp':>9} {'amp x torch':>11} {'amp x ref':>9}" if amp else ""))
     for cell, B, H, T in itertools.product(cells, batches, hiddens, seqs):
         x = torch.randn(T, B, H, device=device)
         stack = RecurrentStack(cell, H, H, backend="reference").to(device)
@@ -123,16 +131,32 @@ def main():
                 for c in stack.cells:
                     del c.scan
 
+        def autocast(module):
+            with torch.autocast(device.type, dtype=amp):
+                out = module(x)[0]
+            out.float().sum().backward()
+
         fns = {"torch": lambda: run(twin), "ref": lambda: run(stack)}
         if cell in TORCH:
             fns["fused"] = lambda: run(fused_stack)
             fns["loop"] = loop
+        if amp is not None:
+            for name, module in (("torch amp", twin), ("ref amp", stack)):
+                try:  # oneDNN refuses bf16 LSTMs on CPUs without native bf16
+                    autocast(module)
+                    fns[name] = lambda module=module: autocast(module)
+                except RuntimeError as exc:
+                    print(f"  {cell} {name}: {str(exc).splitlines()[0][:90]}")
         t = time_side_by_side(fns, device, rounds=args.rounds)
         nan = float("nan")
-        ms = {k: t.get(k, nan) * 1e3 for k in ("torch", "fused", "ref", "loop")}
-        print(f"{cell:7} {B:4d} {H:4d} {T:4d} {ms['torch']:9.2f} {ms['fused']:9.2f} {ms['ref']:9.2f} "
-              f"{ms['loop']:9.2f} {ms['ref'] / ms['torch']:9.2f} {ms['loop'] / ms['torch']:10.2f} "
-              f"{layer_flops(cell, B, H, T) / t['ref'] / 1e9:12.1f}", flush=True)
+        ms = {k: t.get(k, nan) * 1e3 for k in ("torch", "fused", "ref", "loop", "torch amp", "ref amp")}
+        line = (f"{cell:7} {B:4d} {H:4d} {T:4d} {ms['torch']:9.2f} {ms['fused']:9.2f} {ms['ref']:9.2f} "
+                f"{ms['loop']:9.2f} {ms['ref'] / ms['torch']:9.2f} {ms['loop'] / ms['torch']:10.2f} "
+                f"{layer_flops(cell, B, H, T) / t['ref'] / 1e9:12.1f}")
+        if amp is not None:
+            line += (f" {ms['torch amp']:9.2f} {ms['ref amp']:9.2f} {ms['torch'] / ms['torch amp']:11.2f}"
+                     f" {ms['ref'] / ms['ref amp']:9.2f}")
+        print(line, flush=True)
 
 
 if __name__ == "__main__":
