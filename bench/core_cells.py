@@ -84,6 +84,7 @@ def main():
                         help="wall time, or this process's CPU time (CPU device only)")
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median kept)")
+    parser.add_argument("--cells", help="comma-separated subset, e.g. lstm,lnlstm")
     parser.add_argument("--amp", choices=["off", "bf16", "fp16"], default="off",
                         help="also time each layer under autocast with this dtype")
     args = parser.parse_args()
@@ -101,6 +102,8 @@ def main():
         cells = ["rnn", "lstm", "gru", "lnlstm"]
     except ImportError:
         cells = ["rnn", "lstm", "gru"]
+    if args.cells:
+        cells = [c for c in args.cells.split(",") if c in cells]
     batches, hiddens, seqs = ([32], [128], [64]) if args.quick else ([1, 32, 128], [128, 512], [64, 512])
     ints = lambda text: [int(v) for v in text.split(",")]  # noqa: E731
     batches = ints(args.batches) if args.batches else batches

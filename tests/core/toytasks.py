@@ -44,8 +44,9 @@ class CopyStreamTask(Task):
         return StepOutput(loss, hidden, items=y.numel())
 
     def validate(self, model):
-        x = self.valid[:-1].unsqueeze(1)
-        y = self.valid[1:].unsqueeze(1)
+        device = next(model.parameters()).device
+        x = self.valid[:-1].unsqueeze(1).to(device)
+        y = self.valid[1:].unsqueeze(1).to(device)
         logits, _ = model(x)
         return {"loss": F.cross_entropy(logits.reshape(-1, self.vocab), y.reshape(-1)).item()}
 
