@@ -34,7 +34,12 @@ def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: 
                   temperature: float = 1.0, top_k: int = 0, generator=None,
                   max_tokens: int | None = None) -> np.ndarray:
     """Sample tokens after `primer` (tokens starting with START; None: START alone) until
-    `seconds` of music follow the primer. Returns primer + sampled tokens."""
+    `seconds` of music follow the primer. Returns primer + sampled tokens.
+
+    Only tokens that the encoder can write at that point are drawn: NOTE_OFF of a key that is
+    down and NOTE_ON of a key that is up (a re-struck key is written OFF, ON), never START.
+    The model's probability of the others (an OFF of a silent key, which the decoder would
+    drop) goes to the legal ones, so a note that the model means to end does end."""
     device = next(model.parameters()).device
     model.eval()
     tokens = [vocab.start] if primer is None or len(primer) == 0 else [int(t) for t in primer]
@@ -47,8 +52,14 @@ def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: 
     # START never follows; TIME_SHIFTs are clipped so the piece ends at `seconds`.
     banned = torch.zeros(len(vocab), dtype=torch.bool, device=device)
     banned[vocab.start] = True
+    down = torch.zeros(128, dtype=torch.bool, device=device)  # keys sounding now
+    for t in tokens:
+        _press(down, t, vocab)
     for _ in range(limit):
+        banned[vocab.note_on:vocab.note_on + 128] = down
+        banned[vocab.note_off:vocab.note_off + 128] = ~down
         token = _sample_token(last.masked_fill(banned, float("-inf")), temperature, top_k, generator)
+        _press(down, token, vocab)
         if vocab.time_shift <= token < vocab.velocity:
             k = token - vocab.time_shift + 1
             if steps + k >= steps_wanted:
@@ -62,6 +73,14 @@ def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: 
         logits, state = model(torch.tensor([[token]], device=device), state)
         last = logits[-1, 0]
     return np.array(tokens, dtype=np.int16)
+
+
+def _press(down: torch.Tensor, token: int, vocab: EventVocab) -> None:
+    """Update the keys that are down after `token` (NOTE_ON presses, NOTE_OFF releases)."""
+    if vocab.note_on <= token < vocab.note_on + 128:
+        down[token - vocab.note_on] = True
+    elif vocab.note_off <= token < vocab.note_off + 128:
+        down[token - vocab.note_off] = False
 
 
 @torch.no_grad()

@@ -86,13 +86,24 @@ class MusicTask(Task):
 
     @property
     def batch_size(self) -> int:
-        """Pieces per batch; `batch_size = 0` (the default) picks 4 for piano rolls, where
-        small noisy batches regularise (JSB: 8.28 vs 8.37 nats/frame with 16), and 16 for the
-        long event sequences."""
+        """Pieces per batch; `batch_size = 0` (the default) picks 4. For piano rolls small
+        noisy batches regularise (JSB: 8.28 vs 8.37 nats/frame with 16); for events they give
+        a small folder enough updates (examples/midi: 16 pieces were one padded batch, 17
+        updates an epoch, and the model never learned the key)."""
         size = int(self.config["train"]["batch_size"])
         if size < 0:
             raise UserError(f"batch_size must be positive (or 0: auto), got {size}")
-        return size or (4 if self.representation == "pianoroll" else 16)
+        return size or 4
+
+    @property
+    def regularisation(self) -> dict:
+        """input_dropout, output_dropout and weight_drop, each -1 (auto) resolved by
+        AUTO_REGULARISATION for the run's representation."""
+        from rnnsuite.plugins.music.domain import AUTO_REGULARISATION
+
+        m = self.config["model"]
+        auto = AUTO_REGULARISATION[self.representation]
+        return {k: float(m[k]) if float(m[k]) >= 0 else auto[k] for k in auto}
 
     @property
     def input_size(self) -> int:
@@ -105,13 +116,16 @@ class MusicTask(Task):
 
         m = self.config["model"]
         common = dict(hidden_size=m["hidden_size"], num_layers=m["num_layers"],
-                      dropout=m["dropout"], input_dropout=m["input_dropout"],
-                      output_dropout=m["output_dropout"], weight_drop=m["weight_drop"],
-                      backend=m["backend"])
+                      dropout=m["dropout"], backend=m["backend"], **self.regularisation)
         if self.representation == "events":
             model = SequenceModel(m["cell"], vocab_size=len(self.vocab),
                                   embedding_dim=m["embedding_dim"] or None,
                                   output_size=len(self.vocab), **common)
+            if m.get("pitch_classes", False):  # runs saved before the option: plain tables
+                from rnnsuite.plugins.music.model import PitchClassEmbedding, PitchClassHead
+
+                model.encoder = PitchClassEmbedding(self.vocab, model.encoder.embedding_dim)
+                model.head = PitchClassHead(model.rnn.output_size, self.vocab)
         else:
             model = SequenceModel(m["cell"], input_size=KEYS,
                                   embedding_dim=m["embedding_dim"] or None, output_size=KEYS,

@@ -106,7 +106,7 @@ def test_plugin_import_and_cli_setup_stay_light():
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("representation, expected", [("pianoroll", 4), ("events", 16)])
+@pytest.mark.parametrize("representation, expected", [("pianoroll", 4), ("events", 4)])
 def test_batch_size_zero_picks_the_representations_default(midi_folder, representation, expected):
     config = default_config(MusicDomain())
     config["data"].update(representation=representation)
@@ -115,3 +115,18 @@ def test_batch_size_zero_picks_the_representations_default(midi_folder, represen
     assert task.batch_size == expected
     config["train"].update(batch_size=2)
     assert task.batch_size == 2  # an explicit size wins
+
+
+@pytest.mark.parametrize("representation, expected", [
+    ("pianoroll", {"input_dropout": 0.2, "output_dropout": 0.4, "weight_drop": 0.3}),
+    ("events", {"input_dropout": 0.0, "output_dropout": 0.0, "weight_drop": 0.0}),
+])
+def test_auto_regularisation_follows_the_representation(representation, expected):
+    config = default_config(MusicDomain())
+    config["data"].update(representation=representation)
+    task = MusicDomain().create_task(config, None, {"representation": representation})
+    assert task.regularisation == expected
+    config["model"].update(output_dropout=0.25)
+    assert task.regularisation["output_dropout"] == 0.25  # an explicit value wins
+    model = task.build_model()
+    assert model.output_dropout.p == 0.25 and model.rnn.weight_drop == expected["weight_drop"]

@@ -1,0 +1,144 @@
+"""What makes generated events music: legal sampling, pitch-class sharing, the tonality measure."""
+
+import numpy as np
+import pytest
+import torch
+from rnnsuite.core import SequenceModel
+from rnnsuite.core.config import default_config
+from rnnsuite.plugins.music.domain import MusicDomain
+from rnnsuite.plugins.music.events import EventVocab
+from rnnsuite.plugins.music.generate import sample_events
+from rnnsuite.plugins.music.metrics import (
+    pc_distance,
+    pitch_class_histogram,
+    scale_fit,
+)
+from rnnsuite.plugins.music.model import PitchClassEmbedding, PitchClassHead
+from rnnsuite.plugins.music.task import MusicTask
+
+VOCAB = EventVocab()
+
+
+def _notes(pitches, length=0.5):
+    return [(p, i * length, (i + 1) * length, 80) for i, p in enumerate(pitches)]
+
+
+# -- the measure ---------------------------------------------------------------------------------
+
+
+def test_scale_fit_is_one_for_a_diatonic_scale_in_any_key_and_seven_twelfths_for_chromatic():
+    c_major = _notes([60, 62, 64, 65, 67, 69, 71, 72])
+    a_minor = _notes([57, 59, 60, 62, 64, 65, 67, 69])  # natural minor: C major's notes
+    e_flat_major = _notes([p + 3 for p in (60, 62, 64, 65, 67, 69, 71, 72)])
+    chromatic = _notes(range(60, 72))
+    for notes in (c_major, a_minor, e_flat_major):
+        assert scale_fit(pitch_class_histogram(notes)) == pytest.approx(1.0)
+    assert scale_fit(pitch_class_histogram(chromatic)) == pytest.approx(7 / 12)
+    # C major with F#: the notes of G major; with C# too: no scale holds all, 7 of 8 at best
+    assert scale_fit(pitch_class_histogram(_notes([60, 62, 64, 66, 67, 69, 71, 72]))) == 1.0
+    assert scale_fit(pitch_class_histogram(_notes([60, 61, 62, 64, 66, 67, 69, 71]))) == pytest.approx(7 / 8)
+
+
+def test_pitch_class_histogram_weights_by_sounding_time_or_counts_notes():
+    notes = [(60, 0.0, 3.0, 80), (61, 3.0, 4.0, 80)]  # C held 3 s, C# 1 s
+    by_time = pitch_class_histogram(notes)
+    assert by_time[0] == pytest.approx(0.75) and by_time[1] == pytest.approx(0.25)
+    assert pitch_class_histogram(notes, "count")[:2] == pytest.approx([0.5, 0.5])
+    assert pitch_class_histogram(_notes([72]))[0] == 1.0  # octaves are one class
+    assert pc_distance(by_time, by_time) == 0.0
+    assert pc_distance(pitch_class_histogram(_notes([60])), pitch_class_histogram(_notes([62]))) == 1.0
+
+
+# -- sampling ------------------------------------------------------------------------------------
+
+
+def _stray_off_model():
+    """An untrained events model whose head prefers NOTE_OFF tokens, mostly of silent keys."""
+    torch.manual_seed(0)
+    model = SequenceModel("lstm", vocab_size=len(VOCAB), embedding_dim=8, hidden_size=8,
+                          output_size=len(VOCAB))
+    with torch.no_grad():
+        model.head.bias.zero_()
+        model.head.bias[VOCAB.note_off:VOCAB.note_off + 128] = 4.0
+        model.head.bias[VOCAB.note_on:VOCAB.note_on + 128] = 2.0
+    return model
+
+
+def test_sampler_draws_only_offs_of_sounding_keys_and_ons_of_silent_keys():
+    tokens = sample_events(_stray_off_model(), VOCAB, None, 5.0,
+                           generator=torch.Generator().manual_seed(0))
+    down = set()
+    ons = 0
+    for t in tokens.tolist()[1:]:
+        if t < 128:
+            assert t not in down, f"NOTE_ON {t} while it sounds"
+            down.add(t)
+            ons += 1
+        elif t < 256:
+            assert t - 128 in down, f"NOTE_OFF {t - 128} of a silent key"
+            down.remove(t - 128)
+    assert ons > 20
+
+
+def test_sampler_knows_the_keys_a_primer_leaves_down():
+    primer = np.array([VOCAB.start, VOCAB.note_on + 60, VOCAB.note_on + 64, VOCAB.time_shift + 9],
+                      dtype=np.int16)
+    tokens = sample_events(_stray_off_model(), VOCAB, primer, 2.0,
+                           generator=torch.Generator().manual_seed(1))
+    down = {60, 64}
+    for t in tokens.tolist()[len(primer):]:
+        if t < 128:
+            assert t not in down
+            down.add(t)
+        elif t < 256:
+            assert t - 128 in down
+            down.remove(t - 128)
+
+
+# -- pitch-class sharing -------------------------------------------------------------------------
+
+
+def test_pitch_class_embedding_adds_one_vector_per_class_in_every_octave_on_or_off():
+    torch.manual_seed(0)
+    emb = PitchClassEmbedding(VOCAB, 6)
+    tokens = torch.tensor([[60, 72, VOCAB.note_off + 48, 61, VOCAB.time_shift, VOCAB.start]])
+    with torch.no_grad():
+        shared = emb(tokens) - emb.token(tokens)  # (1, 6, 6)
+    c = emb.pitch_class.weight[0].detach()
+    for i in range(3):  # NOTE_ON 60, NOTE_ON 72, NOTE_OFF 48: all C
+        assert torch.allclose(shared[0, i], c, atol=1e-6)
+    assert torch.allclose(shared[0, 3], emb.pitch_class.weight[1].detach(), atol=1e-6)  # C#
+    assert torch.equal(shared[0, 4:], torch.zeros(2, 6))  # TIME_SHIFT, START: no class
+
+
+def test_pitch_class_head_raises_a_class_in_every_octave_and_nothing_else():
+    torch.manual_seed(0)
+    head = PitchClassHead(4, VOCAB)
+    h = torch.randn(3, 2, 4)
+    plain = head.token(h)
+    with torch.no_grad():
+        head.pitch_class.weight.zero_()
+        head.pitch_class.weight[0] = h[0, 0] * 0 + 1.0  # class C: logit sum(h)
+    lift = (head(h) - plain)[0, 0]  # (V,)
+    c_tokens = [VOCAB.note_on + p for p in range(0, 128, 12)] + [VOCAB.note_off + p for p in range(0, 128, 12)]
+    assert torch.allclose(lift[c_tokens], h[0, 0].sum().expand(len(c_tokens)))
+    others = torch.ones(len(VOCAB), dtype=torch.bool)
+    others[c_tokens] = False
+    assert torch.equal(lift[others], torch.zeros(int(others.sum())))
+    assert head.bias is head.token.bias
+
+
+def _task(model_options: dict):
+    config = default_config(MusicDomain())
+    config["model"].update(hidden_size=8, embedding_dim=8, **model_options)
+    return MusicTask(config, None, {"representation": "events"})
+
+
+def test_events_models_share_pitch_classes_by_default_and_old_runs_rebuild_plain_tables():
+    assert isinstance(_task({}).build_model().encoder, PitchClassEmbedding)
+    old = default_config(MusicDomain())
+    del old["model"]["pitch_classes"]  # a run saved before the option
+    old["model"].update(hidden_size=8, embedding_dim=8)
+    model = MusicTask(old, None, {"representation": "events"}).build_model()
+    assert isinstance(model.encoder, torch.nn.Embedding) and isinstance(model.head, torch.nn.Linear)
+    assert "encoder.weight" in model.state_dict()
