@@ -16,6 +16,7 @@ from torch.autograd.function import once_differentiable
 # The backward computes the gates' local derivatives for a chunk of steps at a time: about this
 # many elements (1 MB in float32), few kernel launches at small sizes and still in cache.
 _CHUNK_ELEMENTS = 1 << 18
+_layer_norm_backward = torch.ops.aten.native_layer_norm_backward.default
 
 
 class LayerNormLSTMCell(Cell):
@@ -124,7 +125,8 @@ class _LayerNormLSTMScan(torch.autograd.Function):
         pre_steps = [p for pre in pres for p in pre.unbind(0)]
         dpres = [None] * T
         dg1s, db1s, dg2s, db2s = [], [], [], []
-        dh = torch.add(dh_last, dout[T - 1])
+        douts = dout.unbind(0)
+        dh = torch.add(dh_last, douts[T - 1])
         dc = None
         t = T
         for a, tcn, c_c in zip(reversed(acts), reversed(tcns), reversed(cs)):
@@ -143,23 +145,22 @@ class _LayerNormLSTMScan(torch.autograd.Function):
             q = torch.addcmul(one, tcn, tcn, value=-1).mul_(o)
             p_ig = p[..., :3 * H].unflatten(2, (3, H)).unbind(0)
             p_o, qs = p[..., 3 * H:].unbind(0), q.unbind(0)
-            for k in range(a.shape[0] - 1, -1, -1):
-                t -= 1
-                m1, r1, m2, r2 = stats[4 * t:4 * t + 4]
-                dcl, dg2, db2 = torch.ops.aten.native_layer_norm_backward(
-                    qs[k] * dh, c_steps[t], (H,), m2, r2, g2, b2, mask2)
+            chunk_stats = (stats[4 * start + k:4 * t:4] for k in range(4))  # m1, r1, m2, r2 per step
+            steps = zip(range(start, t), p_ig, p_o, qs, *chunk_stats)
+            for t, p_ig_t, p_o_t, q, m1, r1, m2, r2 in reversed(list(steps)):
+                dcl, dg2, db2 = _layer_norm_backward(q * dh, c_steps[t], (H,), m2, r2, g2, b2, mask2)
                 # dc_t = dLN(c_t)/dc_t + f_{t+1} dc_{t+1}
                 dc = torch.add(dc_last, dcl) if dc is None else torch.addcmul(dcl, fs[t + 1], dc)
-                torch.mul(p_ig[k], dc.unsqueeze(1), out=d_ig)
-                torch.mul(p_o[k], dh, out=d_o)
-                dpre, dg1, db1 = torch.ops.aten.native_layer_norm_backward(
-                    d, pre_steps[t], (G,), m1, r1, g1, b1, mask1)
-                dh = torch.addmm(dout[t - 1], dpre, w_hh) if t else torch.mm(dpre, w_hh)
+                torch.mul(p_ig_t, dc.unsqueeze(1), out=d_ig)
+                torch.mul(p_o_t, dh, out=d_o)
+                dpre, dg1, db1 = _layer_norm_backward(d, pre_steps[t], (G,), m1, r1, g1, b1, mask1)
+                dh = torch.addmm(douts[t - 1], dpre, w_hh) if t else torch.mm(dpre, w_hh)
                 dpres[t] = dpre
                 dg1s.append(dg1)
                 db1s.append(db1)
                 dg2s.append(dg2)
                 db2s.append(db2)
+            t = start
         dc = dc * fs[0]
         dxp, dw, db_hh = recurrent_weight_grads(dpres, h0, out, ctx.has_bias)
         dg1, db1, dg2, db2 = (None if v[0] is None else torch.stack(v).sum(0)
