@@ -3,6 +3,9 @@
     python bench/music_jsb.py                       # rnn, lstm, gru on the canonical JSB split
     python bench/music_jsb.py --music21             # also ~350 music21 chorales, 60/20/20 by piece
     python bench/music_jsb.py --cells lstm --set hidden_size=128 --epochs 5   # quick look
+    python bench/music_jsb.py --events-run RUN examples/midi --pieces 20      # an events run's
+        # generated pieces vs the MIDI in DATA and random tokens: scale fit, in-key pitch-class
+        # distance, notes per second (bench/RESULTS.md, music, "Example data")
 
 Data: `../shared/data/jsb-chorales-quarter.json.gz` (Boulanger-Lewandowski's split, quarter-note
 frames; see the README beside it). Scoring, as published: natural log, NLL per frame summed over

@@ -11,10 +11,10 @@ from rnnsuite.core import Domain
 
 __all__ = ["MusicDomain", "MUSIC_DEFAULTS", "AUTO_REGULARISATION"]
 
-#: Defaults on top of core's: the recipe of bench/RESULTS.md (music) (JSB Chorales, piano roll:
-#: LSTM-256 with DropConnect on W_hh and input/output dropout, batches of 4 pieces, no
-#: transposition there since the JSB set is all in C), which also trains the events
-#: representation of examples/midi in a few CPU minutes.
+#: Defaults on top of core's: the recipes of bench/RESULTS.md (music). Piano rolls (JSB
+#: Chorales): LSTM-256 with DropConnect on W_hh and input/output dropout, batches of 4 pieces,
+#: no transposition (the JSB set is all in C). Events (examples/midi, in ~2 CPU minutes): the
+#: same LSTM-256 and batches, no dropout, +-5 transposition, pitch-class sharing, keys-down input.
 MUSIC_DEFAULTS = {
     "data": {
         "representation": "events",  # events (Performance-RNN tokens) | pianoroll (88 keys)
@@ -46,6 +46,9 @@ MUSIC_DEFAULTS = {
         # events: NOTE_ON/NOTE_OFF tokens share a pitch-class part of the embedding and of the
         # output, so the model can hear the key (plugins/music/model.py)
         "pitch_classes": True,
+        # events, with pitch_classes: the model also reads which keys are down after every
+        # token, so it knows which notes it has to end (no droning notes)
+        "keys_down": True,
     },
     "train": {
         "epochs": 60,  # JSB overfits after ~35 epochs at full LR: a 60-epoch cosine anneals there

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["EventVocab", "encode_events", "decode_events", "transpose_events",
-           "stretch_events", "velocity_bin", "bin_velocity"]
+           "stretch_events", "keys_down", "velocity_bin", "bin_velocity"]
 
 STEP = 0.01  # seconds per TIME_SHIFT unit
 MAX_SHIFT = 100  # longest single TIME_SHIFT, in steps (1 s)
@@ -193,3 +193,17 @@ def stretch_events(tokens: np.ndarray, factor: float, vocab: EventVocab) -> np.n
             t_out = _emit_shift(out, vocab, target - t_out, t_out)
         out.append(t)
     return np.array(out, dtype=np.int16)
+
+
+def keys_down(tokens: np.ndarray, vocab: EventVocab) -> np.ndarray:
+    """(N,) tokens -> (N, 128) bool: the keys that are down after each token.
+
+    The encoder (and the sampler) write NOTE_ON only for a key that is up and NOTE_OFF only for
+    one that is down, so a key's state is the running sum of its ONs minus its OFFs."""
+    t = np.asarray(tokens, dtype=np.int64)
+    delta = np.zeros((len(t), 128), dtype=np.int16)
+    on = np.flatnonzero((t >= vocab.note_on) & (t < vocab.note_on + 128))
+    off = np.flatnonzero((t >= vocab.note_off) & (t < vocab.note_off + 128))
+    delta[on, t[on] - vocab.note_on] = 1
+    delta[off, t[off] - vocab.note_off] = -1
+    return np.cumsum(delta, axis=0) > 0

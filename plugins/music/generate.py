@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from rnnsuite.plugins.music.events import STEP, EventVocab, decode_events
+from rnnsuite.plugins.music.events import STEP, EventVocab, decode_events, keys_down
 from rnnsuite.plugins.music.pianoroll import KEYS, roll_notes
 
 __all__ = ["sample_events", "sample_roll", "events_to_notes", "roll_to_notes", "TICKS_PER_BEAT"]
@@ -43,7 +43,12 @@ def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: 
     device = next(model.parameters()).device
     model.eval()
     tokens = [vocab.start] if primer is None or len(primer) == 0 else [int(t) for t in primer]
+    # a model that reads the keys down (PitchClassEmbedding(keys_down=True)) takes (T, 1, 1 + 128)
+    reads_keys = getattr(getattr(model, "encoder", None), "keys", None) is not None
     x = torch.tensor(tokens, dtype=torch.long, device=device).unsqueeze(1)  # (T, 1)
+    if reads_keys:
+        held = torch.from_numpy(keys_down(np.array(tokens), vocab).astype(np.int64)).to(device)
+        x = torch.cat([x.unsqueeze(2), held.unsqueeze(1)], dim=2)  # (T, 1, 129)
     logits, state = model(x)  # (T, 1, V)
     last = logits[-1, 0]
     steps_wanted = int(round(seconds / STEP))
@@ -70,7 +75,10 @@ def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: 
                 break
             steps += k
         tokens.append(token)
-        logits, state = model(torch.tensor([[token]], device=device), state)
+        x = torch.tensor([[token]], device=device)  # (1, 1)
+        if reads_keys:
+            x = torch.cat([x, down.long().unsqueeze(0)], dim=1).unsqueeze(0)  # (1, 1, 129)
+        logits, state = model(x, state)
         last = logits[-1, 0]
     return np.array(tokens, dtype=np.int16)
 

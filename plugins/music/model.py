@@ -8,8 +8,13 @@ one with no sense of the key (bench/RESULTS.md, music: "Why the events model was
 Sharing the pitch class lets the hidden state add up the key on the way in (one vector per
 pitch class, whatever the octave) and favour the key's notes in every octave on the way out:
 
-    token t ──▶ E_token[t] + E_pc[pc(t)]                  pc(t) = p mod 12 for ON/OFF p, else none
+    token t ──▶ E_token[t] + E_pc[pc(t)] (+ K down_t)      pc(t) = p mod 12 for ON/OFF p, else none
     h ──▶ W h + b + (U h)[pc(t)]  for every output token  (U: 12 rows; none adds 0)
+
+With `keys_down` the embedding also reads which of the 128 keys are down after the token
+(`events.keys_down`, the same state the sampler keeps): an LSTM that must remember every
+sounding note from its NOTE_ON loses track of some while it samples, and those notes drone on
+to the end of the piece (a third of the sounding time of examples/midi models without it).
 """
 
 from __future__ import annotations
@@ -32,19 +37,26 @@ def pitch_class_index(vocab) -> torch.Tensor:
 
 
 class PitchClassEmbedding(nn.Module):
-    """Token ids -> token embedding plus the embedding of the token's pitch class.
+    """Token ids -> token embedding plus the embedding of the token's pitch class, and with
+    `keys_down`, plus a projection of the keys that are down after the token.
 
-    Shape: (T, B) long -> (T, B, dim).
+    Shape: (T, B) long -> (T, B, dim); with keys_down (T, B, 1 + 128) long: the token id, then
+    the 128 keys (0 up, 1 down).
     """
 
-    def __init__(self, vocab, dim: int):
+    def __init__(self, vocab, dim: int, keys_down: bool = False):
         super().__init__()
         self.token = nn.Embedding(len(vocab), dim)
         self.pitch_class = nn.Embedding(NONE + 1, dim, padding_idx=NONE)  # row 12 stays zero
+        self.keys = nn.Linear(128, dim, bias=False) if keys_down else None
         self.register_buffer("pc_index", pitch_class_index(vocab), persistent=False)
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.token(tokens) + self.pitch_class(self.pc_index[tokens])
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = x[..., 0] if self.keys is not None else x
+        emb = self.token(tokens) + self.pitch_class(self.pc_index[tokens])
+        if self.keys is not None:
+            emb = emb + self.keys(x[..., 1:].to(emb.dtype))
+        return emb
 
 
 class PitchClassHead(nn.Module):

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from rnnsuite.core import StepOutput, Task, UserError
 from rnnsuite.plugins.music.data import Settings, load_corpus, split_files
-from rnnsuite.plugins.music.events import stretch_events, transpose_events
+from rnnsuite.plugins.music.events import keys_down, stretch_events, transpose_events
 from rnnsuite.plugins.music.pianoroll import KEYS, transpose_roll
 
 __all__ = ["MusicTask", "sequence_nll"]
@@ -106,6 +106,13 @@ class MusicTask(Task):
         return {k: float(m[k]) if float(m[k]) >= 0 else auto[k] for k in auto}
 
     @property
+    def keys_down_input(self) -> bool:
+        """events: the model also reads which keys are down (inputs (T, B, 1 + 128))."""
+        m = self.config["model"]
+        return (self.representation == "events" and bool(m.get("pitch_classes", False))
+                and bool(m.get("keys_down", False)))
+
+    @property
     def input_size(self) -> int:
         return len(self.vocab) if self.representation == "events" else KEYS
 
@@ -124,7 +131,8 @@ class MusicTask(Task):
             if m.get("pitch_classes", False):  # runs saved before the option: plain tables
                 from rnnsuite.plugins.music.model import PitchClassEmbedding, PitchClassHead
 
-                model.encoder = PitchClassEmbedding(self.vocab, model.encoder.embedding_dim)
+                model.encoder = PitchClassEmbedding(self.vocab, model.encoder.embedding_dim,
+                                                    keys_down=self.keys_down_input)
                 model.head = PitchClassHead(model.rnn.output_size, self.vocab)
         else:
             model = SequenceModel(m["cell"], input_size=KEYS,
@@ -234,6 +242,11 @@ class MusicTask(Task):
             for b, a in enumerate(arrays):
                 seq[: len(a), b] = torch.from_numpy(a.astype(np.int64))
                 mask[: lengths[b], b] = True
+            if self.keys_down_input:  # x (T, B, 1 + 128): token, then the keys down after it
+                down = torch.zeros(T, B, 128, dtype=torch.long)
+                for b, a in enumerate(arrays):
+                    down[: lengths[b], b] = torch.from_numpy(keys_down(a[:-1], self.vocab).astype(np.int64))
+                return torch.cat([seq[:-1].unsqueeze(2), down], dim=2), seq[1:], mask
             return seq[:-1], seq[1:], mask
         seq = torch.zeros(T + 1, B, KEYS)
         for b, a in enumerate(arrays):

@@ -6,7 +6,7 @@ import torch
 from rnnsuite.core import SequenceModel
 from rnnsuite.core.config import default_config
 from rnnsuite.plugins.music.domain import MusicDomain
-from rnnsuite.plugins.music.events import EventVocab
+from rnnsuite.plugins.music.events import EventVocab, keys_down
 from rnnsuite.plugins.music.generate import sample_events
 from rnnsuite.plugins.music.metrics import (
     pc_distance,
@@ -135,10 +135,46 @@ def _task(model_options: dict):
 
 
 def test_events_models_share_pitch_classes_by_default_and_old_runs_rebuild_plain_tables():
-    assert isinstance(_task({}).build_model().encoder, PitchClassEmbedding)
+    encoder = _task({}).build_model().encoder
+    assert isinstance(encoder, PitchClassEmbedding) and encoder.keys is not None
     old = default_config(MusicDomain())
-    del old["model"]["pitch_classes"]  # a run saved before the option
+    del old["model"]["pitch_classes"], old["model"]["keys_down"]  # a run saved before them
     old["model"].update(hidden_size=8, embedding_dim=8)
     model = MusicTask(old, None, {"representation": "events"}).build_model()
     assert isinstance(model.encoder, torch.nn.Embedding) and isinstance(model.head, torch.nn.Linear)
     assert "encoder.weight" in model.state_dict()
+
+
+# -- keys down -----------------------------------------------------------------------------------
+
+
+def test_keys_down_follows_note_ons_and_offs():
+    v = VOCAB
+    tokens = np.array([v.start, v.velocity + 20, v.note_on + 60, v.note_on + 64, v.time_shift + 49,
+                       v.note_off + 60, v.note_on + 67, v.time_shift + 24, v.note_off + 64,
+                       v.note_off + 67])
+    down = keys_down(tokens, v)
+    assert down.shape == (10, 128)
+    expected = [set(), set(), {60}, {60, 64}, {60, 64}, {64}, {64, 67}, {64, 67}, {67}, set()]
+    assert [set(np.flatnonzero(row).tolist()) for row in down] == expected
+
+
+@pytest.mark.parametrize("reads_keys", [False, True])
+def test_sampler_feeds_the_model_what_training_feeds_it(reads_keys):
+    task = _task({"keys_down": reads_keys})  # (without it: as runs saved before the option)
+    assert task.keys_down_input == reads_keys
+    model = task.build_model()
+    fed = []
+    forward = model.forward
+
+    def recording(x, state=None, lengths=None):
+        fed.append(x.clone())
+        return forward(x, state, lengths)
+
+    model.forward = recording
+    primer = np.array([VOCAB.start, VOCAB.note_on + 60, VOCAB.note_on + 64, VOCAB.time_shift + 9,
+                       VOCAB.note_off + 60], dtype=np.int16)
+    tokens = sample_events(model, VOCAB, primer, 2.0, generator=torch.Generator().manual_seed(0))
+    x, _, _ = task._pad([tokens])  # what training and scoring feed for this piece
+    fed = torch.cat(fed)[: len(x)]
+    assert fed.shape == x.shape and torch.equal(fed, x)
