@@ -340,7 +340,7 @@ def _machine() -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--recipes", default="hand,rns-lstm,rns-gru,rns-rnn,default")
-    ap.add_argument("--steps", type=int, default=3000, help="optimizer steps per recipe (batch 32 x window 128)")
+    ap.add_argument("--steps", type=int, default=3000, help="optimizer steps per recipe")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (and cores pinned) per worker; 0: all")
     ap.add_argument("--budget-s", type=float, default=0.0,
