@@ -46,9 +46,9 @@ def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: 
     # a model that reads the keys down (PitchClassEmbedding(keys_down=True)) takes (T, 1, 1 + 128)
     reads_keys = getattr(getattr(model, "encoder", None), "keys", None) is not None
     x = torch.tensor(tokens, dtype=torch.long, device=device).unsqueeze(1)  # (T, 1)
-    if reads_keys:
-        held = torch.from_numpy(keys_down(np.array(tokens), vocab).astype(np.int64)).to(device)
-        x = torch.cat([x.unsqueeze(2), held.unsqueeze(1)], dim=2)  # (T, 1, 129)
+    if reads_keys:  # as MusicTask._pad builds them for training and scoring
+        held = torch.from_numpy(keys_down(np.array(tokens), vocab).astype(np.int32)).to(device)
+        x = torch.cat([x.unsqueeze(2).int(), held.unsqueeze(1)], dim=2)  # (T, 1, 129) int32
     logits, state = model(x)  # (T, 1, V)
     last = logits[-1, 0]
     steps_wanted = int(round(seconds / STEP))
@@ -77,7 +77,7 @@ def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: 
         tokens.append(token)
         x = torch.tensor([[token]], device=device)  # (1, 1)
         if reads_keys:
-            x = torch.cat([x, down.long().unsqueeze(0)], dim=1).unsqueeze(0)  # (1, 1, 129)
+            x = torch.cat([x.int(), down.int().unsqueeze(0)], dim=1).unsqueeze(0)  # (1, 1, 129)
         logits, state = model(x, state)
         last = logits[-1, 0]
     return np.array(tokens, dtype=np.int16)

@@ -232,7 +232,8 @@ class MusicTask(Task):
     def _pad(self, arrays):
         """Encoded pieces -> inputs, targets, mask, padded to the longest.
 
-        Shape: events x, y (T, B) long; pianoroll x, y (T, B, 88) float; mask (T, B) bool.
+        Shape: events x, y (T, B) long (with keys_down x (T, B, 1 + 128) int32: the token, then
+        the keys down after it); pianoroll x, y (T, B, 88) float; mask (T, B) bool.
         """
         lengths = [len(a) - 1 for a in arrays]
         T, B = max(lengths), len(arrays)
@@ -242,11 +243,11 @@ class MusicTask(Task):
             for b, a in enumerate(arrays):
                 seq[: len(a), b] = torch.from_numpy(a.astype(np.int64))
                 mask[: lengths[b], b] = True
-            if self.keys_down_input:  # x (T, B, 1 + 128): token, then the keys down after it
-                down = torch.zeros(T, B, 128, dtype=torch.long)
+            if self.keys_down_input:  # x (T, B, 1 + 128) int32: token, then the keys down after it
+                down = torch.zeros(T, B, 128, dtype=torch.int32)
                 for b, a in enumerate(arrays):
-                    down[: lengths[b], b] = torch.from_numpy(keys_down(a[:-1], self.vocab).astype(np.int64))
-                return torch.cat([seq[:-1].unsqueeze(2), down], dim=2), seq[1:], mask
+                    down[: lengths[b], b] = torch.from_numpy(keys_down(a[:-1], self.vocab).astype(np.int32))
+                return torch.cat([seq[:-1].unsqueeze(2).int(), down], dim=2), seq[1:], mask
             return seq[:-1], seq[1:], mask
         seq = torch.zeros(T + 1, B, KEYS)
         for b, a in enumerate(arrays):

@@ -177,4 +177,4 @@ def test_sampler_feeds_the_model_what_training_feeds_it(reads_keys):
     tokens = sample_events(model, VOCAB, primer, 2.0, generator=torch.Generator().manual_seed(0))
     x, _, _ = task._pad([tokens])  # what training and scoring feed for this piece
     fed = torch.cat(fed)[: len(x)]
-    assert fed.shape == x.shape and torch.equal(fed, x)
+    assert fed.shape == x.shape and fed.dtype == x.dtype and torch.equal(fed, x)
