@@ -170,13 +170,15 @@ def music_quality(model_rolls: list, train: list, seed: int = 0) -> dict:
     """Pitch-class histogram distance (total variation, 0..1) to the training set, and notes
     per frame, for generated rolls and for uniformly random notes (every key on with p=1/2 per
     frame: what an untrained model samples)."""
+    from rnnsuite.plugins.music.metrics import pc_distance
+
     ref = roll_stats(train)
     rng = np.random.default_rng(seed)
     random_rolls = [(rng.random(r.shape) < 0.5).astype(np.uint8) for r in model_rolls]
     out = {"train_density": round(ref["density"], 3)}
     for name, rolls in (("generated", model_rolls), ("random", random_rolls)):
         s = roll_stats(rolls)
-        out[f"{name}_pc_distance"] = round(0.5 * float(np.abs(s["pc_hist"] - ref["pc_hist"]).sum()), 4)
+        out[f"{name}_pc_distance"] = round(pc_distance(s["pc_hist"], ref["pc_hist"]), 4)
         out[f"{name}_density"] = round(s["density"], 3)
     return out
 
@@ -188,14 +190,6 @@ def notes_stats(notes) -> dict:
 
     return {"pc_hist": pitch_class_histogram(notes), "pc_count": pitch_class_histogram(notes, "count"),
             "density": notes_per_second(notes)}
-
-
-def scale_fit(pc_hist) -> float:
-    """Share of the histogram on its best-fitting diatonic scale: ~1 for a chorale, 7/12 for
-    evenly spread pitches."""
-    from rnnsuite.plugins.music.metrics import scale_fit as fit
-
-    return fit(pc_hist)
 
 
 def events_quality(run: str, data: Path, pieces: int = 5, seconds: float = 15.0,
@@ -231,7 +225,7 @@ def events_quality(run: str, data: Path, pieces: int = 5, seconds: float = 15.0,
                 steps += t - vocab.time_shift + 1
             tokens.append(t)
         rand.append(notes_stats(decode_events(np.array(tokens), vocab)))
-    from rnnsuite.plugins.music.metrics import in_key, pc_distance
+    from rnnsuite.plugins.music.metrics import in_key, pc_distance, scale_fit
 
     # the corpus's profile of scale degrees: each file in its own key, then averaged
     ref_in_key = np.mean([in_key(notes_stats(notes)["pc_hist"]) for notes in per_file if notes],
@@ -247,11 +241,11 @@ def events_quality(run: str, data: Path, pieces: int = 5, seconds: float = 15.0,
         out[f"{name}_scale_fit_count"] = round(float(np.mean([scale_fit(s["pc_count"])
                                                               for s in stats])), 4)
         pc = np.mean([s["pc_hist"] for s in stats], axis=0)
-        out[f"{name}_pc_distance"] = round(0.5 * float(np.abs(pc - ref_stats["pc_hist"]).sum()), 4)
+        out[f"{name}_pc_distance"] = round(pc_distance(pc, ref_stats["pc_hist"]), 4)
         # key-invariant: each piece against the corpus in the transposition that fits it best
         # (a model trained with transposition writes in keys the corpus is not in)
         out[f"{name}_pc_distance_any_key"] = round(float(np.mean([min(
-            0.5 * np.abs(np.roll(s["pc_hist"], k) - ref_stats["pc_hist"]).sum() for k in range(12))
+            pc_distance(np.roll(s["pc_hist"], k), ref_stats["pc_hist"]) for k in range(12))
             for s in stats])), 4)
         out[f"{name}_density"] = round(float(np.mean([s["density"] for s in stats])), 3)
     return out

@@ -28,8 +28,13 @@ def scale_fit(pc_hist) -> float:
     """Share of a histogram on the notes of its best-fitting diatonic scale (any of the 12 major
     keys; their relative minors use the same notes): 1 for a piece that stays in one key, 7/12
     for pitches spread evenly over the 12 classes."""
+    return float(_key_scores(pc_hist).max())
+
+
+def _key_scores(pc_hist) -> np.ndarray:
+    """(12,) share of the histogram on the major scale of each tonic C, C#, ..., B."""
     hist = np.asarray(pc_hist, dtype=float)
-    return max(float(np.roll(MAJOR_SCALE, k) @ hist) for k in range(12))
+    return np.array([np.roll(MAJOR_SCALE, k) @ hist for k in range(12)])
 
 
 def pc_distance(a, b) -> float:
@@ -48,6 +53,5 @@ def notes_per_second(notes) -> float:
 def in_key(pc_hist) -> np.ndarray:
     """The histogram rotated so that its best-fitting major scale is C major: pieces in
     different keys become comparable (their mean is the corpus's profile of scale degrees)."""
-    hist = np.asarray(pc_hist, dtype=float)
-    best = max(range(12), key=lambda k: float(np.roll(MAJOR_SCALE, k) @ hist))
-    return np.roll(hist, -best)
+    best = int(np.argmax(_key_scores(pc_hist)))  # the first of equal keys, as before
+    return np.roll(np.asarray(pc_hist, dtype=float), -best)
