@@ -49,6 +49,8 @@ CORE_DEFAULTS: dict = {
         "gamma": 0.5,  # step / plateau decay factor
         "plateau_patience": 2,  # evaluations without improvement before decaying
         "clip_grad_norm": 1.0,  # 0: off
+        "ema": 0.0,  # decay of an exponential moving average of the weights, validated and saved
+                     # in their place (e.g. 0.999); 0: off
         "eval_every": 0,  # steps between validations; 0: once per epoch
         "patience": 0,  # early stopping after this many evaluations without improvement; 0: off
         "monitor": "loss",  # validation metric for early stopping, plateau and best weights

@@ -5,6 +5,7 @@ the loss and validation metrics; per-step events go to plain Callback objects.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import math
@@ -63,10 +64,14 @@ def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
     lr, wd = cfg["lr"], cfg["weight_decay"]
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
-    if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name in ("adam", "adamw"):
+        params = list(params)
+        # the fused kernel (one pass over all weights) takes 1.4 ms a step where the foreach
+        # one takes 4.1 on the NLP default's 0.9M weights, one CPU thread: 2.7% of the step
+        fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params) \
+            and len({p.device for p in params}) == 1
+        kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        return kind(params, lr=lr, weight_decay=wd, fused=fused or None)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
     raise UserError(f"unknown optimizer {cfg['optimizer']!r}; use sgd, adam, adamw or rmsprop")
@@ -154,6 +159,8 @@ class Trainer:
         self.rollbacks = 0
         self._warned_nan = False
         self._good = None  # on_nan=rollback: (step, model state, optimizer state) of the last checkpoint
+        self.ema_state = None  # train.ema: {name: averaged tensor} of the floating-point weights
+        self.ema_updates = 0
         self.total_steps = 0
         self.rows: list[dict] = []
         self.grad_rows: list[dict] = []
@@ -182,6 +189,9 @@ class Trainer:
             raise UserError(f"train.on_nan must be 'skip' or 'rollback', got {self.cfg['on_nan']!r}")
         if not 0 < self.cfg["rollback_lr_factor"] <= 1:
             raise UserError(f"train.rollback_lr_factor must be in (0, 1], got {self.cfg['rollback_lr_factor']!r}")
+        if not 0 <= self.cfg.get("ema", 0.0) < 1:
+            raise UserError(f"train.ema must be in [0, 1) (a decay such as 0.999; 0 is off), got {self.cfg['ema']!r}")
+        self._ema_reset()
         if resume:
             self._load_checkpoint()
         self._remember_good()
@@ -324,6 +334,7 @@ class Trainer:
             self._loss_sum += loss.detach().float()
             self._loss_count += 1
             self.hidden = out.hidden
+            self._ema_update()
         else:
             self.skipped_steps += 1
             self.optimizer.zero_grad(set_to_none=True)
@@ -347,6 +358,42 @@ class Trainer:
             cb.on_step_end(self, out)
 
     # -- evaluation and checkpoints ----------------------------------------------------------
+
+    # -- weight averaging (train.ema) ----------------------------------------------------------
+
+    def _ema_reset(self) -> None:
+        """Start the average at the current weights (or turn it off)."""
+        if not self.cfg.get("ema"):
+            self.ema_state, self.ema_updates = None, 0
+            return
+        self.ema_state = {k: v.detach().clone() for k, v in self.model.state_dict().items() if v.is_floating_point()}
+        self.ema_updates = 0
+
+    def _ema_update(self) -> None:
+        """ema <- d * ema + (1 - d) * weights, with d = min(ema, (1 + n) / (10 + n)) after n
+        updates (as tf.train.ExponentialMovingAverage with num_updates), so that the average
+        follows the weights closely at first instead of remembering the initialisation."""
+        if self.ema_state is None:
+            return
+        decay = min(self.cfg["ema"], (1 + self.ema_updates) / (10 + self.ema_updates))
+        current = self.model.state_dict()
+        names = list(self.ema_state)
+        with torch.no_grad():
+            torch._foreach_lerp_([self.ema_state[k] for k in names], [current[k].detach() for k in names], 1.0 - decay)
+        self.ema_updates += 1
+
+    @contextlib.contextmanager
+    def _averaged_weights(self):
+        """Inside: the model holds the averaged weights (train.ema), else its own."""
+        if self.ema_state is None:
+            yield
+            return
+        own = {k: v.detach().clone() for k, v in self.model.state_dict().items() if k in self.ema_state}
+        self.model.load_state_dict(self.ema_state, strict=False)
+        try:
+            yield
+        finally:
+            self.model.load_state_dict(own, strict=False)
 
     def _log(self, split: str, metric: str, value: float) -> None:
         self.rows.append({"step": self.step, "epoch": self.epoch, "split": split, "metric": metric,
@@ -382,6 +429,7 @@ class Trainer:
         step, model, optim = self._good
         self.model.load_state_dict(model)
         self.optimizer.load_state_dict(copy.deepcopy(optim))
+        self._ema_reset()  # the average may have taken in the weights that went bad
         factor = self.cfg["rollback_lr_factor"]
         self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
         for group in self.optimizer.param_groups:
@@ -430,8 +478,9 @@ class Trainer:
         self._items = 0
         self._rate_start = time.monotonic()
         self.model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), self._averaged_weights():
             metrics = self.task.validate(self.model) or {}
+            best_candidate = self._weights_copy() if self.run_dir is None or self.ema_state is not None else None
         self.model.train()
         for name, value in metrics.items():
             self._log("valid", name, value)
@@ -460,10 +509,10 @@ class Trainer:
         elif metrics:
             raise UserError(f"train.monitor={monitor!r} is not among the validation metrics: {', '.join(metrics)}")
         if improved and self.is_main and self.run_dir is not None:
-            save_weights(self.run_dir / "model.safetensors", self.model.state_dict(),
+            save_weights(self.run_dir / "model.safetensors", best_candidate or self.model.state_dict(),
                          {"step": self.step, "epoch": self.epoch})
         elif improved and self.run_dir is None:
-            self.best_state = self._weights_copy()
+            self.best_state = best_candidate
         self._save_checkpoint()
         if self.cfg["patience"] and self.bad_evals >= self.cfg["patience"]:
             self.stop_reason = "early_stopping"
@@ -479,10 +528,12 @@ class Trainer:
         tensors: dict = {}
         for name, t in self.model.state_dict().items():
             tensors[f"model.{name}"] = t
+        for name, t in (self.ema_state or {}).items():
+            tensors[f"ema.{name}"] = t
         meta = {
             "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
             "best": self.best, "bad_evals": self.bad_evals, "skipped_steps": self.skipped_steps,
-            "rollbacks": self.rollbacks,
+            "rollbacks": self.rollbacks, "ema_updates": self.ema_updates,
             "elapsed": self._elapsed(), "last_eval_step": self._last_eval_step,
             "optimizer": _state.optimizer_to_flat(self.optimizer, tensors),
             "scheduler": _state.json_safe(self.scheduler.state_dict()),
@@ -516,6 +567,13 @@ class Trainer:
             meta = _state.loads(meta_raw["trainer"])
             model_sd = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
             self.model.load_state_dict(model_sd)
+            if self.ema_state is not None:
+                ema = {k[len("ema."):]: v for k, v in tensors.items() if k.startswith("ema.")}
+                if ema:  # else the checkpoint predates train.ema: the average starts here
+                    for k in self.ema_state:
+                        self.ema_state[k].copy_(ema[k])
+                else:
+                    self._ema_reset()
             _state.optimizer_from_flat(self.optimizer, meta["optimizer"], tensors)
             self.scheduler.load_state_dict(meta["scheduler"])
             if self.plateau is not None and meta["plateau"]:
@@ -529,6 +587,8 @@ class Trainer:
         for key in ("step", "epoch", "batch_in_epoch", "best", "bad_evals", "skipped_steps"):
             setattr(self, key, meta[key])
         self.rollbacks = meta.get("rollbacks", 0)
+        if self.ema_state is not None:
+            self.ema_updates = meta.get("ema_updates", 0)
         self._elapsed_before = meta["elapsed"]
         self._last_eval_step = meta["last_eval_step"]
         self.rows = [r for r in _read_csv(self.run_dir / "metrics.csv") if int(r["step"]) <= self.step]

@@ -226,3 +226,62 @@ def test_cosine_follows_the_time_budget_when_time_ends_training():
     assert lr_factor(10, cfg, 10_000, time_fraction=0.5) == pytest.approx(0.5)
     assert lr_factor(10, cfg, 10_000, time_fraction=1.0) == pytest.approx(0.0)
     assert lr_factor(5_000, cfg, 10_000, time_fraction=0.1) == pytest.approx(0.5)
+
+
+
+class RecordWeights(Callback):
+    """The model's floating-point weights at the start and after every optimizer step."""
+
+    def on_train_start(self, trainer):
+        self.start = self._copy(trainer)
+        self.after_step = []
+
+    def on_step_end(self, trainer, output):
+        self.after_step.append(self._copy(trainer))
+
+    @staticmethod
+    def _copy(trainer):
+        return {k: v.detach().clone() for k, v in trainer.model.state_dict().items() if v.is_floating_point()}
+
+
+def test_ema_averages_the_weights_and_validates_and_saves_the_average(tmp_path):
+    decay = 0.9
+    record = RecordWeights()
+    run = train_run(ToyDomain(), toy_config("max_steps=25", "eval_every=25", "dropout=0.0", f"ema={decay}"),
+                    out=tmp_path / "run", show_progress=False, callbacks=[record])
+    expected = {k: v.double() for k, v in record.start.items()}
+    for n, w in enumerate(record.after_step):  # by hand, with the decay's warm-up
+        d = min(decay, (1 + n) / (10 + n))
+        expected = {k: d * expected[k] + (1 - d) * w[k].double() for k in expected}
+    state = weights(tmp_path / "run" / "trainer_state.safetensors")
+    best = weights(tmp_path / "run" / "model.safetensors")
+    for k in expected:
+        torch.testing.assert_close(state[f"ema.{k}"].double(), expected[k], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(best[k], state[f"ema.{k}"], rtol=0, atol=0)  # the average is saved
+        assert torch.equal(state[f"model.{k}"], record.after_step[-1][k])  # training goes on from its own
+    assert not torch.equal(best["head.weight"], record.after_step[-1]["head.weight"])
+    # the logged validation loss is the average's, and the loaded run holds the average
+    rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
+    logged = [float(r["value"]) for r in rows if r["split"] == "valid" and r["metric"] == "loss"][-1]
+    run.model.eval()
+    with torch.no_grad():
+        assert run.task.validate(run.model)["loss"] == pytest.approx(logged, rel=1e-6)
+
+
+def test_ema_resumes_bit_exact(tmp_path):
+    cfg = toy_config("cell=lstm", "epochs=2", "checkpoint_every=3", "ema=0.95")
+    train_run(ToyDomain(), cfg, out=tmp_path / "full", show_progress=False)
+    with pytest.raises(Crash):
+        train_run(ToyDomain(), cfg, out=tmp_path / "split", show_progress=False, callbacks=[CrashAt(10)])
+    train_run(ToyDomain(), cfg, out=tmp_path / "split", resume=True, show_progress=False)
+    full = weights(tmp_path / "full" / "trainer_state.safetensors")
+    split = weights(tmp_path / "split" / "trainer_state.safetensors")
+    ema_keys = [k for k in full if k.startswith("ema.")]
+    assert ema_keys
+    for key in ema_keys + [k for k in full if k.startswith("model.")]:
+        assert torch.equal(full[key], split[key]), key
+
+
+def test_ema_out_of_range_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="train.ema must be in"):
+        train_run(ToyDomain(), toy_config("ema=1.0"), out=tmp_path / "run", show_progress=False)
