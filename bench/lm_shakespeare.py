@@ -295,21 +295,47 @@ def _run_worker(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def recipe_tokens_per_step(recipe: str) -> int:
+    """batch_size x bptt of an rnnsuite recipe, from its config (no training)."""
+    from rnnsuite.core import apply_overrides, default_config
+    from rnnsuite.plugins.nlp.domain import LanguageModelDomain
+
+    sets = (PARITY if recipe in PARITY_RECIPES else []) + RECIPES[recipe]
+    train = apply_overrides(default_config(LanguageModelDomain()), sets)["train"]
+    return train["batch_size"] * train["bptt"]
+
+
+def recipe_steps_per_epoch(recipe: str, workdir: Path) -> int:
+    """Training windows in one pass over the bench's training text, as the task counts them."""
+    from rnnsuite.core import apply_overrides, default_config
+    from rnnsuite.plugins.nlp.domain import LanguageModelDomain
+    from rnnsuite.plugins.nlp.task import LanguageModelTask
+
+    sets = (PARITY if recipe in PARITY_RECIPES else []) + RECIPES[recipe]
+    config = apply_overrides(default_config(LanguageModelDomain()),
+                             [*sets, "split=\"1,0,0\"", f"valid=\"{workdir / 'valid.txt'}\""])
+    return LanguageModelTask(config, workdir / "train.txt", None).steps_per_epoch()
+
+
 def budget_steps(base: dict, recipe: str, args) -> tuple:
     """Steps of `recipe` that fit in `args.budget_s` seconds of the reference machine.
 
     The reference machine runs the hand loop at `args.ref_tokens_per_s`; a recipe costs more or less
     per token than the hand loop by the ratio of their tokens per CPU second, measured here by
-    adjacent probes of `args.probe_steps` steps on one thread each, in the order hand, recipe,
+    adjacent probes of equal tokens (`args.probe_steps` hand-loop steps) on one thread each, in the order hand, recipe,
     recipe, hand (`args.probe_rounds` times), so that a load that drifts during the probes cancels.
     CPU time (time.process_time), not wall time, so that other jobs on the machine count less.
     Returns (steps, probe record) or (None, error record).
     """
-    spec = {**base, "device": "cpu", "threads": 1, "steps": args.probe_steps, "score": False, "eval_every": 0}
+    spec = {**base, "device": "cpu", "threads": 1, "score": False, "eval_every": 0}
+    # equal tokens per probe: a recipe with smaller steps probes for more of them, so that its
+    # CPU time is measured over as long a stretch as the hand loop's
+    probe_steps = {"hand": args.probe_steps,
+                   recipe: max(1, round(args.probe_steps * BATCH * WINDOW / recipe_tokens_per_step(recipe)))}
     probes = {"hand": [], recipe: []}
     for _ in range(args.probe_rounds):
         for name in ("hand", recipe, recipe, "hand"):
-            probe = _run_worker({**spec, "recipe": name})
+            probe = _run_worker({**spec, "recipe": name, "steps": probe_steps[name]})
             if "error" in probe:
                 return None, probe
             probes[name].append(probe)
@@ -350,9 +376,13 @@ def main(argv=None) -> int:
                     help="the hand loop's tokens/s on the reference machine (the issue: ~11k on 2 quiet cores)")
     ap.add_argument("--budget-recipes", default="default,default-gru,default-b64")
     ap.add_argument("--probe-steps", type=int, default=20,
-                    help="steps of each speed probe under --budget-s")
+                    help="steps of the hand loop's speed probes under --budget-s (a recipe's probes "
+                         "run as many tokens)")
     ap.add_argument("--probe-rounds", type=int, default=1,
                     help="rounds of probes (hand, recipe, recipe, hand) under --budget-s")
+    ap.add_argument("--whole-epochs", action="store_true",
+                    help="under --budget-s, round the budget down to whole passes over the training "
+                         "text (as `--set epochs=N` would train)")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
                     help="an extra recipe: the default config with these overrides (repeatable)")
     ap.add_argument("--eval-every", type=int, default=0,
@@ -391,6 +421,13 @@ def main(argv=None) -> int:
             if steps is None:
                 results.append(probes)
                 continue
+            if args.whole_epochs:
+                per_epoch = recipe_steps_per_epoch(recipe, args.workdir)
+                probes.update(steps_per_epoch=per_epoch, epochs=steps // per_epoch)
+                if steps >= per_epoch:
+                    steps = steps // per_epoch * per_epoch
+                print(f"# {recipe}: whole epochs of {per_epoch} steps -> {steps} steps", file=sys.stderr)
+                probes["steps"] = steps
         r = _run_worker({**base, "recipe": recipe, "device": args.device, "score": not args.no_score,
                          "threads": None if args.device != "cpu" else (args.threads or None), "steps": steps,
                          "run_name": f"{i}-{recipe}"})
