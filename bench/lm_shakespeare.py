@@ -259,7 +259,7 @@ def worker(spec: dict) -> dict:
     train_ids, valid_ids = tok.encode(train), tok.encode(valid)
     steps = spec["steps"]
     if spec["recipe"] == "hand":
-        model, seconds, cpu_s, done = run_hand(train_ids, steps, device)
+        model, seconds, cpu_s, done = run_hand(train_ids, steps, device, seed=spec.get("seed", 0))
         params = sum(p.numel() for p in model.parameters())
         tokens_per_step = BATCH * WINDOW
     else:
@@ -268,11 +268,12 @@ def worker(spec: dict) -> dict:
         workdir = Path(spec["workdir"])
         out = workdir / "runs" / spec["run_name"] if spec.get("run_name") else None
         loaded, seconds, cpu_s, done = run_rnnsuite(workdir / "train.txt", workdir / "valid.txt", sets, steps,
-                                                    spec["device"], out=out, eval_every=spec.get("eval_every", 0))
+                                                    spec["device"], seed=spec.get("seed", 0), out=out,
+                                                    eval_every=spec.get("eval_every", 0))
         model = loaded.model
         params = sum(p.numel() for p in model.parameters())
         tokens_per_step = loaded.config["train"]["batch_size"] * loaded.config["train"]["bptt"]
-    result = {"recipe": spec["recipe"], "device": spec["device"], "threads": threads, "steps": done,
+    result = {"recipe": spec["recipe"], "seed": spec.get("seed", 0), "device": spec["device"], "threads": threads, "steps": done,
               "tokens_per_step": tokens_per_step, "tokens": done * tokens_per_step,
               "train_s": round(seconds, 2), "cpu_s": round(cpu_s, 2),
               "tokens_per_s": round(done * tokens_per_step / seconds, 1),
@@ -380,6 +381,7 @@ def main(argv=None) -> int:
                          "run as many tokens)")
     ap.add_argument("--probe-rounds", type=int, default=1,
                     help="rounds of probes (hand, recipe, recipe, hand) under --budget-s")
+    ap.add_argument("--seed", type=int, default=0, help="seed of every training run (not of the probes)")
     ap.add_argument("--whole-epochs", action="store_true",
                     help="under --budget-s, round the budget down to whole passes over the training "
                          "text (as `--set epochs=N` would train)")
@@ -430,7 +432,7 @@ def main(argv=None) -> int:
                 probes["steps"] = steps
         r = _run_worker({**base, "recipe": recipe, "device": args.device, "score": not args.no_score,
                          "threads": None if args.device != "cpu" else (args.threads or None), "steps": steps,
-                         "run_name": f"{i}-{recipe}"})
+                         "run_name": f"{i}-{recipe}", "seed": args.seed})
         if probes is not None:
             r["budget"] = probes
         results.append(r)

@@ -42,6 +42,7 @@ CORE_DEFAULTS: dict = {
         "lr": 2e-3,
         "weight_decay": 0.01,
         "momentum": 0.9,  # sgd / rmsprop
+        "betas": [0.9, 0.999],  # adam / adamw
         "schedule": "cosine",  # constant | step | cosine | plateau
         "warmup_steps": 0,
         "min_lr": 0.0,  # cosine floor, as a fraction of lr

@@ -71,7 +71,11 @@ def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
         fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params) \
             and len({p.device for p in params}) == 1
         kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-        return kind(params, lr=lr, weight_decay=wd, fused=fused or None)
+        betas = cfg.get("betas", [0.9, 0.999])
+        if not (isinstance(betas, (list, tuple)) and len(betas) == 2
+                and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+            raise UserError(f"train.betas must be two numbers in [0, 1), e.g. [0.9, 0.99]; got {betas!r}")
+        return kind(params, lr=lr, betas=tuple(float(b) for b in betas), weight_decay=wd, fused=fused or None)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
     raise UserError(f"unknown optimizer {cfg['optimizer']!r}; use sgd, adam, adamw or rmsprop")

@@ -285,3 +285,14 @@ def test_ema_resumes_bit_exact(tmp_path):
 def test_ema_out_of_range_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="train.ema must be in"):
         train_run(ToyDomain(), toy_config("ema=1.0"), out=tmp_path / "run", show_progress=False)
+
+
+def test_betas_reach_the_optimizer_and_bad_ones_are_user_errors():
+    from rnnsuite.core.trainer import make_optimizer
+
+    params = [torch.nn.Parameter(torch.zeros(3))]
+    cfg = toy_config("betas=[0.8, 0.95]")["train"]
+    assert make_optimizer(params, cfg).param_groups[0]["betas"] == (0.8, 0.95)
+    for bad in ("betas=[0.9]", "betas=[0.9, 1.0]", "betas=[\"a\", 0.9]"):
+        with pytest.raises(UserError, match="train.betas"):
+            make_optimizer(params, toy_config(bad)["train"])
