@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from rnnsuite.core.bptt import detach_hidden
 from rnnsuite.core.cells import RecurrentStack
+from rnnsuite.core.cells._dropout import Dropout
 from torch import nn
 
 __all__ = ["SequenceModel"]
@@ -46,11 +47,11 @@ class SequenceModel(nn.Module):
                 rnn_input = input_size
         else:
             raise ValueError("SequenceModel needs vocab_size or input_size")
-        self.input_dropout = nn.Dropout(input_dropout)
+        self.input_dropout = Dropout(input_dropout)
         self.rnn = RecurrentStack(cell, rnn_input, hidden_size, num_layers=num_layers,
                                   bidirectional=bidirectional, dropout=dropout,
                                   weight_drop=weight_drop, backend=backend)
-        self.output_dropout = nn.Dropout(output_dropout)
+        self.output_dropout = Dropout(output_dropout)
         self.head = nn.Linear(self.rnn.output_size, output_size) if output_size else None
         if tie_weights:
             if vocab_size is None or self.head is None or embedding_dim != self.rnn.output_size:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+from rnnsuite.core.cells import _dropout as _dropout_module
+from rnnsuite.core.cells._dropout import dropout as _dropout
 from rnnsuite.core.cells._registry import get_cell
 from rnnsuite.core.device import _cpu_has_bf16
 from rnnsuite.core.errors import UserError
@@ -76,7 +77,7 @@ class RecurrentStack(nn.Module):
     def _recurrent_weights(self) -> list:
         """W_hh of every cell, DropConnect-ed when training with weight_drop."""
         if self.weight_drop and self.training:
-            return [F.dropout(c.weight_hh, self.weight_drop, True) for c in self.cells]
+            return [_dropout(c.weight_hh, self.weight_drop, True) for c in self.cells]
         return [c.weight_hh for c in self.cells]
 
     def forward(self, x: torch.Tensor, state: tuple | None = None, lengths: torch.Tensor | None = None):
@@ -104,6 +105,9 @@ class RecurrentStack(nn.Module):
         kernel = _FUSED_KERNELS[self.fused_mode]
         hx = state if self.num_states == 2 else state[0]
         args = (self.has_bias, self.num_layers, float(self.dropout), self.training, self.bidirectional)
+        if (lengths is None and self.dropout and self.training and self.num_layers > 1 and x.device.type == "cpu"
+                and not _dropout_module.USE_TORCH):
+            return self._forward_fused_by_layer(x, state, flat)
         if lengths is None:
             result = kernel(x, hx, flat, *args, False)
             out, new_state = result[0], tuple(result[1:])
@@ -117,6 +121,26 @@ class RecurrentStack(nn.Module):
         out, _ = nn.utils.rnn.pad_packed_sequence(out_packed, total_length=x.shape[0])
         new_state = tuple(s.index_select(1, unsort) for s in result[1:])
         return out, new_state
+
+    def _forward_fused_by_layer(self, x, state, flat):
+        """Training on CPU with dropout between layers: one kernel call per layer and our cheaper
+        dropout between them (torch's kernel would draw its masks with bernoulli_)."""
+        kernel = _FUSED_KERNELS[self.fused_mode]
+        D = self.num_directions
+        per_layer = len(flat) // self.num_layers
+        finals = [[] for _ in range(self.num_states)]
+        layer_input = x
+        for layer in range(self.num_layers):
+            hx = tuple(s[layer * D:(layer + 1) * D] for s in state)
+            result = kernel(layer_input, hx if self.num_states == 2 else hx[0],
+                            flat[layer * per_layer:(layer + 1) * per_layer],
+                            self.has_bias, 1, 0.0, True, self.bidirectional, False)
+            layer_input = result[0]
+            for i, s in enumerate(result[1:]):
+                finals[i].append(s)
+            if layer < self.num_layers - 1:
+                layer_input = _dropout(layer_input, self.dropout, True)
+        return layer_input, tuple(torch.cat(f, 0) for f in finals)
 
     # -- reference ---------------------------------------------------------------------------
 
@@ -150,7 +174,7 @@ class RecurrentStack(nn.Module):
                     final[i].append(s)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, True)
+                layer_input = _dropout(layer_input, self.dropout, True)
         return layer_input, tuple(torch.stack(f, 0) for f in final)
 
 

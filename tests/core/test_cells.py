@@ -209,3 +209,53 @@ def test_fused_stack_trains_under_cpu_bf16_autocast(cell):
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in stack.parameters())
     reference, _ = stack(x)
     torch.testing.assert_close(out.float(), reference, atol=0.05, rtol=0.05)
+
+
+def test_cpu_dropout_zeroes_p_and_scales_the_rest_and_its_gradient():
+    from rnnsuite.core.cells._dropout import dropout
+
+    torch.manual_seed(0)
+    x = (torch.rand(200, 50, 40) + 0.5).requires_grad_()
+    y = dropout(x, 0.3, True)
+    kept = y != 0
+    assert abs(1 - kept.float().mean().item() - 0.3) < 0.005  # 400,000 draws: sd 0.0007
+    torch.testing.assert_close(y[kept], x[kept] / 0.7)
+    g = torch.randn_like(x)
+    y.backward(g)
+    torch.testing.assert_close(x.grad, torch.where(kept, g / 0.7, torch.zeros_like(g)))
+    assert dropout(x, 0.3, False) is x and dropout(x, 0.0, True) is x
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_fused_training_with_dropout_runs_layer_by_layer_like_torch_layers(cell):
+    """Per-layer kernels with our dropout between them = torch's one-layer modules with that mask."""
+    from rnnsuite.core.cells._dropout import dropout
+
+    torch.manual_seed(1)
+    stack = RecurrentStack(cell, 5, 7, num_layers=3, dropout=0.4, backend="fused").train()
+    x, state = torch.randn(6, 4, 5), stack.init_state(4)
+    state = tuple(torch.randn_like(s) for s in state)
+    torch.manual_seed(7)
+    out, final = stack(x, state)
+    # the same computation by hand, drawing the masks in the same order
+    torch_class = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[cell]
+    layers = []
+    for c in stack.cells:
+        m = torch_class(c.weight_ih.shape[1], 7)
+        with torch.no_grad():
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(m, f"{name}_l0").copy_(getattr(c, name))
+        layers.append(m)
+    torch.manual_seed(7)  # after building the layers, whose initialisation draws numbers too
+    h, finals = x, []
+    for layer, m in enumerate(layers):
+        hx = tuple(s[layer:layer + 1] for s in state)
+        h, f = m(h, hx if cell == "lstm" else hx[0])
+        finals.append(f if cell == "lstm" else (f,))
+        if layer < 2:
+            h = dropout(h, 0.4, True)
+    torch.testing.assert_close(out, h, atol=1e-6, rtol=0)
+    for i in range(len(final)):
+        torch.testing.assert_close(final[i], torch.cat([f[i] for f in finals], 0), atol=1e-6, rtol=0)
+    out.sum().backward()  # and gradients flow through every layer
+    assert all(c.weight_ih.grad is not None and c.weight_ih.grad.abs().sum() > 0 for c in stack.cells)
