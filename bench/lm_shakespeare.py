@@ -282,7 +282,26 @@ def worker(spec: dict) -> dict:
     if spec.get("score", True):
         nats = valid_nats(model, valid_ids, tok.boundary_id, device)
         result.update(valid_nats_per_char=round(nats, 4), valid_bits_per_char=round(nats / math.log(2), 4))
+        if spec["recipe"] != "hand" and loaded.config["train"].get("ema") and loaded.path is not None:
+            # the same run's own last weights beside their average: a paired comparison, free of
+            # the seed-to-seed spread that separate runs carry
+            result["valid_nats_per_char_raw_last"] = round(raw_last_nats(model, loaded.path, valid_ids,
+                                                                         tok.boundary_id, device), 4)
     return result
+
+
+def raw_last_nats(model, run_path, valid_ids, boundary_id, device) -> float:
+    """valid_nats of the last trained weights of a run with train.ema (its trainer state), not
+    of the average that the run saves as its model."""
+    import copy
+
+    from rnnsuite.core.checkpoint import load_weights
+
+    tensors, _ = load_weights(Path(run_path) / "trainer_state.safetensors")
+    raw = copy.deepcopy(model)
+    raw.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    raw.eval()
+    return valid_nats(raw, valid_ids, boundary_id, device)
 
 
 def _run_worker(spec: dict) -> dict:
@@ -409,7 +428,7 @@ def main(argv=None) -> int:
     variants = {}
     for v in args.variant:
         name, _, sets = v.partition(":")
-        variants[name] = [kv for kv in sets.split(",") if kv]
+        variants[name] = [kv for kv in re.split(r",(?![^\[]*\])", sets) if kv]  # commas inside [..] stay
     RECIPES.update(variants)
     base = {"corpus": str(corpus), "workdir": str(args.workdir), "eval_every": args.eval_every,
             "variants": variants}
