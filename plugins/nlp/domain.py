@@ -13,7 +13,7 @@ __all__ = ["LanguageModelDomain", "NLP_DEFAULTS"]
 #: LSTM over characters, AdamW with warm-up and cosine decay, clipping at 1, dropout 0.2 in and after
 #: the stack. Small steps of 16 streams x 64 characters at lr 4e-3 with weight decay 0.05, and a
 #: moving average of the weights: on tiny-shakespeare at the 15-minute CPU budget they reach
-#: 1.51-1.53 nats/char by seed (1.514 in 15 wall-clock minutes on 2 cores) where batch 32 x 128 at
+#: 1.495-1.53 nats/char by seed (1.514 in 15 wall-clock minutes on 2 cores) where batch 32 x 128 at
 #: lr 3e-3 / weight decay 0.1 reached 1.550 (bench/RESULTS.md, NLP).
 NLP_DEFAULTS = {
     "data": {
