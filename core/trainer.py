@@ -165,6 +165,7 @@ class Trainer:
         self._good = None  # on_nan=rollback: (step, model state, optimizer state) of the last checkpoint
         self.ema_state = None  # train.ema: {name: averaged tensor} of the floating-point weights
         self.ema_updates = 0
+        self._ema_pairs = None  # (averages, the model's tensors) for one foreach lerp a step
         self.total_steps = 0
         self.rows: list[dict] = []
         self.grad_rows: list[dict] = []
@@ -370,8 +371,11 @@ class Trainer:
         if not self.cfg.get("ema"):
             self.ema_state, self.ema_updates = None, 0
             return
-        self.ema_state = {k: v.detach().clone() for k, v in self.model.state_dict().items() if v.is_floating_point()}
+        weights = {k: v for k, v in self.model.state_dict().items() if v.is_floating_point()}
+        self.ema_state = {k: v.detach().clone() for k, v in weights.items()}
         self.ema_updates = 0
+        # the model's own tensors, in ema_state's order (load_state_dict copies into them in place)
+        self._ema_pairs = (list(self.ema_state.values()), [v.detach() for v in weights.values()])
 
     def _ema_update(self) -> None:
         """ema <- d * ema + (1 - d) * weights, with d = min(ema, (1 + n) / (10 + n)) after n
@@ -380,11 +384,16 @@ class Trainer:
         if self.ema_state is None:
             return
         decay = min(self.cfg["ema"], (1 + self.ema_updates) / (10 + self.ema_updates))
-        current = self.model.state_dict()
-        names = list(self.ema_state)
         with torch.no_grad():
-            torch._foreach_lerp_([self.ema_state[k] for k in names], [current[k].detach() for k in names], 1.0 - decay)
+            torch._foreach_lerp_(*self._ema_pairs, 1.0 - decay)
         self.ema_updates += 1
+
+    def _validated_weights(self) -> dict:
+        """The state dict that validation scores: the model's, with the average in place of its
+        floating-point weights under train.ema."""
+        if self.ema_state is None:
+            return self.model.state_dict()
+        return {**self.model.state_dict(), **self.ema_state}
 
     @contextlib.contextmanager
     def _averaged_weights(self):
@@ -411,9 +420,10 @@ class Trainer:
                  if t.is_floating_point()]
         return bool(torch.stack(flags).all()) if flags else True
 
-    def _weights_copy(self) -> dict:
-        """A detached copy of the model's state dict (in-memory best weights, rollback point)."""
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+    def _weights_copy(self, state: dict | None = None) -> dict:
+        """A detached copy of `state`, by default the model's state dict (in-memory best weights,
+        rollback point)."""
+        return {k: v.detach().clone() for k, v in (state or self.model.state_dict()).items()}
 
     def _remember_good(self) -> None:
         """on_nan=rollback: keep the state of the last checkpoint (in memory, so a run without
@@ -484,7 +494,6 @@ class Trainer:
         self.model.eval()
         with torch.no_grad(), self._averaged_weights():
             metrics = self.task.validate(self.model) or {}
-            best_candidate = self._weights_copy() if self.run_dir is None or self.ema_state is not None else None
         self.model.train()
         for name, value in metrics.items():
             self._log("valid", name, value)
@@ -513,10 +522,10 @@ class Trainer:
         elif metrics:
             raise UserError(f"train.monitor={monitor!r} is not among the validation metrics: {', '.join(metrics)}")
         if improved and self.is_main and self.run_dir is not None:
-            save_weights(self.run_dir / "model.safetensors", best_candidate or self.model.state_dict(),
+            save_weights(self.run_dir / "model.safetensors", self._validated_weights(),
                          {"step": self.step, "epoch": self.epoch})
         elif improved and self.run_dir is None:
-            self.best_state = best_candidate
+            self.best_state = self._weights_copy(self._validated_weights())
         self._save_checkpoint()
         if self.cfg["patience"] and self.bad_evals >= self.cfg["patience"]:
             self.stop_reason = "early_stopping"
