@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import torch
-from rnnsuite.core.cells import _dropout as _dropout_module
-from rnnsuite.core.cells._dropout import dropout as _dropout
+from rnnsuite.core.cells import _dropout
 from rnnsuite.core.cells._registry import get_cell
 from rnnsuite.core.device import _cpu_has_bf16
 from rnnsuite.core.errors import UserError
@@ -77,7 +76,7 @@ class RecurrentStack(nn.Module):
     def _recurrent_weights(self) -> list:
         """W_hh of every cell, DropConnect-ed when training with weight_drop."""
         if self.weight_drop and self.training:
-            return [_dropout(c.weight_hh, self.weight_drop, True) for c in self.cells]
+            return [_dropout.dropout(c.weight_hh, self.weight_drop, True) for c in self.cells]
         return [c.weight_hh for c in self.cells]
 
     def forward(self, x: torch.Tensor, state: tuple | None = None, lengths: torch.Tensor | None = None):
@@ -106,7 +105,7 @@ class RecurrentStack(nn.Module):
         hx = state if self.num_states == 2 else state[0]
         args = (self.has_bias, self.num_layers, float(self.dropout), self.training, self.bidirectional)
         if (lengths is None and self.dropout and self.training and self.num_layers > 1 and x.device.type == "cpu"
-                and not _dropout_module.USE_TORCH):
+                and not _dropout.USE_TORCH):
             return self._forward_fused_by_layer(x, state, flat)
         if lengths is None:
             result = kernel(x, hx, flat, *args, False)
@@ -139,7 +138,7 @@ class RecurrentStack(nn.Module):
             for i, s in enumerate(result[1:]):
                 finals[i].append(s)
             if layer < self.num_layers - 1:
-                layer_input = _dropout(layer_input, self.dropout, True)
+                layer_input = _dropout.dropout(layer_input, self.dropout, True)
         return layer_input, tuple(torch.cat(f, 0) for f in finals)
 
     # -- reference ---------------------------------------------------------------------------
@@ -174,7 +173,7 @@ class RecurrentStack(nn.Module):
                     final[i].append(s)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = _dropout(layer_input, self.dropout, True)
+                layer_input = _dropout.dropout(layer_input, self.dropout, True)
         return layer_input, tuple(torch.stack(f, 0) for f in final)
 
 
