@@ -263,8 +263,8 @@ def worker(spec: dict) -> dict:
         params = sum(p.numel() for p in model.parameters())
         tokens_per_step = BATCH * WINDOW
     else:
-        extra = {**RECIPES, **spec.get("variants", {})}[spec["recipe"]]
-        sets = PARITY + extra if spec["recipe"] in PARITY_RECIPES else extra
+        RECIPES.update(spec.get("variants", {}))
+        sets = recipe_sets(spec["recipe"])
         workdir = Path(spec["workdir"])
         out = workdir / "runs" / spec["run_name"] if spec.get("run_name") else None
         loaded, seconds, cpu_s, done = run_rnnsuite(workdir / "train.txt", workdir / "valid.txt", sets, steps,
@@ -315,25 +315,30 @@ def _run_worker(spec: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def recipe_tokens_per_step(recipe: str) -> int:
-    """batch_size x bptt of an rnnsuite recipe, from its config (no training)."""
+def recipe_sets(recipe: str) -> list:
+    """The `--set` overrides of an rnnsuite recipe (the parity recipes on top of the hand loop's)."""
+    return (PARITY if recipe in PARITY_RECIPES else []) + RECIPES[recipe]
+
+
+def recipe_config(recipe: str, *extra: str) -> dict:
+    """The full config an rnnsuite recipe trains with (no training)."""
     from rnnsuite.core import apply_overrides, default_config
     from rnnsuite.plugins.nlp.domain import LanguageModelDomain
 
-    sets = (PARITY if recipe in PARITY_RECIPES else []) + RECIPES[recipe]
-    train = apply_overrides(default_config(LanguageModelDomain()), sets)["train"]
+    return apply_overrides(default_config(LanguageModelDomain()), [*recipe_sets(recipe), *extra])
+
+
+def recipe_tokens_per_step(recipe: str) -> int:
+    """batch_size x bptt of an rnnsuite recipe."""
+    train = recipe_config(recipe)["train"]
     return train["batch_size"] * train["bptt"]
 
 
 def recipe_steps_per_epoch(recipe: str, workdir: Path) -> int:
     """Training windows in one pass over the bench's training text, as the task counts them."""
-    from rnnsuite.core import apply_overrides, default_config
-    from rnnsuite.plugins.nlp.domain import LanguageModelDomain
     from rnnsuite.plugins.nlp.task import LanguageModelTask
 
-    sets = (PARITY if recipe in PARITY_RECIPES else []) + RECIPES[recipe]
-    config = apply_overrides(default_config(LanguageModelDomain()),
-                             [*sets, "split=\"1,0,0\"", f"valid=\"{workdir / 'valid.txt'}\""])
+    config = recipe_config(recipe, "split=\"1,0,0\"", f"valid=\"{workdir / 'valid.txt'}\"")
     return LanguageModelTask(config, workdir / "train.txt", None).steps_per_epoch()
 
 
