@@ -23,6 +23,8 @@ class SequenceModel(nn.Module):
         output_size: head output size (None: the model returns the recurrent outputs).
         input_dropout / output_dropout: dropout on encoder outputs / recurrent outputs.
         tie_weights: share the embedding matrix with the head (needs embedding_dim == D*H).
+        locked_dropout: every dropout above keeps one mask over the time steps of a call
+            (variational dropout, as AWD-LSTM) instead of a new one per element.
 
     Shape:
         x: (T, B) token ids or (T, B, I) features -> (T, B, output_size), state.
@@ -32,7 +34,7 @@ class SequenceModel(nn.Module):
                  embedding_dim: int | None = None, hidden_size: int = 128, num_layers: int = 1,
                  output_size: int | None = None, bidirectional: bool = False, dropout: float = 0.0,
                  input_dropout: float = 0.0, output_dropout: float = 0.0, weight_drop: float = 0.0,
-                 tie_weights: bool = False, backend: str = "auto"):
+                 tie_weights: bool = False, backend: str = "auto", locked_dropout: bool = False):
         super().__init__()
         if vocab_size is not None:
             embedding_dim = embedding_dim or hidden_size
@@ -47,11 +49,12 @@ class SequenceModel(nn.Module):
                 rnn_input = input_size
         else:
             raise ValueError("SequenceModel needs vocab_size or input_size")
-        self.input_dropout = Dropout(input_dropout)
+        self.input_dropout = Dropout(input_dropout, locked_dropout)
         self.rnn = RecurrentStack(cell, rnn_input, hidden_size, num_layers=num_layers,
                                   bidirectional=bidirectional, dropout=dropout,
-                                  weight_drop=weight_drop, backend=backend)
-        self.output_dropout = Dropout(output_dropout)
+                                  weight_drop=weight_drop, backend=backend,
+                                  locked_dropout=locked_dropout)
+        self.output_dropout = Dropout(output_dropout, locked_dropout)
         self.head = nn.Linear(self.rnn.output_size, output_size) if output_size else None
         if tie_weights:
             if vocab_size is None or self.head is None or embedding_dim != self.rnn.output_size:

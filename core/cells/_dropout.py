@@ -1,4 +1,4 @@
-"""Dropout whose mask is cheaper to draw on CPU than torch's.
+"""Dropout whose mask is cheaper to draw on CPU than torch's, per element or locked over time.
 
 torch's CPU dropout draws its mask with `bernoulli_`, 3.8 ms for the 262,144 activations of one
 (64, 16, 256) window on one thread; `rand_like(x) >= p` draws the same distribution in 1.2 ms.
@@ -31,10 +31,17 @@ class _CPUDropout(torch.autograd.Function):
         return grad * mask, None
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
-    """`F.dropout(x, p, training)`: zero each element with probability p, scale the rest by 1/(1-p)."""
+def dropout(x: torch.Tensor, p: float, training: bool = True, locked: bool = False) -> torch.Tensor:
+    """`F.dropout(x, p, training)`: zero each element with probability p, scale the rest by 1/(1-p).
+
+    locked: one mask for every time step of a (T, ...) tensor, drawn for x[0] and broadcast over
+    the time axis (variational or "locked" dropout, Gal & Ghahramani 2016, AWD-LSTM).
+    """
     if not training or p == 0.0:
         return x
+    if locked and x.dim() >= 2 and p < 1.0:
+        mask = torch.rand_like(x[:1]).ge_(p).mul_(1.0 / (1.0 - p))
+        return x * mask
     if USE_TORCH or x.device.type != "cpu" or p >= 1.0 or not x.is_floating_point():
         return F.dropout(x, p, training)
     return _CPUDropout.apply(x, float(p))
@@ -43,14 +50,15 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
 class Dropout(nn.Module):
     """`nn.Dropout` drawn with `dropout` above (no parameters, so state dicts are unchanged)."""
 
-    def __init__(self, p: float = 0.5):
+    def __init__(self, p: float = 0.5, locked: bool = False):
         super().__init__()
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
+        self.locked = locked
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return dropout(x, self.p, self.training)
+        return dropout(x, self.p, self.training, self.locked)
 
     def extra_repr(self) -> str:
-        return f"p={self.p}"
+        return f"p={self.p}" + (", locked=True" if self.locked else "")

@@ -22,6 +22,7 @@ class RecurrentStack(nn.Module):
         cell: registered cell name (`rnn`, `rnn_relu`, `lstm`, `gru`, or a plugin's).
         input_size, hidden_size, num_layers, bidirectional: as in `torch.nn.LSTM`.
         dropout: dropout on the outputs of every layer but the last (as torch).
+        locked_dropout: that dropout keeps one mask over the time steps of a call (variational).
         weight_drop: DropConnect on each W_hh, sampled once per forward (AWD-LSTM).
         backend: `reference` (step-by-step Python loop), `fused` (torch's kernels, cuDNN on
             GPU; built-in cells only) or `auto` (fused when the cell has a fused kernel).
@@ -34,7 +35,7 @@ class RecurrentStack(nn.Module):
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, weight_drop: float = 0.0,
-                 backend: str = "auto", bias: bool = True):
+                 backend: str = "auto", bias: bool = True, locked_dropout: bool = False):
         super().__init__()
         cell_class = get_cell(cell)
         if backend not in BACKENDS:
@@ -46,6 +47,7 @@ class RecurrentStack(nn.Module):
         self.num_directions = 2 if bidirectional else 1
         self.bidirectional = bidirectional
         self.dropout = dropout
+        self.locked_dropout = locked_dropout
         self.weight_drop = weight_drop
         cells = []
         for layer in range(num_layers):
@@ -104,8 +106,8 @@ class RecurrentStack(nn.Module):
         kernel = _FUSED_KERNELS[self.fused_mode]
         hx = state if self.num_states == 2 else state[0]
         args = (self.has_bias, self.num_layers, float(self.dropout), self.training, self.bidirectional)
-        if (lengths is None and self.dropout and self.training and self.num_layers > 1 and x.device.type == "cpu"
-                and not _dropout.USE_TORCH):
+        if (lengths is None and self.dropout and self.training and self.num_layers > 1
+                and (self.locked_dropout or x.device.type == "cpu" and not _dropout.USE_TORCH)):
             return self._forward_fused_by_layer(x, state, flat)
         if lengths is None:
             result = kernel(x, hx, flat, *args, False)
@@ -122,8 +124,8 @@ class RecurrentStack(nn.Module):
         return out, new_state
 
     def _forward_fused_by_layer(self, x, state, flat):
-        """Training on CPU with dropout between layers: one kernel call per layer and our cheaper
-        dropout between them (torch's kernel would draw its masks with bernoulli_)."""
+        """Training with dropout between layers, on CPU or locked: one kernel call per layer and our
+        dropout between them (torch's kernel draws per-element masks, on CPU with bernoulli_)."""
         kernel = _FUSED_KERNELS[self.fused_mode]
         D = self.num_directions
         per_layer = len(flat) // self.num_layers
@@ -138,7 +140,7 @@ class RecurrentStack(nn.Module):
             for i, s in enumerate(result[1:]):
                 finals[i].append(s)
             if layer < self.num_layers - 1:
-                layer_input = _dropout.dropout(layer_input, self.dropout, True)
+                layer_input = _dropout.dropout(layer_input, self.dropout, True, self.locked_dropout)
         return layer_input, tuple(torch.cat(f, 0) for f in finals)
 
     # -- reference ---------------------------------------------------------------------------
@@ -173,7 +175,7 @@ class RecurrentStack(nn.Module):
                     final[i].append(s)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
             if self.dropout and self.training and layer < self.num_layers - 1:
-                layer_input = _dropout.dropout(layer_input, self.dropout, True)
+                layer_input = _dropout.dropout(layer_input, self.dropout, True, self.locked_dropout)
         return layer_input, tuple(torch.stack(f, 0) for f in final)
 
 

@@ -38,6 +38,7 @@ NLP_DEFAULTS = {
         "embedding_dropout": 0.0,  # on the embedded input
         "output_dropout": 0.2,  # on the last layer's output, before the decoder
         "weight_drop": 0.0,  # DropConnect on W_hh (AWD-LSTM)
+        "locked_dropout": False,  # one dropout mask over a window's time steps (AWD-LSTM)
     },
     "train": {
         "batch_size": 16,

@@ -32,6 +32,7 @@ def build_language_model(config: dict, vocab_size: int):
         dropout=m["dropout"], input_dropout=m.get("embedding_dropout", 0.0),
         output_dropout=m.get("output_dropout", 0.0), weight_drop=m.get("weight_drop", 0.0),
         tie_weights=bool(m.get("tie_weights")) and embedding_dim == out_size, backend=m["backend"],
+        locked_dropout=bool(m.get("locked_dropout", False)),
     )
 
 

@@ -259,3 +259,37 @@ def test_fused_training_with_dropout_runs_layer_by_layer_like_torch_layers(cell)
         torch.testing.assert_close(final[i], torch.cat([f[i] for f in finals], 0), atol=1e-6, rtol=0)
     out.sum().backward()  # and gradients flow through every layer
     assert all(c.weight_ih.grad is not None and c.weight_ih.grad.abs().sum() > 0 for c in stack.cells)
+
+
+def test_locked_dropout_keeps_one_mask_over_time():
+    from rnnsuite.core.cells._dropout import dropout
+
+    torch.manual_seed(0)
+    x = (torch.rand(30, 400, 50) + 0.5).requires_grad_()
+    y = dropout(x, 0.25, True, locked=True)
+    kept = y != 0
+    assert (kept == kept[:1]).all()  # the same elements dropped at every step
+    assert abs(1 - kept[0].float().mean().item() - 0.25) < 0.01  # 20,000 draws: sd 0.003
+    torch.testing.assert_close(y[kept], x[kept] / 0.75)
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, kept.float() / 0.75)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_locked_dropout_between_layers_same_on_both_backends(cell):
+    """The fused stack's per-layer path and the reference loop draw the same locked masks."""
+    torch.manual_seed(2)
+    fused = RecurrentStack(cell, 5, 7, num_layers=3, dropout=0.5, backend="fused", locked_dropout=True)
+    reference = RecurrentStack(cell, 5, 7, num_layers=3, dropout=0.5, backend="reference", locked_dropout=True)
+    reference.load_state_dict(fused.state_dict())
+    x = torch.randn(9, 4, 5)
+    torch.manual_seed(3)
+    out_fused, _ = fused.train()(x)
+    torch.manual_seed(3)
+    out_reference, _ = reference.train()(x)
+    torch.testing.assert_close(out_fused, out_reference, atol=1e-5, rtol=0)
+    per_element = RecurrentStack(cell, 5, 7, num_layers=3, dropout=0.5, backend="reference")
+    per_element.load_state_dict(fused.state_dict())
+    torch.manual_seed(3)
+    out_per_element, _ = per_element.train()(x)
+    assert not torch.allclose(out_fused, out_per_element)  # the flag does change the masks
