@@ -227,9 +227,20 @@ class Trainer:
     def _epoch_batches(self, epoch: int):
         generator = torch.Generator().manual_seed(self.cfg["seed"] * 1_000_003 + epoch)
         batches = self.task.train_batches(epoch, generator)
-        if self.dist.enabled and not getattr(self.task, "shards_itself", False):
+        if self._ranks_take_turns():
             batches = islice(batches, self.dist.rank, None, self.dist.world_size)
+        elif self.dist.enabled and getattr(self.task, "batch_axis", None) is not None:
+            # every rank walks every batch and keeps its slice of the batch axis: stream tasks
+            # then carry each column's state from one window to the next on one rank
+            axis, world, rank = self.task.batch_axis, self.dist.world_size, self.dist.rank
+            batches = (_split_tree(batch, world, axis)[rank] for batch in batches)
         return batches
+
+    def _ranks_take_turns(self) -> bool:
+        """Under torchrun, ranks take whole batches in turn unless the task shards its data itself
+        or declares a batch axis to split."""
+        return (self.dist.enabled and not getattr(self.task, "shards_itself", False)
+                and getattr(self.task, "batch_axis", None) is None)
 
     def _estimate_total_steps(self) -> int:
         max_steps, epochs = self.cfg["max_steps"], self.cfg["epochs"]
@@ -237,7 +248,7 @@ class Trainer:
         if per_epoch is None:
             batches = self.task.train_batches(0, torch.Generator().manual_seed(self.cfg["seed"] * 1_000_003))
             per_epoch = len(batches) if hasattr(batches, "__len__") else sum(1 for _ in batches)
-            if self.dist.enabled and not getattr(self.task, "shards_itself", False):
+            if self._ranks_take_turns():
                 per_epoch = math.ceil(per_epoch / self.dist.world_size)
         if per_epoch == 0:
             raise UserError("the training data yields no batches (too little data for the batch size/window?)")
@@ -653,3 +664,18 @@ def _read_csv(path: Path) -> list[dict]:
         raise UserError(f"{path}: damaged run log, cannot resume from it ({type(exc).__name__}: "
                         f"{' '.join(str(exc).split())[:120]})") from None
     return rows
+
+
+def _split_tree(tree, n: int, axis: int) -> list:
+    """n copies of a nested batch with every tensor cut into n slices along `axis`."""
+    if isinstance(tree, torch.Tensor):
+        return list(torch.tensor_split(tree, n, dim=axis)) if tree.dim() > axis else [tree] * n
+    if isinstance(tree, dict):
+        parts = {k: _split_tree(v, n, axis) for k, v in tree.items()}
+        return [{k: v[i] for k, v in parts.items()} for i in range(n)]
+    if isinstance(tree, (tuple, list)):
+        parts = [_split_tree(v, n, axis) for v in tree]
+        if hasattr(tree, "_fields"):  # namedtuple
+            return [type(tree)(*(p[i] for p in parts)) for i in range(n)]
+        return [type(tree)(p[i] for p in parts) for i in range(n)]
+    return [tree] * n

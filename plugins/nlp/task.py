@@ -88,6 +88,9 @@ class LanguageModelTask(Task):
     next (detached by the trainer), so the model sees an unbroken text per column.
     """
 
+    #: batches are (inputs, targets) of shape (k, B): torchrun ranks split them along B (columns)
+    batch_axis = 1
+
     def __init__(self, config: dict, data, state: dict | None):
         self.config = config
         d = config["data"]

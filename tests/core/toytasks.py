@@ -77,3 +77,9 @@ class LastStepTask(Task):
         x, y = batch
         out, _ = model(x)
         return StepOutput(F.cross_entropy(out[-1], y))
+
+
+class SplittableCopyStreamTask(CopyStreamTask):
+    """CopyStreamTask that declares its batch axis: torchrun ranks split its batches' columns."""
+
+    batch_axis = 1
