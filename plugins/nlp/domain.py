@@ -11,10 +11,10 @@ __all__ = ["LanguageModelDomain", "NLP_DEFAULTS"]
 
 #: Defaults on top of core's. The recipe trains well on a few CPU cores without tuning: a 2-layer
 #: LSTM over characters, AdamW with warm-up and cosine decay, clipping at 1, dropout 0.2 in and after
-#: the stack. Small steps of 16 streams x 64 characters at lr 4e-3 with weight decay 0.05, and a
-#: moving average of the weights: on tiny-shakespeare at the 15-minute CPU budget they reach
-#: 1.495-1.53 nats/char by seed (1.514 in 15 wall-clock minutes on 2 cores) where batch 32 x 128 at
-#: lr 3e-3 / weight decay 0.1 reached 1.550 (bench/RESULTS.md, NLP).
+#: the stack. Small steps of 16 streams x 32 characters at lr 4e-3 with weight decay 0.05, and a
+#: moving average of the weights: on tiny-shakespeare in 15 wall-clock minutes on 2 CPU cores they
+#: reach 1.494 nats/char (seeds 0-3: 1.494, 1.498, 1.499, 1.529), where windows of 64 reached 1.514
+#: (seed 0) and batch 32 x 128 at lr 3e-3 / weight decay 0.1 reached 1.550 (bench/RESULTS.md, NLP).
 NLP_DEFAULTS = {
     "data": {
         "tokenizer": "char",  # char | word | bpe (bpe needs `pip install tokenizers`)
@@ -42,7 +42,7 @@ NLP_DEFAULTS = {
     },
     "train": {
         "batch_size": 16,
-        "bptt": 64,
+        "bptt": 32,
         "lr": 4e-3,
         "weight_decay": 0.05,
         "schedule": "cosine",
