@@ -3,7 +3,8 @@
 rnnsuite draws dropout masks on CPU with `rand_like(x) >= p` instead of torch's `bernoulli_`,
 and runs a fused stack with dropout one layer at a time so that the masks between layers are
 drawn that way too (core/cells/_dropout.py). This bench trains the NLP default model (LSTM
-2x256, embedding 64, dropout 0.2 between layers and on the output, batch 16 x window 64, AdamW)
+2x256, embedding 64, dropout 0.2 between layers and on the output, the default's batch and
+window, AdamW)
 on random tokens, alternating the two settings in rounds on one thread, and prints tokens per
 CPU second of each (from the median step, which other processes on the machine disturb least)
 and their ratio.

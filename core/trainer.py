@@ -227,18 +227,18 @@ class Trainer:
     def _epoch_batches(self, epoch: int):
         generator = torch.Generator().manual_seed(self.cfg["seed"] * 1_000_003 + epoch)
         batches = self.task.train_batches(epoch, generator)
-        if self._ranks_take_turns():
-            batches = islice(batches, self.dist.rank, None, self.dist.world_size)
-        elif self.dist.enabled and getattr(self.task, "batch_axis", None) is not None:
-            # every rank walks every batch and keeps its slice of the batch axis: stream tasks
-            # then carry each column's state from one window to the next on one rank
-            axis, world, rank = self.task.batch_axis, self.dist.world_size, self.dist.rank
-            batches = (_split_tree(batch, world, axis)[rank] for batch in batches)
-        return batches
+        if not self.dist.enabled or getattr(self.task, "shards_itself", False):
+            return batches
+        axis, world, rank = getattr(self.task, "batch_axis", None), self.dist.world_size, self.dist.rank
+        if axis is None:
+            return islice(batches, rank, None, world)
+        # every rank walks every batch and keeps its slice of the batch axis: stream tasks then
+        # carry each column's state from one window to the next on one rank
+        return (_split_tree(batch, world, axis)[rank] for batch in batches)
 
     def _ranks_take_turns(self) -> bool:
-        """Under torchrun, ranks take whole batches in turn unless the task shards its data itself
-        or declares a batch axis to split."""
+        """Under torchrun, ranks take whole batches in turn (_epoch_batches) unless the task shards
+        its data itself or declares a batch axis to split."""
         return (self.dist.enabled and not getattr(self.task, "shards_itself", False)
                 and getattr(self.task, "batch_axis", None) is None)
 

@@ -18,10 +18,15 @@ __all__ = ["dropout", "Dropout"]
 USE_TORCH = False
 
 
+def _mask(like: torch.Tensor, p: float) -> torch.Tensor:
+    """0 with probability p, else 1/(1-p), shaped like `like`."""
+    return torch.rand_like(like).ge_(p).mul_(1.0 / (1.0 - p))
+
+
 class _CPUDropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, p: float):
-        mask = torch.rand_like(x).ge_(p).mul_(1.0 / (1.0 - p))  # 0 or 1/(1-p), kept for backward
+        mask = _mask(x, p)  # kept for backward
         ctx.save_for_backward(mask)
         return x * mask
 
@@ -40,8 +45,7 @@ def dropout(x: torch.Tensor, p: float, training: bool = True, locked: bool = Fal
     if not training or p == 0.0:
         return x
     if locked and x.dim() >= 2 and p < 1.0:
-        mask = torch.rand_like(x[:1]).ge_(p).mul_(1.0 / (1.0 - p))
-        return x * mask
+        return x * _mask(x[:1], p)
     if USE_TORCH or x.device.type != "cpu" or p >= 1.0 or not x.is_floating_point():
         return F.dropout(x, p, training)
     return _CPUDropout.apply(x, float(p))
