@@ -104,7 +104,8 @@ PARITY_RECIPES = ("rns-lstm", "rns-gru", "rns-rnn")
 PARITY = ["hidden_size=256", "embedding_dim=64", "num_layers=2", "dropout=0.1", "output_dropout=0.0",
           "embedding_dropout=0.0", "weight_drop=0.0", "tie_weights=false", "batch_size=32", "bptt=128",
           "optimizer=\"adamw\"", "lr=0.002", "weight_decay=0.01", "schedule=\"constant\"",
-          "warmup_steps=0", "clip_grad_norm=1.0", "backend=\"fused\""]
+          "warmup_steps=0", "min_lr=0.0", "clip_grad_norm=1.0", "backend=\"fused\"", "ema=0",
+          "locked_dropout=false", "variable_bptt=false"]
 BATCH, WINDOW = 32, 128
 
 

@@ -27,11 +27,11 @@ def test_ranks_split_the_batch_axis_of_a_stream_task_like_one_process(tmp_path):
     their state), so two ranks compute what one process computes with the whole batch."""
     from rnnsuite.core import apply_overrides, default_config, train_run
     from test_trainer import ToyDomain
-    from toytasks import SplittableCopyStreamTask
+    from toytasks import DDP_OVERRIDES, SplittableCopyStreamTask
 
     dump = _torchrun(tmp_path, "split")
     domain = ToyDomain(SplittableCopyStreamTask)
-    cfg = apply_overrides(default_config(domain), ["max_steps=6", "cell=gru", "device=cpu"])
+    cfg = apply_overrides(default_config(domain), DDP_OVERRIDES)
     single = train_run(domain, cfg, out=tmp_path / "single", show_progress=False).model.state_dict()
     a, _ = load_weights(dump / "rank0.safetensors")
     for key in single:

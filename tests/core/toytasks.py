@@ -5,6 +5,10 @@ import torch.nn.functional as F
 from rnnsuite.core import SequenceModel, StepOutput, Task, batchify, tbptt_windows
 
 
+#: the overrides of the torchrun tests: the worker and the one-process run they are compared with
+DDP_OVERRIDES = ["max_steps=6", "cell=gru", "device=cpu"]
+
+
 class CopyStreamTask(Task):
     """A token stream where each token predicts the next (a repeating pattern with noise):
     walked in truncated-BPTT windows with the hidden state carried."""
