@@ -4,7 +4,6 @@ import torch
 import torch.nn.functional as F
 from rnnsuite.core import SequenceModel, StepOutput, Task, batchify, tbptt_windows
 
-
 #: the overrides of the torchrun tests: the worker and the one-process run they are compared with
 DDP_OVERRIDES = ["max_steps=6", "cell=gru", "device=cpu"]
 
