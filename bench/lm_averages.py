@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from rnnsuite.core import Callback, apply_overrides, default_config, train_run
 from rnnsuite.core.checkpoint import load_weights, save_weights
+from rnnsuite.core.trainer import ema_decay
 from rnnsuite.plugins.nlp.domain import LanguageModelDomain
 
 DECAYS = [0.999, 0.9995, 0.9998]  # moving averages, with the trainer's warm-up of the decay
@@ -41,7 +42,7 @@ class Averages(Callback):
     def on_step_end(self, trainer, output):
         with torch.no_grad():
             for decay, avg in self.ema.items():
-                torch._foreach_lerp_(avg, self.weights, 1 - min(decay, (1 + self.n) / (10 + self.n)))
+                torch._foreach_lerp_(avg, self.weights, 1 - ema_decay(decay, self.n))
             fraction = trainer._elapsed() / trainer.cfg["max_time"]
             for start in TAILS:
                 if fraction < start:
@@ -54,9 +55,9 @@ class Averages(Callback):
         self.n += 1
 
 
-def score(run_dir) -> float:
-    """nats per character, as `rnnsuite nlp evaluate` reports it."""
-    done = subprocess.run(["rnnsuite", "nlp", "evaluate", str(run_dir), VALID, "--json"],
+def score(run_dir, valid) -> float:
+    """nats per character on `valid`, as `rnnsuite nlp evaluate` reports it."""
+    done = subprocess.run(["rnnsuite", "nlp", "evaluate", str(run_dir), str(valid), "--json"],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout)["nats_per_token"]
 
@@ -76,14 +77,14 @@ if __name__ == "__main__":
     variants["last"] = [trainer_state["model." + k] for k in averages.keys]
     last_step = (Path(OUT) / "metrics.csv").read_text().strip().splitlines()[-1].split(",")[0]
     result = {"steps": int(last_step), "tail_steps": {str(f): averages.tail_n[f] for f in TAILS},
-              "saved": score(OUT)}  # the run's own model: the best-validated average
+              "saved": score(OUT, VALID)}  # the run's own model: the best-validated average
     for name, weights in variants.items():
         run_dir = Path(f"{OUT}.{name}")
         shutil.rmtree(run_dir, ignore_errors=True)
         shutil.copytree(OUT, run_dir)
         save_weights(run_dir / "model.safetensors",
                      {**saved, **{k: w.contiguous() for k, w in zip(averages.keys, weights)}}, meta or None)
-        result[name] = score(run_dir)
+        result[name] = score(run_dir, VALID)
         print(name, result[name], flush=True)
     print(json.dumps(result))
     Path(f"{OUT}.avg.json").write_text(json.dumps(result, indent=1))

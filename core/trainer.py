@@ -125,6 +125,13 @@ class _DDP(torch.nn.parallel.DistributedDataParallel):
             return getattr(self.module, name)
 
 
+def ema_decay(decay: float, updates: int) -> float:
+    """The decay of a moving average of the weights after `updates` updates: min(decay, (1 + n) /
+    (10 + n)), as tf.train.ExponentialMovingAverage with num_updates, so that the average follows
+    the weights closely at first instead of remembering the initialisation."""
+    return min(decay, (1 + updates) / (10 + updates))
+
+
 class Trainer:
     """Train `model` on `task` with the `train` section of `config`, writing into `run_dir`.
 
@@ -227,20 +234,24 @@ class Trainer:
     def _epoch_batches(self, epoch: int):
         generator = torch.Generator().manual_seed(self.cfg["seed"] * 1_000_003 + epoch)
         batches = self.task.train_batches(epoch, generator)
-        if not self.dist.enabled or getattr(self.task, "shards_itself", False):
+        share = self._batch_share()
+        if share is None:
             return batches
-        axis, world, rank = getattr(self.task, "batch_axis", None), self.dist.world_size, self.dist.rank
-        if axis is None:
+        world, rank = self.dist.world_size, self.dist.rank
+        if share == "turns":
             return islice(batches, rank, None, world)
         # every rank walks every batch and keeps its slice of the batch axis: stream tasks then
         # carry each column's state from one window to the next on one rank
-        return (_split_tree(batch, world, axis)[rank] for batch in batches)
+        return (_split_tree(batch, world, share)[rank] for batch in batches)
 
-    def _ranks_take_turns(self) -> bool:
-        """Under torchrun, ranks take whole batches in turn (_epoch_batches) unless the task shards
-        its data itself or declares a batch axis to split."""
-        return (self.dist.enabled and not getattr(self.task, "shards_itself", False)
-                and getattr(self.task, "batch_axis", None) is None)
+    def _batch_share(self):
+        """How this rank shares the task's batches under torchrun: None when it takes them all (one
+        process, or a task that shards its data itself), "turns" for whole batches in turn, else
+        the task's `batch_axis`, whose slices the ranks split between them."""
+        if not self.dist.enabled or getattr(self.task, "shards_itself", False):
+            return None
+        axis = getattr(self.task, "batch_axis", None)
+        return "turns" if axis is None else axis
 
     def _estimate_total_steps(self) -> int:
         max_steps, epochs = self.cfg["max_steps"], self.cfg["epochs"]
@@ -248,7 +259,7 @@ class Trainer:
         if per_epoch is None:
             batches = self.task.train_batches(0, torch.Generator().manual_seed(self.cfg["seed"] * 1_000_003))
             per_epoch = len(batches) if hasattr(batches, "__len__") else sum(1 for _ in batches)
-            if self._ranks_take_turns():
+            if self._batch_share() == "turns":
                 per_epoch = math.ceil(per_epoch / self.dist.world_size)
         if per_epoch == 0:
             raise UserError("the training data yields no batches (too little data for the batch size/window?)")
@@ -389,12 +400,10 @@ class Trainer:
         self._ema_pairs = (list(self.ema_state.values()), [v.detach() for v in weights.values()])
 
     def _ema_update(self) -> None:
-        """ema <- d * ema + (1 - d) * weights, with d = min(ema, (1 + n) / (10 + n)) after n
-        updates (as tf.train.ExponentialMovingAverage with num_updates), so that the average
-        follows the weights closely at first instead of remembering the initialisation."""
+        """ema <- d * ema + (1 - d) * weights, with d = ema_decay(train.ema, updates so far)."""
         if self.ema_state is None:
             return
-        decay = min(self.cfg["ema"], (1 + self.ema_updates) / (10 + self.ema_updates))
+        decay = ema_decay(self.cfg["ema"], self.ema_updates)
         with torch.no_grad():
             torch._foreach_lerp_(*self._ema_pairs, 1.0 - decay)
         self.ema_updates += 1
