@@ -30,7 +30,9 @@ class RecurrentStack(nn.Module):
     Shape:
         x: (T, B, I); lengths: optional (B,) valid lengths (padding after them is ignored).
         state: tuple of `num_states` tensors (L*D, B, H), or None for zeros.
-        returns: output (T, B, D*H) and the final state in the same layout.
+        returns: output (T, B, D*H) and the final state in the same layout; with
+            `final_state=False`, (output, None), and a padded batch with lengths runs on the
+            fused backend without packing (about twice as fast on CPU; see _forward_padded).
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
@@ -81,16 +83,21 @@ class RecurrentStack(nn.Module):
             return [_dropout.dropout(c.weight_hh, self.weight_drop, True) for c in self.cells]
         return [c.weight_hh for c in self.cells]
 
-    def forward(self, x: torch.Tensor, state: tuple | None = None, lengths: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, state: tuple | None = None, lengths: torch.Tensor | None = None,
+                final_state: bool = True):
         if x.dim() != 3:
             raise ValueError(f"RecurrentStack expects (T, B, I) input, got shape {tuple(x.shape)}")
         if state is None:
             state = self.init_state(x.shape[1], x.device, x.dtype)
         elif isinstance(state, torch.Tensor):
             state = (state,)
+        if self.backend == "fused" and lengths is not None and not final_state:
+            return self._forward_padded(x, tuple(state), lengths), None
         if self.backend == "fused":
-            return self._forward_fused(x, tuple(state), lengths)
-        return self._forward_reference(x, tuple(state), lengths)
+            out = self._forward_fused(x, tuple(state), lengths)
+        else:
+            out = self._forward_reference(x, tuple(state), lengths)
+        return out if final_state else (out[0], None)
 
     # -- fused -------------------------------------------------------------------------------
 
@@ -142,6 +149,40 @@ class RecurrentStack(nn.Module):
             if layer < self.num_layers - 1:
                 layer_input = _dropout.dropout(layer_input, self.dropout, True, self.locked_dropout)
         return layer_input, tuple(torch.cat(f, 0) for f in finals)
+
+    def _forward_padded(self, x, state, lengths):
+        """The outputs of a padded batch with lengths, without packing: torch's CPU kernels run
+        packed sequences about half as fast as a padded batch. Each layer runs the forward
+        direction on the padded batch as it is (padding comes after every valid step, so it
+        changes none of them) and the backward direction on each sequence reversed within its
+        own length, then reversed back. Valid steps equal the packed run's; padded steps are
+        zero, as pad_packed_sequence makes them. The final states would have run on through the
+        padding: this path returns none."""
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_has_bf16():
+            with torch.autocast("cpu", enabled=False):
+                return self._forward_padded(x.float(), tuple(s.float() for s in state), lengths)
+        kernel = _FUSED_KERNELS[self.fused_mode]
+        lengths = lengths.to(x.device)
+        steps = torch.arange(x.shape[0], device=x.device).unsqueeze(1)      # (T, 1)
+        mask = steps < lengths.unsqueeze(0)                                 # (T, B)
+        reverse_index = torch.where(mask, lengths.unsqueeze(0) - 1 - steps, steps)
+        weights_hh = self._recurrent_weights()
+        layer_input = x
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(self.num_directions):
+                k = layer * self.num_directions + direction
+                c = self.cells[k]
+                weights = [c.weight_ih, weights_hh[k]] + ([c.bias_ih, c.bias_hh] if self.has_bias else [])
+                hx = tuple(s[k:k + 1] for s in state)
+                inp = layer_input if direction == 0 else _flip_time(layer_input, reverse_index)
+                out = kernel(inp, hx if self.num_states == 2 else hx[0], weights,
+                             self.has_bias, 1, 0.0, self.training, False, False)[0]
+                outputs.append(out if direction == 0 else _flip_time(out, reverse_index))
+            layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                layer_input = _dropout.dropout(layer_input, self.dropout, True, self.locked_dropout)
+        return layer_input * mask.unsqueeze(2).to(layer_input.dtype)
 
     # -- reference ---------------------------------------------------------------------------
 

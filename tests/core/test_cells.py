@@ -76,6 +76,34 @@ def test_lengths_match_packed_torch(cell):
     torch.testing.assert_close(fused_out, twin_out, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_padded_lengths_without_final_state_match_packed_torch(cell, bidirectional):
+    # final_state=False runs the padded batch unpacked (each backward direction on sequences
+    # reversed within their lengths): outputs and gradients must equal torch's packed run
+    torch.manual_seed(2)
+    stack = RecurrentStack(cell, 3, 4, num_layers=2, bidirectional=bidirectional,
+                           backend="fused").double()
+    x = torch.randn(7, 4, 3, dtype=torch.double, requires_grad=True)
+    lengths = torch.tensor([7, 2, 5, 1])
+    out, final = stack(x, lengths=lengths, final_state=False)
+    assert final is None
+    twin = torch_twin(stack, cell)
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+    twin_out, _ = nn.utils.rnn.pad_packed_sequence(twin(packed)[0], total_length=7)
+    torch.testing.assert_close(out, twin_out, atol=1e-6, rtol=0)
+    weights = torch.randn_like(out)
+    ours = torch.autograd.grad((out * weights).sum(), [x] + list(stack.parameters()))
+    theirs = torch.autograd.grad((twin_out * weights).sum(), [x] + list(twin.parameters()))
+    torch.testing.assert_close(ours[0], theirs[0], atol=1e-6, rtol=0)
+    by_name = dict(zip([n for n, _ in twin.named_parameters()], theirs[1:]))
+    D = stack.num_directions
+    for k, c in enumerate(stack.cells):
+        suffix = f"l{k // D}" + ("_reverse" if k % D else "")
+        for name, grad in zip(("weight_ih", "weight_hh", "bias_ih", "bias_hh"), ours[1 + 4 * k:5 + 4 * k]):
+            torch.testing.assert_close(grad, by_name[f"{name}_{suffix}"], atol=1e-6, rtol=0)
+
+
 def test_dropout_between_layers_only_in_training():
     stack = RecurrentStack("gru", 4, 8, num_layers=2, dropout=0.5, backend="reference")
     x = torch.randn(5, 2, 4)
