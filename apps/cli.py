@@ -297,7 +297,10 @@ def make_train_command(domain):
         fn = _attach(fn, option)
     for deco in reversed(decorators):
         fn = deco(fn)
-    return click.command("train", help=f"Train a {domain.name} model on DATA into a run folder.")(fn)
+    text = f"Train a {domain.name} model on DATA into a run folder."
+    if domain.train_help:
+        text += "\n\n" + domain.train_help
+    return click.command("train", help=text)(fn)
 
 
 def _attach(fn, option):

@@ -24,6 +24,8 @@ class Domain:
     data_required: bool = True
     #: Metavar and help for DATA in `train`/`evaluate`.
     data_help: str = "a data file or folder"
+    #: More help for `train`, after its first line (e.g. how long the defaults train).
+    train_help: str = ""
 
     def config_defaults(self) -> dict:
         """Defaults that add to or override core's: `{"model": {...}, "train": {...}, "data": {...}}`."""
