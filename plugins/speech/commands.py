@@ -37,17 +37,21 @@ def _split_list(values) -> list[str] | None:
 @click.option("--test-voices", multiple=True, metavar="ENGINE:VOICE,...",
               help="Held-out voices for test.csv (never used in training).")
 @click.option("--noise", type=float, default=0.3, show_default=True,
-              help="Fraction of utterances with added noise (5-30 dB SNR).")
+              help="Fraction of utterances with added noise (10-30 dB SNR; all get a faint noise floor).")
 @click.option("--telephone", type=float, default=0.3, show_default=True,
               help="Fraction passed through an 8 kHz telephone channel.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--jobs", type=int, default=0, help="Parallel synthesis jobs (default: CPU count).")
 @click.option("--format", "fmt", type=click.Choice(["wav", "flac", "ogg"]), default="wav",
               show_default=True, help="Audio format of the corpus files.")
+@click.option("--mbrola", is_flag=True,
+              help="Also train on the MBROLA voices (espeak-ng mb-us1/us2/us3/en1, diphones of "
+                   "real speakers) when installed: Debian contrib/non-free, non-commercial "
+                   "licence; see plugins/speech/README.md.")
 @click.option("--force", is_flag=True, help="Write into a folder that already holds a corpus.")
 @click.option("--json", "as_json", is_flag=True, help="Print the corpus summary as JSON.")
 def synth(out, task, texts_file, n, test_n, voices, test_voices, noise, telephone, seed, jobs,
-          fmt, force, as_json):
+          fmt, mbrola, force, as_json):
     """Build a labelled corpus with espeak-ng, flite and festival voices."""
     from rnnsuite.plugins.speech.synth import build_corpus
 
@@ -59,7 +63,7 @@ def synth(out, task, texts_file, n, test_n, voices, test_voices, noise, telephon
     tv = _split_list(test_voices)
     summary = build_corpus(out, n=n, task=task, texts_file=texts_file, voices=_split_list(voices),
                            test_voices=tv, test_n=test_n, noise=noise, telephone=telephone,
-                           seed=seed, jobs=jobs, fmt=fmt)
+                           seed=seed, jobs=jobs, fmt=fmt, mbrola=mbrola)
     if as_json:
         click.echo(json.dumps(summary))
     test = (f" and {summary['test_utterances']} held-out-voice utterances to {out / 'test.csv'}"
