@@ -34,6 +34,8 @@ class Entry:
     path: Path
     text: str
     speaker: str = ""
+    group: str = ""
+    name: str = ""                # the path as the manifest writes it (or relative to the folder)
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Utterance:
     text: str                     # normalised transcript
     audio: np.ndarray             # int16 (N,) at 16 kHz
     speaker: str = ""
+    group: str = ""               # the manifest's `group` column: evaluate reports WER per group
+    name: str = ""                # Entry.name: the same wherever the corpus is read from
 
     @property
     def seconds(self) -> float:
@@ -94,6 +98,7 @@ def _read_manifest(manifest: Path) -> list[Entry]:
     text_col = _pick(header, _TEXT_COLUMNS, manifest, "'text'")
     lowered = [h.strip().lower() for h in header]
     speaker_col = lowered.index("speaker") if "speaker" in lowered else None
+    group_col = lowered.index("group") if "group" in lowered else None
     entries = []
     for row in rows[1:]:
         if not row or not any(cell.strip() for cell in row):
@@ -101,7 +106,7 @@ def _read_manifest(manifest: Path) -> list[Entry]:
         cells = [c.strip() for c in row]
         rel, text = _cell(cells, path_col), _cell(cells, text_col)
         audio = Path(rel) if Path(rel).is_absolute() else manifest.parent / rel
-        entries.append(Entry(audio, text, _cell(cells, speaker_col)))
+        entries.append(Entry(audio, text, _cell(cells, speaker_col), _cell(cells, group_col), rel))
     if not entries:
         raise UserError(f"{manifest}: manifest has a header but no recordings")
     return entries
@@ -131,7 +136,7 @@ def read_entries(data) -> tuple[list[Entry], list]:
         except (OSError, UnicodeDecodeError) as exc:
             skipped.append((str(transcript), f"cannot read transcript ({type(exc).__name__})"))
             continue
-        entries.append(Entry(audio, " ".join(text.split())))
+        entries.append(Entry(audio, " ".join(text.split()), name=str(audio.relative_to(data))))
     if not entries:
         raise UserError(f"{data}: no audio files with .txt transcripts "
                         f"({', '.join(AUDIO_SUFFIXES)}) and no manifest.csv")
@@ -152,7 +157,7 @@ def _load_one(entry: Entry, min_seconds: float, max_seconds: float):
         return None, (str(entry.path), f"transcript too long for the audio ({len(text)} "
                       f"characters in {seconds:.2f} s): mislabelled?")
     pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
-    return Utterance(str(entry.path), text, pcm, entry.speaker), None
+    return Utterance(str(entry.path), text, pcm, entry.speaker, entry.group, entry.name), None
 
 
 def report_skipped(skipped, stream=None) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import heapq
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 
 import numpy as np
 from rnnsuite.plugins.speech.text import BLANK
 
 __all__ = ["greedy_decode", "prefix_beam_search", "CharNgramLM", "Lexicon", "WordNgramLM",
-           "lexicon_beam_search", "forced_align", "word_times"]
+           "Hypothesis", "spelled", "lexicon_beam_search", "forced_align", "word_times"]
 
 _NEG_INF = -math.inf
 _BOS, _EOS = "\x02", "\x03"  # sentence boundaries inside the LM; never in a transcript
@@ -175,57 +176,75 @@ def prefix_beam_search(log_probs: np.ndarray, beam: int = 8, lm: CharNgramLM | N
 
 
 class Lexicon:
-    """The closed word list of a task, with counts, and its character trie.
+    """The closed word list of a task: each word's count, its pronunciations as sequences of the
+    recogniser's output units, and the trie of those sequences.
 
-    Trie nodes are integers: `children[node]` maps a character to the next node and
-    `word_at[node]` is the word that ends there (or None). Node 0 is the root (no characters).
+    With character units a word's only pronunciation is its spelling; with phones it has those
+    that `pronounce.pronunciations` gives (words without one are left out). Trie nodes are
+    integers: `children[node]` maps a unit to the next node, `words_at[node]` holds the words
+    whose pronunciation ends there (homophones share a node: "two", "to") and `words_below[node]`
+    every word that a path through the node can still become. Node 0 is the root.
     """
 
-    def __init__(self, counts: dict):
+    def __init__(self, counts: dict, prons: dict | None = None):
         self.counts = {w: int(c) for w, c in counts.items() if w and " " not in w}
+        self.spelled = prons is None
+        if prons is None:
+            self.prons = {w: [tuple(w)] for w in self.counts}
+        else:
+            self.prons = {w: [tuple(p) for p in prons[w]] for w in self.counts if prons.get(w)}
         self.children: list[dict] = [{}]
-        self.word_at: list = [None]
-        for word in sorted(self.counts):
-            node = 0
-            for ch in word:
-                nxt = self.children[node].get(ch)
-                if nxt is None:
-                    nxt = len(self.children)
-                    self.children[node][ch] = nxt
-                    self.children.append({})
-                    self.word_at.append(None)
-                node = nxt
-            self.word_at[node] = word
-        # Words below each node, for the LM look-ahead of a partial word.
+        self.words_at: list[tuple] = [()]
+        below: list[set] = [set()]
+        for word in sorted(self.prons):
+            for pron in self.prons[word]:
+                node = 0
+                below[0].add(word)
+                for unit in pron:
+                    nxt = self.children[node].get(unit)
+                    if nxt is None:
+                        nxt = len(self.children)
+                        self.children[node][unit] = nxt
+                        self.children.append({})
+                        self.words_at.append(())
+                        below.append(set())
+                    node = nxt
+                    below[node].add(word)
+                if word not in self.words_at[node]:
+                    self.words_at[node] += (word,)
+        self.words_below = [tuple(sorted(b)) for b in below]
         self.lookahead_cache: dict = {}             # word LM -> {(history, node): log mass}
-        self.words_below: list[list[str]] = [[] for _ in self.children]
-        for word in self.counts:
-            node = 0
-            self.words_below[0].append(word)
-            for ch in word:
-                node = self.children[node][ch]
-                self.words_below[node].append(word)
 
     @classmethod
-    def from_texts(cls, texts) -> "Lexicon":
+    def from_texts(cls, texts, units: str = "chars") -> "Lexicon":
+        """The words of `texts` with their counts; `units` "phones" looks up pronunciations."""
         counts: dict = defaultdict(int)
         for text in texts:
             for word in text.split():
                 counts[word] += 1
-        return cls(dict(counts))
+        if units == "chars":
+            return cls(dict(counts))
+        from rnnsuite.plugins.speech.pronounce import pronunciations
+
+        return cls(dict(counts), {w: pronunciations(w) for w in counts})
 
     def state_dict(self) -> dict:
-        return {"counts": dict(sorted(self.counts.items()))}
+        prons = None if self.spelled else {w: [" ".join(p) for p in ps]
+                                           for w, ps in sorted(self.prons.items())}
+        return {"counts": dict(sorted(self.counts.items())), "prons": prons}
 
     @classmethod
     def from_state(cls, state: dict) -> "Lexicon":
-        return cls(state["counts"])
+        prons = state.get("prons")   # runs saved before phone units: spelled words
+        if prons is not None:
+            prons = {w: [p.split() for p in ps] for w, ps in prons.items()}
+        return cls(state["counts"], prons)
 
     def __len__(self) -> int:
-        return len(self.counts)
+        return len(self.prons)
 
     def __contains__(self, word: str) -> bool:
-        return word in self.counts
+        return word in self.prons
 
 
 _BOS_WORD, _EOS_WORD = "<s>", "</s>"
@@ -325,46 +344,73 @@ class WordNgramLM:
         return self.logprob(history, _EOS_WORD)
 
 
-def lexicon_beam_search(log_probs: np.ndarray, chars, lexicon: Lexicon,
+@dataclass
+class Hypothesis:
+    """A decoded utterance: its words, the label ids of its best path, and the range of labels
+    (start, end) each word spans in that path (for word times)."""
+
+    words: list
+    labels: list
+    ranges: list
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.words)
+
+
+def spelled(labels, chars) -> Hypothesis:
+    """The Hypothesis of a character label sequence (greedy or prefix beam search)."""
+    words, ranges, start = [], [], None
+    for i, c in enumerate(list(labels) + [None]):
+        if c is None or chars[c] == " ":
+            if start is not None:
+                words.append("".join(chars[x] for x in labels[start:i]))
+                ranges.append((start, i))
+            start = None
+        elif start is None:
+            start = i
+    return Hypothesis(words, list(labels), ranges)
+
+
+def lexicon_beam_search(log_probs: np.ndarray, units, lexicon: Lexicon,
                         word_lm: WordNgramLM | None = None, beam: int = 8,
                         word_weight: float = 1.0, word_bonus: float = 0.0,
-                        char_lm: CharNgramLM | None = None, char_weight: float = 0.0,
-                        char_bonus: float = 0.0, implicit_space: float = _NEG_INF,
-                        labels_per_frame: int = 0, prune: float = math.log(1e-4)) -> list[int]:
-    """CTC prefix beam search whose prefixes spell words of `lexicon`, with a word LM.
+                        labels_per_frame: int = 0, prune: float = math.log(1e-4)) -> Hypothesis:
+    """CTC beam search whose label sequences are pronunciations of words of `lexicon`, scored
+    by a word n-gram LM.
 
-    A prefix is extended by a character only if the word it is spelling stays a prefix of a
-    lexicon word (a walk down the character trie), and by a space only after a complete word.
-    A space where no word is open (at the start, or after a space) leaves the text as it is, so
-    its probability is added to the same prefix. Scores per prefix:
+    A hypothesis is (words so far, trie node of the open word, last label): paths that agree on
+    these are one hypothesis, so the pronunciations of a word add up. A label extends the open
+    word along the trie; with character units a space closes it, with phones (no separator) a
+    word closes wherever one ends and the next starts with the following label. Scores:
 
-        acoustic (CTC, pb/pnb as in `prefix_beam_search`)
-        + word_weight * (sum of log P(word | history) over completed words
-                         + log sum of P(w | history) over lexicon words w that start with the
-                           open partial word: the LM look-ahead, exact once the word closes)
-        + word_bonus per word started
-        + char_weight * log P(char | text) + char_bonus per character (optional char LM)
+        acoustic (CTC: log P ending in blank, log P ending in a label, as prefix beam search)
+        + word_weight * (sum of log P(word | history) over closed words
+                         + log sum of P(w | history) over the words w the open one can still
+                           become: the LM look-ahead, exact once the word closes)
+        + word_bonus per closed word
 
-    At the end only prefixes whose last word is complete count; the word LM adds the end of
-    sentence. Without a word LM (`word_lm=None`) only the trie constrains the search.
+    At the end only hypotheses whose open word is complete count (it closes, with the end of
+    sentence). Without a word LM only the lexicon constrains the search.
 
-    Args: log_probs (T, V) log-softmax outputs; chars: label id -> character (index 0 unused);
-    labels_per_frame: labels tried per frame (0: `beam`). Returns the best label sequence.
+    Args: log_probs (T, V) log-softmax outputs; units: label id -> unit (index 0 unused);
+    labels_per_frame: labels tried per frame (0: `beam`).
     """
     lp_all = np.asarray(log_probs, dtype=np.float64)
-    space = chars.index(" ") if " " in chars else -1
-    char_of = list(chars)
-    children, word_at, words_below = lexicon.children, lexicon.word_at, lexicon.words_below
+    separator = units.index(" ") if " " in units else None
+    label_of = {u: i for i, u in enumerate(units) if i != BLANK}
+    # the trie over label ids instead of units
+    children = [{label_of[u]: n for u, n in kids.items() if u in label_of}
+                for kids in lexicon.children]
+    words_at, words_below, root = lexicon.words_at, lexicon.words_below, children[0]
     weight = word_weight if word_lm is not None else 0.0
-    # Kept on the lexicon: the same histories and nodes come back in every utterance.
     lookahead_cache = lexicon.lookahead_cache.setdefault(word_lm, {})
 
     def lookahead(history, node) -> float:
-        # log of the LM mass of the words below `node` after `history`
         key = (history, node)
         value = lookahead_cache.get(key)
         if value is None:
-            if word_lm is None:
+            if word_lm is None or node == 0:
                 value = 0.0
             else:
                 mass = sum(word_lm.prob(history, w) for w in words_below[node])
@@ -372,112 +418,96 @@ def lexicon_beam_search(log_probs: np.ndarray, chars, lexicon: Lexicon,
             lookahead_cache[key] = value
         return value
 
-    start = word_lm.start() if word_lm is not None else ()
-    # prefix -> (trie node, history of completed words, committed LM score, text)
-    info: dict = {(): (0, start, 0.0, "")}
-    bonus: dict = {(): 0.0}                        # prefix -> LM score used for ranking
-    beams: dict = {(): (0.0, _NEG_INF)}            # prefix -> (log pb, log pnb)
+    def close(state, word):
+        """(history, committed LM score) after `word` closes."""
+        history, committed = state
+        if word_lm is not None:
+            committed += weight * word_lm.logprob(history, word)
+            history = history[1:] + (word,) if history else ()
+        return history, committed + word_bonus
 
-    label_of = {ch: i for i, ch in enumerate(char_of) if i != BLANK}
-    # Per trie node, the labels that may follow: its children, and a space after a whole word.
-    allowed_labels = [frozenset({label_of[ch] for ch in children[node] if ch in label_of}
-                                | ({space} if word_at[node] is not None else set()))
-                      for node in range(len(children))]
+    # key (words, node, last label) -> (history, committed score, labels, (start, end) of each
+    # closed word's labels, start of the open word's)
+    start = ((), 0, BLANK)
+    info: dict = {start: (word_lm.start() if word_lm is not None else (), 0.0, (), (), 0)}
+    bonus: dict = {start: 0.0}                     # key -> LM score used for ranking
+    beams: dict = {start: (0.0, _NEG_INF)}          # key -> (log pb, log pnb)
 
-    def extend(prefix, added):
-        """Info and ranking score of prefix + added (labels the lexicon allows)."""
-        state = info[prefix]
-        for c in added[:-1]:                        # an implied space: close the word first
-            state, _ = step(state, c)
-            state = (state[0], state[1], state[2] + implicit_space, state[3])
-        return step(state, added[-1])
+    def successors(key, c):
+        words, node, _ = key
+        if c == separator:
+            if node == 0:                           # no open word: the text stays as it is
+                return [((words, 0, c), None, False)]
+            return [((words + (w,), 0, c), w, False) for w in words_at[node]]
+        out = []
+        child = children[node].get(c)
+        if child is not None:
+            out.append(((words, child, c), None, node == 0))
+        if separator is None and node != 0 and c in root:
+            out += [((words + (w,), root[c], c), w, True) for w in words_at[node]]
+        return out
 
-    def step(state, c):
-        node, history, committed, text = state
-        ch = char_of[c]
-        if c == space:
-            word = word_at[node]
-            if word is None:
-                return None
-            if word_lm is not None:
-                committed += weight * word_lm.logprob(history, word)
-                history = history[1:] + (word,) if history else ()
-            new = (0, history, committed, text + ch)
-            score = committed
-        else:
-            nxt = children[node].get(ch)
-            if nxt is None:
-                return None
-            if node == 0:
-                committed += word_bonus
-            new = (nxt, history, committed, text + ch)
-            score = committed + weight * lookahead(history, nxt)
-        if char_lm is not None:
-            char_score = char_weight * char_lm.logprob(text, ch) + char_bonus
-            new = (new[0], new[1], new[2] + char_score, new[3])
-            score += char_score
-        return new, score
+    def add(key, target, closed, opens):
+        history, committed, labels, ranges, open_start = info[key]
+        if closed is not None:
+            history, committed = close((history, committed), closed)
+            ranges += ((open_start, len(labels)),)
+        if opens:
+            open_start = len(labels)
+        info[target] = (history, committed, labels + (target[2],), ranges, open_start)
+        bonus[target] = committed + weight * lookahead(history, target[1])
 
     for lp, labels in _frames(lp_all, labels_per_frame or beam, prune):
         if labels is None:
             beams = _close(beams, lp[BLANK])
             continue
         nxt: dict = defaultdict(lambda: [_NEG_INF, _NEG_INF])
-        for prefix, (pb, pnb) in beams.items():
+        for key, (pb, pnb) in beams.items():
             total = _logaddexp(pb, pnb)
-            entry = nxt[prefix]
+            entry = nxt[key]
             entry[0] = _logaddexp(entry[0], total + lp[BLANK])
-            last = prefix[-1] if prefix else None
-            node = info[prefix][0]
-            open_word = node != 0
-            allowed = allowed_labels[node]
-            implied = implicit_space > _NEG_INF and open_word and word_at[node] is not None
+            last = key[2]
             for c in labels:
                 p = lp[c]
-                if c == space and not open_word:
-                    entry[1] = _logaddexp(entry[1], total + p)   # no word to close: same text
-                    continue
                 if c == last:
-                    entry[1] = _logaddexp(entry[1], pnb + p)     # repeat collapses into prefix
+                    entry[1] = _logaddexp(entry[1], pnb + p)     # repeat collapses into key
                     score = pb + p                                # a blank separated the repeat
                 else:
                     score = total + p
-                # Only labels that keep spelling lexicon words (a trie edge, or a space after a
-                # complete word) extend the prefix; checked before any tuple is built.
-                targets = [prefix + (c,)] if c in allowed else []
-                if implied and c != space and c in allowed_labels[0]:
-                    targets.append(prefix + (space, c))
-                for extended in targets:
-                    if extended not in info:
-                        info[extended], bonus[extended] = extend(prefix, extended[len(prefix):])
-                    ext_entry = nxt[extended]
-                    ext_entry[1] = _logaddexp(ext_entry[1], score)
+                for target, closed, opens in successors(key, c):
+                    if target not in info:
+                        add(key, target, closed, opens)
+                    ext = nxt[target]
+                    ext[1] = _logaddexp(ext[1], score)
         kept = heapq.nlargest(beam, nxt.items(), key=lambda kv: _logaddexp(*kv[1]) + bonus[kv[0]])
-        beams = {prefix: tuple(scores) for prefix, scores in kept}
+        beams = {key: tuple(scores) for key, scores in kept}
 
-    def final(prefix):
-        node, history, committed, _ = info[prefix]
-        score = _logaddexp(*beams[prefix]) + committed
-        if node != 0:
-            word = word_at[node]
-            if word is None:
-                return _NEG_INF                    # ends inside a word: not a lexicon text
-            if word_lm is not None:
-                score += weight * word_lm.logprob(history, word)
-                history = history[1:] + (word,) if history else ()
-        if word_lm is not None:
-            score += weight * word_lm.end_logprob(history)
-        return score
+    def final(key) -> tuple[float, tuple]:
+        """(score, words) of the hypothesis once its open word has closed."""
+        words, node, _ = key
+        acoustic = _logaddexp(*beams[key])
+        history, committed = info[key][:2]
+        endings = [((history, committed), words)] if node == 0 else \
+            [(close((history, committed), w), words + (w,)) for w in words_at[node]]
+        best = (_NEG_INF, words)
+        for (h, c), ws in endings:
+            score = acoustic + c + (weight * word_lm.end_logprob(h) if word_lm is not None else 0.0)
+            if score > best[0]:
+                best = (score, ws)
+        return best
 
-    scored = {prefix: final(prefix) for prefix in beams}
-    best = max(scored, key=scored.get)
-    if scored[best] == _NEG_INF:
-        # every surviving prefix ends inside a word: drop the unfinished word
-        best = max(beams, key=lambda b: _logaddexp(*beams[b]) + bonus[b])
-        text = info[best][3]
-        keep = len(text.rsplit(" ", 1)[0]) + 1 if " " in text else 0
-        return list(best[:keep])
-    return list(best)
+    scored = {key: final(key) for key in beams}
+    key = max(scored, key=lambda k: scored[k][0])
+    _, _, labels, ranges, open_start = info[key]
+    if scored[key][0] == _NEG_INF:
+        # every surviving hypothesis ends inside a word: keep its complete words
+        key = max(beams, key=lambda k: _logaddexp(*beams[k]) + bonus[k])
+        _, _, labels, ranges, open_start = info[key]
+        return Hypothesis(list(key[0]), list(labels[:open_start]), list(ranges))
+    words = list(scored[key][1])
+    if len(words) > len(ranges):
+        ranges += ((open_start, len(labels)),)
+    return Hypothesis(words, list(labels), list(ranges))
 
 
 def forced_align(log_probs: np.ndarray, targets) -> list[tuple[int, int]] | None:
@@ -522,23 +552,9 @@ def forced_align(log_probs: np.ndarray, targets) -> list[tuple[int, int]] | None
     return spans
 
 
-def word_times(text: str, spans, frame_seconds: float) -> list[dict]:
-    """Group character spans into words: [{"word", "start", "end"}] in seconds.
-
-    `text` is the decoded string and `spans` the (first, end) frames of each of its characters.
-    """
-    words, current, start, end = [], "", None, None
-    for ch, (first, last) in zip(text, spans):
-        if ch == " ":
-            if current:
-                words.append((current, start, end))
-            current, start = "", None
-            continue
-        if start is None:
-            start = first
-        current += ch
-        end = last
-    if current:
-        words.append((current, start, end))
-    return [{"word": w, "start": round(s * frame_seconds, 3), "end": round(e * frame_seconds, 3)}
-            for w, s, e in words]
+def word_times(hyp: Hypothesis, spans, frame_seconds: float) -> list[dict]:
+    """[{"word", "start", "end"}] in seconds: each word runs from the first frame of its first
+    label to the end of its last. spans: (first, end) frames of each label of `hyp.labels`."""
+    return [{"word": word, "start": round(spans[first][0] * frame_seconds, 3),
+             "end": round(spans[last - 1][1] * frame_seconds, 3)}
+            for word, (first, last) in zip(hyp.words, hyp.ranges)]

@@ -1,5 +1,5 @@
-"""Acoustic features: log-mel filterbanks (torchaudio), per-utterance normalisation,
-SpecAugment masking and speed perturbation.
+"""Acoustic features: log-mel filterbanks (torchaudio), per-utterance normalisation, and the
+augmentations that work on cached features: tempo, vocal-tract length and SpecAugment masking.
 
 torchaudio is imported inside the functions (never at module level) so that `rnnsuite --help`
 stays fast, and a broken torchaudio install gives one clear error instead of a traceback.
@@ -12,8 +12,8 @@ import functools
 import torch
 from rnnsuite.core import UserError
 
-__all__ = ["torchaudio_module", "LogMel", "normalize_features", "spec_augment", "speed_perturb",
-           "frames_for"]
+__all__ = ["torchaudio_module", "LogMel", "normalize_features", "spec_augment", "frames_for",
+           "stretch_time", "warp_frequency"]
 
 HOP = 160      # 10 ms at 16 kHz
 WINDOW = 400   # 25 ms at 16 kHz
@@ -38,20 +38,23 @@ def frames_for(samples):
 
 
 @functools.lru_cache(maxsize=4)
-def _mel_transform(n_mels: int, sample_rate: int):
+def _mel_transform(n_mels: int, sample_rate: int, f_max: float | None = None):
     ta = torchaudio_module()
     return ta.transforms.MelSpectrogram(sample_rate=sample_rate, n_fft=WINDOW, win_length=WINDOW,
-                                        hop_length=HOP, n_mels=n_mels, power=2.0, center=True)
+                                        hop_length=HOP, n_mels=n_mels, power=2.0, center=True,
+                                        f_min=20.0 if f_max else 0.0, f_max=f_max or None)
 
 
 class LogMel:
-    """Log-mel filterbank energies, 25 ms windows every 10 ms.
+    """Log-mel filterbank energies, 25 ms windows every 10 ms, from 0 Hz (20 Hz with `f_max`)
+    up to `f_max` (default: half the sample rate). A telephone channel carries 300-3400 Hz:
+    with f_max=4000 a wide-band recording and a telephone call give the same kind of features.
 
     Shape: waves (B, N) float, lengths (B,) samples -> feats (B, T, n_mels), frames (B,).
     """
 
-    def __init__(self, n_mels: int = 80, sample_rate: int = 16000):
-        self.transform = _mel_transform(n_mels, sample_rate)
+    def __init__(self, n_mels: int = 80, sample_rate: int = 16000, f_max: float = 0.0):
+        self.transform = _mel_transform(n_mels, sample_rate, float(f_max) or None)
 
     def __call__(self, waves: torch.Tensor, lengths: torch.Tensor):
         transform = self.transform.to(waves.device)
@@ -99,14 +102,31 @@ def spec_augment(feats: torch.Tensor, frames: torch.Tensor, generator: torch.Gen
     return feats
 
 
-def speed_perturb(wave: torch.Tensor, factor: float) -> torch.Tensor:
-    """Play `wave` `factor` times faster (tempo and pitch change together, as in Ko et al. 2015).
+def stretch_time(feats: torch.Tensor, factor: float) -> torch.Tensor:
+    """Play features `factor` times faster (tempo only): linear interpolation along time.
 
-    Resampling by the ratio factor: 1.1 shortens the signal by 1/1.1. Shape: (N,) -> (N / factor,).
+    Shape: (T, F) -> (round(T / factor), F).
     """
     if factor == 1.0:
-        return wave
-    ta = torchaudio_module()
-    # 0.9 -> 9/10, 1.1 -> 11/10: small integers keep the polyphase kernel short.
-    num = round(factor * 10)
-    return ta.functional.resample(wave, orig_freq=num, new_freq=10)
+        return feats
+    frames = max(1, round(feats.shape[0] / factor))
+    out = torch.nn.functional.interpolate(feats.T[None].float(), size=frames, mode="linear",
+                                          align_corners=True)
+    return out[0].T.to(feats.dtype)
+
+
+def warp_frequency(feats: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Vocal-tract-length perturbation (Jaitly & Hinton 2013) on mel features: the spectrum is
+    scaled by `alpha` along the mel axis (bins past the top repeat the last one), as a longer
+    or shorter vocal tract would move the formants.
+
+    Shape: (T, F) -> (T, F).
+    """
+    if alpha == 1.0:
+        return feats
+    F = feats.shape[1]
+    source = (torch.arange(F, dtype=torch.float32) / alpha).clamp(max=F - 1)   # output bin <- input
+    low = source.floor().long()
+    high = (low + 1).clamp(max=F - 1)
+    frac = (source - low).to(feats.dtype)
+    return feats[:, low] * (1 - frac) + feats[:, high] * frac

@@ -1,10 +1,12 @@
-"""The CTC recogniser: convolutional front end -> bidirectional recurrent stack -> characters.
+"""The CTC recogniser: convolutional front end -> bidirectional recurrent stack -> units.
 
-    feats (B, T, 80) ──conv1d stride 2 (×2 for subsample 4)──▶ (B, T/s, C)
+    feats (B, T, F) ──conv1d stride 2 (×2 for subsample 4)──▶ (B, T/s, C) ──LayerNorm──▶
         ──RecurrentStack(cell, bidirectional, lengths)──▶ (T/s, B, 2H) ──linear──▶ (T/s, B, V)
 
-V = characters + 1 (blank 0). The front end shortens the sequence the recurrent layers walk,
-which is where the time goes; 40 ms output frames still leave room for a character each.
+V = units (phones or characters) + 1 (blank 0). The front end shortens the sequence the
+recurrent layers walk, which is where the time goes; 40 ms output frames still leave room for a
+phone each. The layer norm puts every utterance's front-end output on one scale, which lets CTC
+leave its all-blank start sooner.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class CTCRecognizer(nn.Module):
     def __init__(self, n_mels: int, num_labels: int, cell: str = "lstm", hidden_size: int = 192,
                  num_layers: int = 3, subsample: int = 4, conv_channels: int = 256,
                  dropout: float = 0.1, backend: str = "auto", weight_drop: float = 0.0,
-                 bidirectional: bool = True):
+                 bidirectional: bool = True, frontend_norm: bool = True):
         super().__init__()
         from rnnsuite.core import RecurrentStack
 
@@ -42,6 +44,8 @@ class CTCRecognizer(nn.Module):
             convs.append(nn.Conv1d(channels, conv_channels, kernel_size=5, stride=2, padding=2))
             channels = conv_channels
         self.frontend = nn.ModuleList(convs)
+        # runs saved before the layer norm existed have none (frontend_norm=False)
+        self.frontend_norm = nn.LayerNorm(channels) if frontend_norm else nn.Identity()
         self.frontend_dropout = nn.Dropout(dropout)
         self.rnn = RecurrentStack(cell, channels, hidden_size, num_layers=num_layers,
                                   bidirectional=bidirectional, dropout=dropout, weight_drop=weight_drop,
@@ -59,7 +63,7 @@ class CTCRecognizer(nn.Module):
             valid = torch.arange(x.shape[2], device=x.device)[None, :] < lengths[:, None]
             x = x * valid[:, None, :].to(x.dtype)
         out_frames = lengths.clamp(min=1, max=x.shape[2])
-        x = self.frontend_dropout(x.permute(2, 0, 1))            # (T', B, C)
-        out, _ = self.rnn(x, None, out_frames)                   # (T', B, 2H)
+        x = self.frontend_dropout(self.frontend_norm(x.permute(2, 0, 1)))   # (T', B, C)
+        out, _ = self.rnn(x, None, out_frames, final_state=False)           # (T', B, 2H)
         logits = self.head(out)                                  # (T', B, V)
         return torch.log_softmax(logits.float(), dim=-1), out_frames

@@ -1,4 +1,4 @@
-"""Transcript normalisation and the character vocabulary.
+"""Transcript normalisation and the vocabulary of output units.
 
 Every transcript (training, evaluation, the n-gram LM) goes through `normalize` so that the model
 only ever sees lower-case letters, apostrophes and single spaces: "Call 555-0123 at 3:30pm!"
@@ -132,29 +132,41 @@ def normalize(text: str) -> str:
     return " ".join(w for w in words if w)
 
 
-BLANK = 0  # CTC blank is always index 0; characters start at 1.
+BLANK = 0  # CTC blank is always index 0; units start at 1.
 
 
 class Vocabulary:
-    """Characters <-> CTC label ids (0 is the blank)."""
+    """Output units <-> CTC label ids (0 is the blank): characters, or phones (pronounce.py).
 
-    def __init__(self, chars):
-        self.chars = list(chars)
-        self.index = {c: i + 1 for i, c in enumerate(self.chars)}
+    `kind` is "chars" or "phones"; a transcript becomes units by its characters or through a
+    lexicon's pronunciations, and `decode` joins characters into text, phones with spaces.
+    """
+
+    def __init__(self, units, kind: str = "chars"):
+        self.units = list(units)
+        self.kind = kind
+        self.index = {u: i + 1 for i, u in enumerate(self.units)}
 
     @classmethod
     def from_texts(cls, texts) -> "Vocabulary":
+        """The characters of `texts`."""
         return cls(sorted({c for t in texts for c in t}))
 
-    def __len__(self) -> int:  # number of model outputs, blank included
-        return len(self.chars) + 1
+    @property
+    def labels(self) -> list:
+        """label id -> unit, with "" for the blank (index 0)."""
+        return [""] + self.units
 
-    def encode(self, text: str) -> list[int]:
-        """Label ids of `text`; characters outside the vocabulary are dropped."""
-        return [self.index[c] for c in text if c in self.index]
+    def __len__(self) -> int:  # number of model outputs, blank included
+        return len(self.units) + 1
+
+    def encode(self, units) -> list[int]:
+        """Label ids of a sequence of units (a string is its characters); unknown ones dropped."""
+        return [self.index[u] for u in units if u in self.index]
 
     def decode(self, ids) -> str:
-        return "".join(self.chars[i - 1] for i in ids if i != BLANK)
+        sep = "" if self.kind == "chars" else " "
+        return sep.join(self.units[i - 1] for i in ids if i != BLANK)
 
     def unknown(self, text: str) -> set[str]:
         return {c for c in text if c not in self.index}

@@ -33,3 +33,25 @@ def needs_tts():
     missing = [b for b in ("espeak-ng",) if shutil.which(b) is None]
     return pytest.mark.skipif(bool(missing), reason=f"TTS engine not installed: {', '.join(missing)}"
                               " (apt-get install espeak-ng)")
+
+
+def two_minute_recording(folder: Path):
+    """A 2-minute WAV of espeak-ng sentences with pauses of 1-3 s between them: (path, the
+    (start, end) seconds of each sentence)."""
+    import subprocess
+
+    from rnnsuite.plugins.speech.audio import read_audio
+
+    sentences = ["press one for billing", "my number is five five five zero one two three",
+                 "please hold", "the code is seven four two", "thank you for calling"]
+    parts, truth, t = [], [], 0.0
+    while t < 120.0:
+        for i, text in enumerate(sentences):
+            wav = folder / "sentence.wav"
+            subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True)
+            speech = read_audio(wav)
+            pause = np.zeros(int((1.0 + 0.5 * i) * 16000), np.float32)
+            parts += [speech, pause]
+            truth.append((t, t + len(speech) / 16000))
+            t += (len(speech) + len(pause)) / 16000
+    return write(folder / "long.wav", np.concatenate(parts), 16000), truth

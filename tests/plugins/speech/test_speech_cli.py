@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from rnnsuite.apps.cli import cli
-from speech_helpers import TINY, needs_tts, tone, write
+from speech_helpers import TINY, needs_tts, tone, two_minute_recording, write
 
 SETS = [arg for item in TINY for arg in ("--set", item)]
 
@@ -30,23 +30,59 @@ def trained_run(tmp_path_factory):
     return out
 
 
-def test_train_writes_a_run_folder(trained_run):
+@pytest.fixture(scope="module")
+def char_run(tmp_path_factory):
+    """A tiny run with character units (open vocabulary: decodes with or without a lexicon)."""
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[3] / "examples" / "speech"
+    out = tmp_path_factory.mktemp("speech") / "chars"
+    result = invoke("speech", "train", examples / "manifest.csv", "--out", out, "--max-steps", 2,
+                    "--device", "cpu", *SETS, "--set", "units=chars")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_a_run_folder(trained_run, char_run):
     config = json.loads((trained_run / "config.json").read_text())
     assert config["domain"] == "speech"
     state = config["task_state"]
-    assert state["chars"][0] == " " and "a" in state["chars"]
-    assert state["lm"]["order"] == 3
+    assert state["unit_kind"] == "phones" and "AH" in state["units"] and state["lm"] is None
+    assert state["lexicon"]["prons"]["eleven"] == ["IH L EH V AH N", "IY L EH V AH N"]
     assert (trained_run / "model.safetensors").is_file()
+    state = json.loads((char_run / "config.json").read_text())["task_state"]
+    assert state["unit_kind"] == "chars" and state["units"][0] == " " and "a" in state["units"]
+    assert state["lm"]["order"] == 3 and state["lexicon"]["prons"] is None
 
 
-def test_evaluate_json_keys(trained_run, examples):
+def test_evaluate_json_keys(trained_run, char_run, examples):
     result = invoke("speech", "evaluate", trained_run, examples / "manifest.csv", "--json",
                     "--device", "cpu", "--beam", 1)
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)
-    assert {"wer", "cer", "rtf", "utterances", "skipped"} <= set(metrics)
+    assert {"wer", "cer", "rtf", "utterances", "skipped", "by_speaker"} <= set(metrics)
     assert metrics["utterances"] == 10 and metrics["skipped"] == 0
-    assert metrics["decoder"] == "greedy" and metrics["rtf"] > 0
+    assert metrics["decoder"] == "beam1+lexicon+wlm3" and metrics["rtf"] > 0
+    result = invoke("speech", "evaluate", char_run, examples / "manifest.csv", "--json",
+                    "--device", "cpu", "--beam", 1, "--lexicon", "off")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["decoder"] == "greedy"
+
+
+def test_evaluate_reports_wer_per_speaker_and_group(trained_run, examples, tmp_path):
+    # one voice said two files, the others one each: its WER must pool its words, not average
+    rows = ["path,text,speaker,group", f"{examples / '01-16k-mono.flac'},my initials are l l w c s,ann,letters",
+            f"{examples / '02-16k-mono.flac'},g x k v,ann,letters",
+            f"{examples / '05-16k-mono.flac'},pound key,bob,keys"]
+    (tmp_path / "m.csv").write_text("\n".join(rows) + "\n")
+    result = invoke("speech", "evaluate", trained_run, tmp_path / "m.csv", "--json",
+                    "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.stdout)
+    assert set(metrics["by_speaker"]) == {"ann", "bob"} and set(metrics["by_group"]) == {"letters", "keys"}
+    assert metrics["by_speaker"]["ann"]["words"] == 12 and metrics["by_speaker"]["bob"]["words"] == 2
+    pooled = (metrics["by_speaker"]["ann"]["wer"] * 12 + metrics["by_speaker"]["bob"]["wer"] * 2) / 14
+    assert pooled == pytest.approx(metrics["wer"], abs=1e-5)
 
 
 def test_transcribe_json_has_word_times(trained_run, examples):
@@ -61,6 +97,17 @@ def test_transcribe_json_has_word_times(trained_run, examples):
             assert 0 <= w["start"] <= w["end"] <= r["seconds"] + 0.1
 
 
+@needs_tts()
+def test_transcribe_a_two_minute_recording(trained_run, tmp_path):
+    path, _ = two_minute_recording(tmp_path)
+    result = invoke("speech", "transcribe", trained_run, path, "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)["results"][0]
+    assert doc["seconds"] >= 115
+    starts = [w["start"] for w in doc["words"]]
+    assert starts == sorted(starts) and all(w["end"] <= doc["seconds"] for w in doc["words"])
+
+
 def test_run_stores_a_lexicon_and_decodes_only_its_words(trained_run, examples):
     state = json.loads((trained_run / "config.json").read_text())["task_state"]
     texts = [line.split(",")[1] for line in (examples / "manifest.csv").read_text().splitlines()[1:]]
@@ -70,16 +117,19 @@ def test_run_stores_a_lexicon_and_decodes_only_its_words(trained_run, examples):
     result = invoke("speech", "transcribe", trained_run, *files, "--json", "--device", "cpu")
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert doc["decoder"] == "beam2+lexicon+wlm3+lm3"
+    assert doc["decoder"] == "beam2+lexicon+wlm3"
     for r in doc["results"]:
         assert set(r["text"].split()) <= set(state["lexicon"]["counts"])
 
 
-@pytest.mark.parametrize("choice, decoder", [("off", "beam4+lm3"), ("__texts__", "beam4+lexicon+wlm3+lm3")])
-def test_evaluate_lexicon_option(choice, decoder, trained_run, examples, tmp_path):
+@pytest.mark.parametrize("run, choice, decoder", [
+    ("chars", "off", "beam4+lm3"), ("chars", "__texts__", "beam4+lexicon+wlm3"),
+    ("phones", "__texts__", "beam4+lexicon+wlm3")])
+def test_evaluate_lexicon_option(run, choice, decoder, trained_run, char_run, examples, tmp_path):
     texts = tmp_path / "texts.txt"
     texts.write_text("press one\npress two\n")
     choice = str(texts) if choice == "__texts__" else choice
+    trained_run = char_run if run == "chars" else trained_run
     result = invoke("speech", "evaluate", trained_run, examples / "manifest.csv", "--json",
                     "--device", "cpu", "--beam", 4, "--lexicon", choice)
     assert result.exit_code == 0, result.output
@@ -89,6 +139,13 @@ def test_evaluate_lexicon_option(choice, decoder, trained_run, examples, tmp_pat
                         "--device", "cpu", "--lexicon", choice)
         assert result.exit_code == 0, result.output
         assert set(result.stdout.split()) <= {"press", "one", "two"}
+
+
+def test_a_phone_model_cannot_decode_without_a_lexicon(trained_run, examples):
+    result = invoke("speech", "transcribe", trained_run, examples / "01-16k-mono.flac",
+                    "--lexicon", "off")
+    assert result.exit_code == 2
+    assert "units=chars" in result.stderr.strip().splitlines()[-1]
 
 
 def test_lexicon_path_that_does_not_exist_is_an_error(trained_run, examples):

@@ -8,6 +8,7 @@ from rnnsuite.plugins.speech.decode import (
     forced_align,
     greedy_decode,
     prefix_beam_search,
+    spelled,
     word_times,
 )
 
@@ -108,8 +109,11 @@ def test_forced_align_reports_impossible_alignment():
 
 
 def test_word_times_group_character_spans():
-    spans = [(0, 2), (2, 3), (5, 6), (6, 8), (8, 10)]     # "ab cd": space at frame 5
-    words = word_times("ab cd", spans, frame_seconds=0.04)
+    chars = ["", " ", "a", "b", "c", "d"]
+    hyp = spelled([2, 3, 1, 4, 5], chars)                 # "ab cd"
+    assert hyp.words == ["ab", "cd"] and hyp.ranges == [(0, 2), (3, 5)]
+    spans = [(0, 2), (2, 3), (5, 6), (6, 8), (8, 10)]     # the space at frame 5
+    words = word_times(hyp, spans, frame_seconds=0.04)
     assert words == [{"word": "ab", "start": 0.0, "end": 0.12},
                      {"word": "cd", "start": 0.24, "end": 0.4}]
     assert math.isclose(words[1]["end"], 10 * 0.04)

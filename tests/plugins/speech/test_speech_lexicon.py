@@ -1,15 +1,17 @@
-"""Lexicon decoding: the character trie, the word n-gram LM and the constrained beam search."""
+"""Lexicon decoding: the trie of pronunciations (spellings or phones), the word n-gram LM and
+the constrained beam search."""
 
 import json
 
 import numpy as np
 import pytest
 from rnnsuite.plugins.speech.decode import (
-    CharNgramLM,
     Lexicon,
     WordNgramLM,
+    forced_align,
     greedy_decode,
     lexicon_beam_search,
+    word_times,
 )
 
 CHARS = ["", " ", "a", "c", "d", "g", "o", "t"]          # label id -> character; 0 is blank
@@ -31,10 +33,28 @@ def test_lexicon_trie_walks_prefixes_and_marks_words():
     node = 0
     for ch in "ca":
         node = lexicon.children[node][ch]
-    assert lexicon.word_at[node] is None and sorted(lexicon.words_below[node]) == ["cat"]
-    assert lexicon.word_at[lexicon.children[node]["t"]] == "cat"
+    assert lexicon.words_at[node] == () and lexicon.words_below[node] == ("cat",)
+    assert lexicon.words_at[lexicon.children[node]["t"]] == ("cat",)
     assert "t" not in lexicon.children[0]                 # no word starts with t
-    assert Lexicon.from_state(json.loads(json.dumps(lexicon.state_dict()))).counts == lexicon.counts
+    again = Lexicon.from_state(json.loads(json.dumps(lexicon.state_dict())))
+    assert again.counts == lexicon.counts and again.prons == lexicon.prons
+
+
+def test_phone_lexicon_shares_nodes_between_homophones_and_keeps_every_pronunciation():
+    lexicon = Lexicon.from_texts(["press two", "speak to", "a"], units="phones")
+    node = 0
+    for phone in ("T", "UW"):
+        node = lexicon.children[node][phone]
+    assert lexicon.words_at[node] == ("to", "two")        # one path, two words
+    assert lexicon.prons["a"][:2] == [("EY",), ("AH",)]   # the letter name first
+    assert lexicon.words_at[lexicon.children[0]["AH"]] == ("a",)
+    again = Lexicon.from_state(json.loads(json.dumps(lexicon.state_dict())))
+    assert again.prons == lexicon.prons and again.words_at == lexicon.words_at
+
+
+def test_runs_saved_before_pronunciations_load_as_spelled_words():
+    lexicon = Lexicon.from_state({"counts": {"cat": 2}})  # an old run's task state
+    assert lexicon.spelled and lexicon.prons == {"cat": [("c", "a", "t")]}
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -44,8 +64,9 @@ def test_lexicon_search_spells_only_lexicon_words(seed):
     lp = _log_softmax(rng.normal(size=(30, len(CHARS))) * 3)   # noisy frames: greedy is garbage
     word_lm = WordNgramLM.estimate(["cat dog", "dog", "cot a", "toad"], order=2)
     for lm in (None, word_lm):
-        text = _text(lexicon_beam_search(lp, CHARS, lexicon, lm, beam=8, implicit_space=-2.0))
-        assert all(word in lexicon for word in text.split()), text
+        hyp = lexicon_beam_search(lp, CHARS, lexicon, lm, beam=8)
+        assert all(word in lexicon for word in hyp.words), hyp.words
+        assert hyp.text == _text(hyp.labels).strip() or not hyp.words
 
 
 def test_word_lm_hand_computed_bigram():
@@ -89,7 +110,7 @@ def test_lexicon_fixes_a_greedy_error():
     lp = _frames({"c": 0.9}, {"o": 0.5, "a": 0.4}, {"t": 0.9}, {"": 0.9})
     assert _text(greedy_decode(lp)) == "cot"
     lexicon = Lexicon.from_texts(["cat", "dog"])
-    assert _text(lexicon_beam_search(lp, CHARS, lexicon, beam=8)) == "cat"
+    assert lexicon_beam_search(lp, CHARS, lexicon, beam=8).words == ["cat"]
 
 
 def test_word_lm_picks_the_likelier_word_after_its_context():
@@ -98,23 +119,52 @@ def test_word_lm_picks_the_likelier_word_after_its_context():
                  {"o": 0.45, "a": 0.45}, {"t": 0.9})
     lexicon = Lexicon.from_texts(["dog cat", "cot", "cat"])
     word_lm = WordNgramLM.estimate(["dog cat"] * 5 + ["cot", "cot dog"], order=2)
-    assert _text(lexicon_beam_search(lp, CHARS, lexicon, word_lm, beam=8,
-                                     word_weight=1.0)) == "dog cat"
+    hyp = lexicon_beam_search(lp, CHARS, lexicon, word_lm, beam=8, word_weight=1.0)
+    assert hyp.text == "dog cat"
+    assert hyp.ranges == [(0, 3), (4, 7)]                 # the space is no word's
 
 
-def test_a_missing_space_between_words_can_be_implied():
-    # "dogcat" with no space frame: without implied spaces "dogc" is no lexicon prefix.
-    lp = _frames({"d": 0.9}, {"o": 0.9}, {"g": 0.9}, {"c": 0.9}, {"a": 0.9}, {"t": 0.9})
-    lexicon = Lexicon.from_texts(["dog", "cat"])
-    assert _text(lexicon_beam_search(lp, CHARS, lexicon, beam=8)) in ("dog", "cat")
-    assert _text(lexicon_beam_search(lp, CHARS, lexicon, beam=8,
-                                     implicit_space=-1.0)) == "dog cat"
+PHONES = ["", "T", "UW", "S", "IH", "K", "EY"]          # label id -> phone; 0 is blank
+PHONE_ID = {p: i for i, p in enumerate(PHONES) if p}
 
 
-def test_char_lm_combines_with_the_lexicon():
-    lp = _frames({"c": 0.9}, {"o": 0.5, "a": 0.4}, {"t": 0.9})
-    lexicon = Lexicon.from_texts(["cat", "cot"])
-    char_lm = CharNgramLM.estimate(["cat"] * 10, order=3)
-    assert _text(lexicon_beam_search(lp, CHARS, lexicon, beam=8)) == "cot"
-    assert _text(lexicon_beam_search(lp, CHARS, lexicon, beam=8, char_lm=char_lm,
-                                     char_weight=1.0)) == "cat"
+def _phone_frames(*rows):
+    lp = np.full((len(rows), len(PHONES)), 1e-4)
+    for t, row in enumerate(rows):
+        for phone, p in row.items():
+            lp[t, PHONE_ID[phone] if phone else 0] = p
+        lp[t, 0] += max(0.0, 1.0 - lp[t].sum())
+    return np.log(lp / lp.sum(-1, keepdims=True))
+
+
+def test_phone_words_close_where_the_next_begins_and_homophones_follow_the_lm():
+    # T UW S IH K S: "two six" or "to six"; no separator between words with phones
+    lp = _phone_frames({"T": 0.9}, {"UW": 0.9}, {"": 0.9}, {"S": 0.9}, {"IH": 0.9}, {"K": 0.9},
+                       {"S": 0.9})
+    texts = ["press two six", "two six", "speak to me"]
+    lexicon = Lexicon.from_texts(texts, units="phones")
+    word_lm = WordNgramLM.estimate(texts * 3, order=2)
+    hyp = lexicon_beam_search(lp, PHONES, lexicon, word_lm, beam=8)
+    assert hyp.words == ["two", "six"]
+    assert [PHONES[c] for c in hyp.labels] == ["T", "UW", "S", "IH", "K", "S"]
+    assert hyp.ranges == [(0, 2), (2, 6)]
+
+
+def test_repeated_phone_across_a_word_boundary_needs_a_blank():
+    # S IH K S then S IH K S: "six six" must keep a blank between the two S's
+    rows = [{"S": 0.9}, {"IH": 0.9}, {"K": 0.9}, {"S": 0.9}, {"": 0.9},
+            {"S": 0.9}, {"IH": 0.9}, {"K": 0.9}, {"S": 0.9}]
+    lexicon = Lexicon.from_texts(["six six", "six"], units="phones")
+    assert lexicon_beam_search(_phone_frames(*rows), PHONES, lexicon, beam=8).words == ["six", "six"]
+    merged = rows[:4] + rows[5:]                          # no blank: the two S's are one
+    assert lexicon_beam_search(_phone_frames(*merged), PHONES, lexicon, beam=8).words != ["six", "six"]
+
+
+def test_word_times_come_from_each_word_labels():
+    lp = _phone_frames({"T": 0.9}, {"UW": 0.9}, {"": 0.9}, {"": 0.9}, {"EY": 0.9})
+    lexicon = Lexicon.from_texts(["two a"], units="phones")
+    hyp = lexicon_beam_search(lp, PHONES, lexicon, beam=8)
+    assert hyp.words == ["two", "a"]
+    words = word_times(hyp, forced_align(lp, hyp.labels), frame_seconds=0.04)
+    assert words == [{"word": "two", "start": 0.0, "end": 0.08},
+                     {"word": "a", "start": 0.16, "end": 0.2}]

@@ -35,9 +35,16 @@ def test_normalize_keeps_only_word_internal_apostrophes():
 
 def test_vocabulary_round_trip_and_blank():
     vocab = Vocabulary.from_texts(["ab c", "cab"])
-    assert vocab.chars == [" ", "a", "b", "c"]
+    assert vocab.units == [" ", "a", "b", "c"] and vocab.kind == "chars"
     assert len(vocab) == 5  # blank + 4
     ids = vocab.encode("cab x")
     assert 0 not in ids
     assert vocab.decode(ids) == "cab "   # 'x' is unknown and dropped
     assert vocab.unknown("cab x") == {"x"}
+
+
+def test_phone_vocabulary_encodes_unit_sequences_and_decodes_with_spaces():
+    vocab = Vocabulary(["AH", "T", "UW"], "phones")
+    ids = vocab.encode(["T", "UW", "ZZ"])
+    assert ids == [2, 3] and vocab.decode(ids) == "T UW"
+    assert vocab.labels == ["", "AH", "T", "UW"]
