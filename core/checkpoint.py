@@ -14,6 +14,10 @@ __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "save
 # A safetensors header larger than this is refused before it is read (hostile files).
 MAX_HEADER_BYTES = 100 * 1024 * 1024
 
+# Files are created with the permissions open() would give them (mkstemp's are 0600).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename over it.
@@ -27,6 +31,7 @@ def atomic_write_bytes(path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -64,7 +69,19 @@ def save_weights(path, tensors: dict, metadata: dict | None = None) -> None:
         flat[name] = t.clone() if key in seen or not t.is_contiguous() else t
         seen[key] = name
     meta = {k: str(v) for k, v in (metadata or {}).items()}
-    atomic_write_bytes(path, save(flat, metadata=meta))
+    atomic_write_bytes(path, _sorted_metadata(save(flat, metadata=meta)))
+
+
+def _sorted_metadata(blob: bytes) -> bytes:
+    """The same safetensors file with its metadata keys in sorted order: safetensors writes them
+    in hash-map order, which differs from save to save, so equal weights gave different bytes."""
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    if "__metadata__" in header:
+        header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+    text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    text += b" " * (-len(text) % 8)          # the data section stays 8-byte aligned
+    return len(text).to_bytes(8, "little") + text + blob[8 + n:]
 
 
 def check_safetensors_header(path) -> None:

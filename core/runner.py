@@ -105,6 +105,26 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
         if dist.is_main and run_dir is not None:
             _refuse_existing_run(run_dir)
         run_config, state = config, None
+    fresh_folder = run_dir is not None and not run_dir.exists()
+    return _train_locked(domain, run_config, state, data, run_dir, resume, device, dist,
+                         callbacks, show_progress, saved if resume else None, fresh_folder)
+
+
+def _remove_failed_start(run_dir: Path, fresh_folder: bool) -> None:
+    """A fresh training that failed before its first checkpoint leaves nothing a retry trips
+    over: the folder it created goes, or, in a folder that was there before, the files it wrote."""
+    import shutil
+
+    if fresh_folder:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return
+    for name in (runs.CONFIG, ".lock", "metrics.csv", "grad_norms.csv"):
+        (run_dir / name).unlink(missing_ok=True)
+
+
+def _train_locked(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
+                  show_progress, saved, fresh_folder) -> LoadedRun:
+    in_memory = run_dir is None
     lock = run_lock(run_dir) if dist.is_main and not in_memory else contextlib.nullcontext()
     with lock:
         if resume and not runs.has_checkpoint(run_dir):
@@ -115,39 +135,53 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
         elif not resume and dist.is_main and run_dir is not None:
             # checked again under the lock: another process may have created the run meanwhile
             _refuse_existing_run(run_dir)
-        seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
-        task = domain.create_task(run_config, data, state)
-        run_record = saved if resume else {
-            "domain": domain.name,
-            "plugin": getattr(domain, "plugin", ""),
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "data": str(data) if data is not None else None,
-            "versions": _versions(),
-            "config": run_config,
-            "task_state": task.state_dict(),
-        }
-        if not resume and dist.is_main and not in_memory:
+            try:
+                return _train(domain, run_config, state, data, run_dir, resume, device, dist,
+                              callbacks, show_progress, saved)
+            except Exception:
+                if not runs.has_checkpoint(run_dir):
+                    _remove_failed_start(run_dir, fresh_folder)
+                raise
+        return _train(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
+                      show_progress, saved)
+
+
+def _train(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
+           show_progress, saved) -> LoadedRun:
+    in_memory = run_dir is None
+    seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+    task = domain.create_task(run_config, data, state)
+    run_record = saved if resume else {
+        "domain": domain.name,
+        "plugin": getattr(domain, "plugin", ""),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "data": str(data) if data is not None else None,
+        "versions": _versions(),
+        "config": run_config,
+        "task_state": task.state_dict(),
+    }
+    if not resume and dist.is_main and not in_memory:
+        atomic_write_json(run_dir / runs.CONFIG, run_record)
+    seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+    model = task.build_model()
+    trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
+                      show_progress=show_progress, dist=dist)
+    summary = trainer.fit(resume=resume)
+    if in_memory:
+        if trainer.best_state is not None:
+            model.load_state_dict(trainer.best_state)
+    else:
+        best = run_dir / runs.WEIGHTS
+        if best.is_file():
+            tensors, _ = load_weights(best)
+            model.load_state_dict(tensors)
+        # a task may learn state while training (calibration, statistics): save it again
+        final_state = task.state_dict()
+        if dist.is_main and final_state != run_record.get("task_state"):
+            run_record["task_state"] = final_state
             atomic_write_json(run_dir / runs.CONFIG, run_record)
-        seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
-        model = task.build_model()
-        trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
-                          show_progress=show_progress, dist=dist)
-        summary = trainer.fit(resume=resume)
-        if in_memory:
-            if trainer.best_state is not None:
-                model.load_state_dict(trainer.best_state)
-        else:
-            best = run_dir / runs.WEIGHTS
-            if best.is_file():
-                tensors, _ = load_weights(best)
-                model.load_state_dict(tensors)
-            # a task may learn state while training (calibration, statistics): save it again
-            final_state = task.state_dict()
-            if dist.is_main and final_state != run_record.get("task_state"):
-                run_record["task_state"] = final_state
-                atomic_write_json(run_dir / runs.CONFIG, run_record)
-        model.eval()
-        return LoadedRun(run_dir, run_config, task, model, device, summary)
+    model.eval()
+    return LoadedRun(run_dir, run_config, task, model, device, summary)
 
 
 def _refuse_existing_run(run_dir: Path) -> None:

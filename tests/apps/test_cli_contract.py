@@ -140,6 +140,21 @@ def test_train_defaults_to_next_free_run_and_latest_finds_it(in_tmp):
         assert 0.0 <= metrics["accuracy"] <= 1.0
 
 
+def test_a_failed_first_start_leaves_nothing_a_retry_trips_over(in_tmp):
+    result = invoke("digits", "train", "--out", in_tmp / "run", *TINY, "--set", "on_nan=x")
+    assert result.exit_code == 2 and "on_nan" in error_line(result)
+    assert not (in_tmp / "run").exists()                 # the folder it made is gone
+    (in_tmp / "mine").mkdir()
+    (in_tmp / "mine" / "notes.txt").write_text("keep me")
+    result = invoke("digits", "train", "--out", in_tmp / "mine", *TINY, "--set", "on_nan=x")
+    assert result.exit_code == 2
+    assert sorted(p.name for p in (in_tmp / "mine").iterdir()) == ["notes.txt"]
+    assert invoke("digits", "train", "--out", in_tmp / "mine", *TINY).exit_code == 0   # the retry
+    assert (in_tmp / "mine" / "model.safetensors").is_file()
+    assert (in_tmp / "mine" / "notes.txt").read_text() == "keep me"
+    assert oct((in_tmp / "mine" / "config.json").stat().st_mode & 0o777) != oct(0o600)  # umask, not 0600
+
+
 def test_train_into_existing_run_refuses_and_keeps_files(in_tmp):
     assert invoke("digits", "train", "--out", in_tmp / "run", *TINY).exit_code == 0
     before = (in_tmp / "run" / "model.safetensors").read_bytes()

@@ -16,7 +16,7 @@ from rnnsuite.core import (
     train_run,
 )
 from rnnsuite.core.bptt import batchify, tbptt_windows
-from rnnsuite.core.checkpoint import load_weights
+from rnnsuite.core.checkpoint import load_weights, save_weights
 from rnnsuite.core.trainer import lr_factor
 from toytasks import CopyStreamTask
 
@@ -107,6 +107,8 @@ def test_resume_continues_bit_exact(tmp_path, crash_at):
     assert full.keys() == split.keys()
     for key in full:
         assert torch.equal(full[key], split[key]), key
+    assert (tmp_path / "full" / "model.safetensors").read_bytes() == \
+        (tmp_path / "split" / "model.safetensors").read_bytes()        # sha256sum agrees too
     state_full = weights(tmp_path / "full" / "trainer_state.safetensors")
     state_split = weights(tmp_path / "split" / "trainer_state.safetensors")
     for key in state_full:
@@ -116,6 +118,19 @@ def test_resume_continues_bit_exact(tmp_path, crash_at):
     rows_split = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
     pick = lambda rows: [(r["step"], r["metric"], r["value"]) for r in rows if r["split"] == "valid"]  # noqa: E731
     assert pick(rows_full) == pick(rows_split)
+
+
+def test_saved_weights_are_byte_identical_whatever_the_metadata_order(tmp_path):
+    from safetensors import safe_open
+
+    tensors = {"b": torch.arange(3.0), "a": torch.ones(2, 2)}
+    metadata = {f"key{i}": i for i in range(12)}
+    save_weights(tmp_path / "one.safetensors", tensors, metadata)
+    save_weights(tmp_path / "two.safetensors", tensors, dict(reversed(metadata.items())))
+    assert (tmp_path / "one.safetensors").read_bytes() == (tmp_path / "two.safetensors").read_bytes()
+    with safe_open(str(tmp_path / "one.safetensors"), framework="pt") as f:   # still a valid file
+        assert f.metadata() == {k: str(v) for k, v in metadata.items()}
+        assert torch.equal(f.get_tensor("b"), tensors["b"])
 
 
 def test_resume_without_checkpoint_is_a_user_error(tmp_path):

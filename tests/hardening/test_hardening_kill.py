@@ -224,6 +224,8 @@ def test_killed_training_resumes_to_bit_identical_weights(killed_runs, domain):
         for key in a:
             if name == "model.safetensors" or key.startswith(("model.", "optim.")):
                 assert torch.equal(a[key], b[key]), (name, key)
+    # what a user checks first: equal weights are equal files
+    assert (full / "model.safetensors").read_bytes() == (killed / "model.safetensors").read_bytes()
     assert not list(killed.glob(".*.tmp"))
     check_loadable(domain, killed)
 
