@@ -90,7 +90,15 @@ def merge_config(base: dict, extra: dict, *, allow_new: bool = True, origin: str
 
 
 def default_config(domain) -> dict:
-    """Core defaults with the domain's defaults on top (a domain may add new keys)."""
+    """Core defaults with the domain's defaults on top (a domain may add new keys). `domain`
+    is a Domain, a registered domain name (as `load_run` takes), or None for core's alone."""
+    if isinstance(domain, str):
+        from rnnsuite.core.plugins import get_domains
+
+        domains = get_domains()
+        if domain not in domains:
+            raise UserError(f"unknown domain {domain!r}; installed: {', '.join(sorted(domains))}")
+        domain = domains[domain]
     return merge_config(CORE_DEFAULTS, domain.config_defaults() if domain is not None else {})
 
 

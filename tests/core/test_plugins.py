@@ -164,3 +164,14 @@ def test_lazy_core_names_stay_functions_after_their_modules_load():
         importlib.import_module(module)
         value = getattr(core, name)
         assert not isinstance(value, types.ModuleType), name
+
+
+def test_default_config_takes_a_domain_name_as_load_run_does():
+    from rnnsuite.core import UserError
+    from rnnsuite.core.config import default_config
+    from rnnsuite.core.plugins import get_domains
+
+    assert default_config("digits") == default_config(get_domains()["digits"])
+    assert default_config("speech")["data"]["units"] == "phones"
+    with pytest.raises(UserError, match="unknown domain 'nope'"):
+        default_config("nope")
