@@ -22,7 +22,7 @@ PREDICT_TIME_BUDGET_S = 30.0
 @click.option("--out", type=click.Path(path_type=Path), help="Forecast CSV to write. With neither --out nor --plot: <CSV name>-forecast.csv and .png here.")
 @click.option("--plot", type=click.Path(path_type=Path), help="PNG of history, forecast and bands to write.")
 @click.option("--no-files", is_flag=True, help="Only print the table; write no CSV or PNG.")
-@click.option("--freq", help="Pandas frequency (D, W, MS, QS, YS...); inferred by default.")
+@click.option("--freq", help="Pandas frequency (D, W, MS, QS, YS...); inferred by default. Given, rows within a period are averaged.")
 @click.option("--date-col", help="Time column (dates or integer steps).")
 @click.option("--value-col", help="Target column(s), comma-separated.")
 @click.option("--id-col", help="Series-id column of a long-format file.")

@@ -458,7 +458,7 @@ def load_csv(
         diffs = np.concatenate([np.diff(s.index.to_numpy()) for _, s, _ in raw_series if len(s) > 1] or [np.array([1])])
         data.step = int(np.gcd.reduce(diffs.astype(np.int64))) or 1
 
-    gaps, constant, negative = {}, [], []
+    gaps, constant, negative, averaged = {}, [], [], {}
     for sid, s, cov in raw_series:
         valid = np.flatnonzero(s.notna().to_numpy())
         if len(valid) == 0:
@@ -469,9 +469,18 @@ def load_csv(
         if dated:
             grid = pd.date_range(s.index[0], s.index[-1], freq=data.freq)
             off_grid = ~pd.DatetimeIndex(s.index).isin(grid)
-            if off_grid.any():
+            if off_grid.any() and not freq:
                 bad = s.index[off_grid][0].strftime("%Y-%m-%d %H:%M:%S").removesuffix(" 00:00:00")
-                raise UserError(f"{path}: series {sid!r}: date {bad} is off the {data.freq} grid; check --freq")
+                raise UserError(f"{path}: series {sid!r}: date {bad} is off the {data.freq} grid; check "
+                                "--freq (given, it averages the rows of each period)")
+            if off_grid.any():
+                # --freq given: resample, each period the mean of its rows
+                rows = len(s)
+                s = s.resample(data.freq).mean()
+                cov = cov.resample(data.freq).mean() if cov is not None else None
+                grid = s.index
+                averaged[sid] = (rows, int(s.notna().sum()))
+            _check_one_frequency(path, sid, s, grid, data.freq, times, frame, id_col)
         else:
             grid = pd.Index(np.arange(s.index[0], s.index[-1] + 1, data.step, dtype=np.int64))
         s = s.reindex(grid)
@@ -490,15 +499,51 @@ def load_csv(
         if np.any(finite < 0):
             negative.append(sid)
         data.series.append(Series(sid, grid, arr, None if cov is None else cov.to_numpy(np.float64)))
+    if averaged:
+        rows, periods = (sum(v[i] for v in averaged.values()) for i in (0, 1))
+        data.warn(f"{_names(list(averaged))}: {rows} rows averaged into {periods} {data.freq} periods (--freq)", echo)
     if gaps:
         total = sum(gaps.values())
+        points = sum(len(x) for x in data.series)
         how = "filled by linear interpolation" if fill == "interpolate" else "left missing and masked out of the loss"
-        data.warn(f"{total} missing value(s) or gap(s) in {_names(list(gaps))}; {how}", echo)
+        data.warn(f"{total} missing value(s) or gap(s) ({total / points:.1%} of the points) in "
+                  f"{_names(list(gaps))}; {how}", echo)
     if constant:
         data.warn(f"{_names(constant)}: constant; forecast as that constant with zero-width intervals", echo)
     if negative:
         data.warn(f"{_names(negative)}: negative values; the log transform is off for this file", echo)
     return data
+
+
+# A series is "not one frequency" (an error) when REGIME_RUN intervals in a row between its rows
+# each span two periods or more: a stretch recorded at a coarser spacing, not gaps in one
+# spacing, which would be filled with mostly invented points.
+REGIME_RUN = 5
+
+
+def _check_one_frequency(path, sid, s, grid, freq, times, frame, id_col) -> None:
+    present = np.flatnonzero(s.reindex(grid).notna().to_numpy()) if len(s) else np.array([], int)
+    steps = np.diff(present)
+    coarse = np.concatenate([[0], (steps >= 2).astype(int), [0]])
+    starts, ends = np.flatnonzero(np.diff(coarse) == 1), np.flatnonzero(np.diff(coarse) == -1)
+    long_runs = [(a, b) for a, b in zip(starts, ends) if b - a >= REGIME_RUN]
+    if not long_runs:
+        return
+    first, last = long_runs[0]
+
+    def row_of(when) -> str:
+        match = (times == when).to_numpy()
+        if id_col is not None:
+            match &= (frame[id_col].astype(str) == sid).to_numpy()
+        stamp = when.strftime("%Y-%m-%d %H:%M:%S").removesuffix(" 00:00:00")
+        return f"row {int(np.flatnonzero(match)[0]) + 2} ({stamp})" if match.any() else stamp
+
+    typical = int(np.median(steps[first:last]))
+    elsewhere = "the file's frequency" if first == 0 and last == len(steps) else "elsewhere closer"
+    raise UserError(f"{path}: series {sid!r}: {row_of(grid[present[first]])} to "
+                    f"{row_of(grid[present[last]])} are about {typical} periods of {freq} apart, "
+                    f"{elsewhere}: not one frequency; resample with --freq (a coarser one, "
+                    "e.g. the spacing of those rows; rows within a period are averaged)")
 
 
 def _names(ids: list[str], limit: int = 5) -> str:

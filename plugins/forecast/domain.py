@@ -85,7 +85,7 @@ class ForecastDomain(Domain):
         import click
 
         read = [
-            click.Option(["--freq"], help="Pandas frequency (D, W, MS, QS, YS...); inferred by default."),
+            click.Option(["--freq"], help="Pandas frequency (D, W, MS, QS, YS...); inferred by default. Given, rows within a period are averaged."),
             click.Option(["--date-col"], help="Time column (dates or integer steps); found by name by default."),
             click.Option(["--value-col"], help="Target column(s), comma-separated; other numeric columns become covariates."),
             click.Option(["--id-col"], help="Series-id column of a long-format file."),

@@ -103,6 +103,15 @@ def test_unsorted_dates_are_sorted_with_a_warning(capsys):
     assert times == sorted(times)
 
 
+def test_a_wav_shorter_than_its_header_is_read_with_a_warning(capsys):
+    from rnnsuite.plugins.speech.audio import read_audio
+
+    audio = read_audio(BAD / "warn" / "shorter_than_header.wav")
+    assert len(audio) == 4000
+    err = capsys.readouterr().err
+    assert "the header declares 8000 samples, the file holds 4000" in err and err.count("\n") == 1
+
+
 def test_a_corrupt_midi_file_in_a_folder_is_skipped_with_a_warning(capsys):
     from rnnsuite.plugins.music.data import Settings, load_corpus
 

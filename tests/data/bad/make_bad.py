@@ -47,6 +47,8 @@ CASES = {
     "csv/nul_bytes.csv": ("forecast", "train", ""),
     "csv/unsorted_and_duplicate.csv": ("forecast", "evaluate", "duplicate time stamp"),
     "csv/infinite_value.csv": ("forecast", "train", "'inf' is not a finite number"),
+    # parses, but daily rows then monthly rows: not one frequency (issue 20)
+    "csv/frequency_changes.csv": ("forecast", "train", "not one frequency; resample with --freq"),
     # -- WAV (speech) ------------------------------------------------------------------------
     "wav/empty.wav": ("speech", "transcribe", "cannot read audio"),
     "wav/zero_length.wav": ("speech", "transcribe", "empty"),
@@ -153,6 +155,9 @@ def make_csv():
     rows = good.splitlines()
     write("csv/unsorted_and_duplicate.csv", "\n".join([rows[0], *reversed(rows[1:]), rows[3]]) + "\n")
     write("csv/infinite_value.csv", good.replace("2020-09-01,108", "2020-09-01,inf"))
+    write("csv/frequency_changes.csv", "date,value\n"
+          + "".join(f"2020-01-{d:02d},{100 + d}\n" for d in range(1, 21))
+          + "".join(f"2020-{m:02d}-01,{100 + m}\n" for m in range(2, 10)))
     # a warning, not an error: sorted and used (tested on its own)
     write("warn/unsorted_dates.csv", "\n".join([rows[0], *reversed(rows[1:])]) + "\n")
 
@@ -166,6 +171,8 @@ def make_wav():
     write("wav/riff_only.wav", b"RIFF")
     nan = struct.pack("<f", float("nan"))
     write("wav/nan_samples.wav", wav_bytes(struct.pack("<f", 0.1) * 800 + nan * 800, bits=32, fmt_tag=3))
+    # a warning, not an error: the header declares 8000 samples, 4000 are there (issue 20)
+    write("warn/shorter_than_header.wav", wav_bytes(tone(0.5))[:44 + 8000])
 
 
 def make_manifests():

@@ -140,5 +140,49 @@ def test_missing_file_and_bad_options(tmp_path):
         load_csv(path, freq="fortnightly")
     with pytest.raises(UserError, match="no value column 'sales'"):
         load_csv(path, value_col="sales")
-    with pytest.raises(UserError, match="off the D grid"):
-        load_csv(write(tmp_path, "date,v\n2020-01-01 00:00,1\n2020-01-02 12:00,2\n2020-01-03 00:00,3\n", "h.csv"), freq="D")
+    # rows off the given frequency's grid are averaged into its periods (not an error)
+    data = load_csv(write(tmp_path, "date,v\n2020-01-01 00:00,1\n2020-01-02 12:00,2\n2020-01-03 00:00,3\n", "h.csv"),
+                    freq="D", echo=False)
+    assert data.freq == "D" and list(data.series[0].values) == [1.0, 2.0, 3.0]
+
+
+def _mixed_frequencies(tmp_path):
+    dates = (list(pd.date_range("2018-01-01", periods=12, freq="MS"))
+             + list(pd.date_range("2019-01-01", periods=60, freq="D"))
+             + list(pd.date_range("2019-04-01", periods=8, freq="QS")))
+    path = tmp_path / "mixed.csv"
+    pd.DataFrame({"date": dates, "v": np.arange(len(dates)) + 1.0}).to_csv(path, index=False)
+    return path
+
+
+def test_dates_that_change_frequency_are_an_error_naming_series_and_rows(tmp_path):
+    path = _mixed_frequencies(tmp_path)       # monthly rows, then daily, then quarterly
+    with pytest.raises(UserError) as err:
+        load_csv(path, echo=False)
+    message = str(err.value)
+    assert "series 'v': row 2 (2018-01-01) to row 14 (2019-01-01)" in message
+    assert "not one frequency" in message and "--freq" in message and "\n" not in message
+    with pytest.raises(UserError, match="row 74 \\(2019-04-01\\) to row 81"):
+        load_csv(path, freq="MS", echo=False)     # monthly still leaves the quarterly rows apart
+
+
+def test_freq_resamples_by_averaging_the_rows_of_each_period(tmp_path, capsys):
+    path = _mixed_frequencies(tmp_path)
+    data = load_csv(path, freq="QS")
+    values = pd.read_csv(path, parse_dates=["date"]).set_index("date")["v"]
+    expected = values.resample("QS").mean()
+    assert data.freq == "QS-JAN" and np.allclose(data.series[0].values, expected.to_numpy())
+    assert "80 rows averaged into 13 QS-JAN periods" in capsys.readouterr().err
+
+
+def test_scattered_gaps_are_filled_with_their_share_in_the_warning(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2000-01-01", periods=120, freq="MS")
+    keep = rng.random(120) > 0.3
+    keep[[0, -1]] = True
+    path = tmp_path / "gappy.csv"
+    pd.DataFrame({"date": dates[keep], "v": np.arange(keep.sum()) + 1.0}).to_csv(path, index=False)
+    data = load_csv(path)
+    assert data.freq == "MS" and len(data.series[0]) == 120
+    assert f"{120 - keep.sum()} missing value(s) or gap(s) ({(120 - keep.sum()) / 120:.1%} of the points)" \
+        in capsys.readouterr().err

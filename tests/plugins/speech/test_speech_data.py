@@ -42,6 +42,25 @@ def test_broken_and_empty_audio_raise_one_line_errors(tmp_path):
         read_audio(empty)
 
 
+@pytest.mark.parametrize("suffix", [".wav", ".flac"])
+def test_a_file_shorter_than_its_header_is_read_with_one_warning(tmp_path, capsys, suffix):
+    import soundfile
+
+    signal = (np.sin(np.arange(16000) / 5) * 0.5).astype(np.float32)
+    whole = tmp_path / f"whole{suffix}"
+    soundfile.write(str(whole), signal, 16000)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    audio = read_audio(cut)
+    assert 2000 < len(audio) < 16000
+    np.testing.assert_allclose(audio, signal[: len(audio)], atol=1e-3)     # what is there, unchanged
+    lines = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("Warning: ") and str(cut) in lines[0]
+    assert "16000" in lines[0] and str(len(audio)) in lines[0]        # both lengths
+    read_audio(whole)
+    assert capsys.readouterr().err == ""
+
+
 def test_manifest_csv_and_tsv_with_relative_paths(tmp_path):
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub" / "a.wav", tone(), 16000)
