@@ -550,7 +550,18 @@ def _finish(request: _Request, rendered, noise, telephone, out_dir: Path, fmt: s
     name = f"wav/{request.split}-{request.index:05d}.{fmt}"
     write_wav(out_dir / name, audio, out_rate)
     return {"path": name, "text": request.label, "speaker": spec, "voice": request.concrete,
-            "augment": applied, "seconds": round(len(audio) / out_rate, 3)}, None
+            "augment": applied, "group": recording_group(applied),
+            "seconds": round(len(audio) / out_rate, 3)}, None
+
+
+def recording_group(applied: str) -> str:
+    """The manifest's `group` (what `evaluate --json` reports `by_group`): the strongest
+    condition an utterance went through, telephone > noise > reverb > band-limited > clean."""
+    for group, mark in (("telephone", "telephone"), ("noise", "noise"), ("reverb", "reverb"),
+                        ("band", "band")):
+        if mark in applied:
+            return group
+    return "clean"
 
 
 FESTIVAL_BATCH = 25     # utterances per festival process
@@ -575,7 +586,7 @@ def _make(requests: list[_Request], noise, telephone, out_dir: Path, fmt: str) -
     return [(r.split, *_finish(r, x, noise, telephone, out_dir, fmt)) for r, x in zip(requests, rendered)]
 
 
-def build_corpus(out, n: int = 2000, task: str = "alphanumeric", texts_file=None,
+def build_corpus(out, n: int = 6000, task: str = "alphanumeric", texts_file=None,
                  voices=None, test_voices=None, test_n: int | None = None, noise: float = 0.3,
                  telephone: float = 0.3, seed: int = 0, jobs: int = 0, fmt: str = "wav",
                  mbrola: bool = False, progress=True) -> dict:
@@ -670,7 +681,7 @@ def build_corpus(out, n: int = 2000, task: str = "alphanumeric", texts_file=None
         if split == "test" and not rows["test"]:
             continue
         with open(out / name, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["path", "text", "speaker", "voice", "augment"],
+            writer = csv.DictWriter(f, fieldnames=["path", "text", "speaker", "group", "voice", "augment"],
                                     extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows[split])

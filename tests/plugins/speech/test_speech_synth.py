@@ -81,3 +81,10 @@ def test_pico_speaks_at_the_pitch_drawn_for_training(tmp_path):
     assert "pitch" in train.settings and "pitch" not in test.settings   # held out: its own voice
     audio, rate = synth._render(train, tmp_path)
     assert rate == 16000 and len(audio) / rate > 0.2
+
+
+def test_each_utterance_is_grouped_by_its_strongest_condition():
+    assert synth.recording_group("clean") == "clean"
+    assert synth.recording_group("reverb 0.32 s, band 193-3604 Hz") == "reverb"
+    assert synth.recording_group("band 193-3604 Hz, telephone 8 kHz") == "telephone"
+    assert synth.recording_group("pink noise 12 dB") == "noise"
