@@ -246,6 +246,28 @@ def build_config(domain, config_file=None, overrides=(), **options) -> dict:
     return config
 
 
+def _typed_keys(domain, config, config_file, overrides, options) -> dict:
+    """{"section.key": value} of every key the user set on this command line (--set, --config,
+    --cell/--epochs/..., a plugin's options), with its checked value from `config`."""
+    from rnnsuite.core.config import SECTIONS, resolve_key, tomllib
+
+    keys = [item.split("=", 1)[0].strip() for item in overrides]
+    if config_file:
+        raw = tomllib.loads(Path(config_file).read_text(encoding="utf-8"))
+        for key, value in raw.items():
+            keys += [f"{key}.{k}" for k in value] if key in SECTIONS and isinstance(value, dict) else [key]
+    keys += [target for name, target in (("cell", "model.cell"), ("epochs", "train.epochs"),
+                                         ("max_steps", "train.max_steps"), ("max_time", "train.max_time"),
+                                         ("device", "train.device")) if options.get(name) is not None]
+    names = {o.name for o in domain.cli_options("train") + domain.cli_options("evaluate")}
+    keys += [f"data.{name}" for name in names if options.get(name) is not None]
+    typed = {}
+    for key in keys:
+        section, name = resolve_key(config, key)
+        typed[f"{section}.{name}"] = config[section][name]
+    return typed
+
+
 def make_train_command(domain):
     def train(data=None, out=None, resume=False, config_file=None, overrides=(), **options):
         from rnnsuite.core.cells import get_cell
@@ -254,6 +276,9 @@ def make_train_command(domain):
 
         config = build_config(domain, config_file, overrides, **options)
         _apply_data_options(config, domain, options)
+        if options.get("max_time") and "train.epochs" not in _typed_keys(domain, config, config_file,
+                                                                        overrides, options):
+            config["train"]["epochs"] = 0   # --max-time alone: train for that long (epochs unlimited)
         get_cell(config["model"]["cell"])  # unknown cell: fail before any file is written
         if out is None:
             if resume:
@@ -270,9 +295,9 @@ def make_train_command(domain):
                 click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out} "
                            f"(step {trainer.step}, device {trainer.device})", err=True)
 
-        budget = {k: options[k] for k in ("epochs", "max_steps", "max_time", "device") if options.get(k) is not None}
+        typed = _typed_keys(domain, config, config_file, overrides, options) if resume else {}
         loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()],
-                           resume_overrides=budget)
+                           resume_overrides=typed)
         s = loaded.summary or {}
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
         faults = "".join(f", {s[k]} {what}" for k, what in (("skipped_steps", "non-finite steps skipped"),
@@ -286,7 +311,8 @@ def make_train_command(domain):
         click.option("--epochs", type=int, help="Passes over the training data."),
         click.option("--max-steps", type=int, help="Stop after this many optimizer steps."),
         click.option("--max-time", type=float,
-                     help="Stop cleanly and save after this many seconds (0: no time limit)."),
+                     help="Train for this many seconds, then stop cleanly and save; without --epochs "
+                          "the epochs do not end it first (0: no time limit)."),
         click.option("--device", help="auto, cpu, cuda, cuda:N or mps."),
         click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config file."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable)."),

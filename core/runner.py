@@ -75,18 +75,22 @@ def _check_data(domain, data) -> Path | None:
     return path
 
 
-RESUME_KEYS = ("epochs", "max_steps", "max_time", "device")
+# What a resumed run may change: the budget, where it runs and how many threads. Anything
+# else the user types on --resume must equal the saved value (else one Error: line naming it).
+RESUME_KEYS = ("epochs", "max_steps", "max_time", "device", "threads")
 
 
 def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
               show_progress: bool = True, callbacks=(), resume_overrides: dict | None = None) -> LoadedRun:
     """Train `domain` on `data` into the run folder `out` (None: train in memory, writing no
     files; the returned LoadedRun holds the best model). With `resume`, continue from the
-    checkpoint in `out` using the config saved there; `resume_overrides` may change the budget
-    (epochs, max_steps, max_time) and the device."""
+    checkpoint in `out` using the config saved there. `resume_overrides` holds what the user
+    typed (`section.key` or a train key: value): the budget (epochs, max_steps, max_time), the
+    device and threads are applied; any other key must equal the saved value."""
     data = _check_data(domain, data)
-    _set_threads(config["train"].get("threads", 0))
-    device = select_device((resume_overrides or {}).get("device") or config["train"]["device"]) if resume \
+    typed = {(k if "." in k else f"train.{k}"): v for k, v in (resume_overrides or {}).items()}
+    _set_threads(typed.get("train.threads", config["train"].get("threads", 0)))
+    device = select_device(typed.get("train.device") or config["train"]["device"]) if resume \
         else select_device(config["train"]["device"])
     dist = init_distributed(device)
     in_memory = out is None
@@ -96,10 +100,16 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
     if resume:
         saved = runs.read_run_config(run_dir, domain.name)
         run_config = saved["config"]
-        for key, value in (resume_overrides or {}).items():
-            if key not in RESUME_KEYS:
-                raise UserError(f"--resume continues the saved config; only {', '.join(RESUME_KEYS)} may change, not {key}")
-            run_config["train"][key] = value
+        changed = []
+        for key, value in typed.items():
+            section, name = key.split(".", 1)
+            if section == "train" and name in RESUME_KEYS:
+                run_config["train"][name] = value
+            elif run_config.get(section, {}).get(name) != value:
+                changed.append(f"{key}={value!r} (saved: {run_config.get(section, {}).get(name)!r})")
+        if changed:
+            raise UserError(f"--resume continues the saved run; only {', '.join(RESUME_KEYS)} may change, "
+                            f"not {'; '.join(changed)}; train a new run (another --out) to change them")
         state = saved.get("task_state")
     else:
         if dist.is_main and run_dir is not None:

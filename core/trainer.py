@@ -97,7 +97,9 @@ def lr_factor(step: int, cfg: dict, total_steps: int, time_fraction: float = 0.0
         return cfg["gamma"] ** ((step - warm) // max(1, cfg["step_size"]))
     if kind == "cosine":
         span = max(1, total_steps - warm)
-        progress_ = min(1.0, max((step - warm) / span, time_fraction))
+        # total_steps 0: no step budget (epochs unlimited), the time budget alone moves it on
+        by_steps = (step - warm) / span if total_steps > 0 else 0.0
+        progress_ = min(1.0, max(by_steps, time_fraction))
         floor = cfg["min_lr"]
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
     raise UserError(f"unknown schedule {kind!r}; use constant, step, cosine or plateau")
@@ -264,7 +266,9 @@ class Trainer:
         if per_epoch == 0:
             raise UserError("the training data yields no batches (too little data for the batch size/window?)")
         self.steps_per_epoch = per_epoch
-        total = per_epoch * max(epochs, 1)
+        if epochs <= 0:     # no epoch limit: max_steps, else only the time budget, bounds the run
+            return max_steps or 0
+        total = per_epoch * epochs
         return min(total, max_steps) if max_steps else total
 
     def _should_stop(self) -> bool:

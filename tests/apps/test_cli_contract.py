@@ -169,3 +169,34 @@ def test_run_folder_files(in_tmp):
     assert {"config.json", "model.safetensors", "trainer_state.safetensors", "metrics.csv", "plots"} <= names
     header = (in_tmp / "run" / "metrics.csv").read_text().splitlines()[0]
     assert header == "step,epoch,split,metric,value,time"
+
+
+def test_resume_never_ignores_what_the_user_typed(in_tmp):
+    run = in_tmp / "run"
+    assert invoke("digits", "train", "--out", run, *TINY, "--set", "lr=0.01").exit_code == 0
+    saved = (run / "config.json").read_bytes()
+    # a different optimizer setting or model shape: one Error: line naming the key, nothing changed
+    for args, key in ((["--set", "lr=0.5"], "train.lr=0.5 (saved: 0.01)"),
+                      (["--cell", "rnn"], "model.cell='rnn'"),
+                      (["--set", "hidden_size=16"], "model.hidden_size=16 (saved: 8)")):
+        result = invoke("digits", "train", "--out", run, "--resume", *args)
+        assert result.exit_code == 2, result.output
+        line = error_line(result)
+        assert key in line and "only epochs, max_steps, max_time, device, threads may change" in line
+    assert (run / "config.json").read_bytes() == saved
+    # the same command again with --resume, and budget / threads changes, are fine
+    result = invoke("digits", "train", "--out", run, *TINY, "--set", "lr=0.01", "--resume",
+                    "--max-steps", "5", "--set", "threads=1")
+    assert result.exit_code == 0, result.output
+    assert "Done: 5 steps" in result.stderr
+
+
+def test_max_time_alone_trains_for_that_long_and_explicit_epochs_still_win(in_tmp):
+    result = invoke("digits", "train", "--out", in_tmp / "timed", "--set", "hidden_size=8", "--max-time", "2")
+    assert result.exit_code == 0, result.output
+    assert "(max_time)" in result.stderr                      # not stopped by the default epochs
+    config = json.loads((in_tmp / "timed" / "config.json").read_text())["config"]
+    assert config["train"]["epochs"] == 0
+    result = invoke("digits", "train", "--out", in_tmp / "epochs", "--set", "hidden_size=8", "--epochs", "1",
+                    "--max-time", "600")
+    assert result.exit_code == 0 and "(epochs)" in result.stderr

@@ -189,6 +189,9 @@ def test_cosine_schedule_warms_up_then_decays_to_floor():
     assert lr_factor(9, cfg, 110) == pytest.approx(1.0)
     assert lr_factor(60, cfg, 110) == pytest.approx(0.1 + 0.9 * 0.5)
     assert lr_factor(110, cfg, 110) == pytest.approx(0.1)
+    # no step budget (epochs unlimited, a time budget): the elapsed share alone moves it on
+    assert lr_factor(10_000, cfg, 0, time_fraction=0.0) == pytest.approx(1.0)
+    assert lr_factor(10_000, cfg, 0, time_fraction=0.5) == pytest.approx(0.1 + 0.9 * 0.5)
 
 
 def test_step_schedule_multiplies_by_gamma_every_step_size():
