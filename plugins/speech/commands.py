@@ -29,7 +29,7 @@ def _split_list(values) -> list[str] | None:
               show_default=True, help="Built-in texts: telephone/voice-menu vocabulary or sentences.")
 @click.option("--texts", "texts_file", type=click.Path(path_type=Path),
               help="Synthesise these lines (one utterance per line) instead of --task.")
-@click.option("--n", "n", type=int, default=2000, show_default=True,
+@click.option("--n", "n", type=int, default=6000, show_default=True,
               help="Training utterances.")
 @click.option("--test-n", type=int, help="Held-out-voice utterances (default: n/10, at least 20).")
 @click.option("--voices", multiple=True, metavar="ENGINE:VOICE,...",

@@ -51,6 +51,8 @@ DEFAULT_TEST_VOICES = ["espeak:*+m7", "espeak:*+f4", "espeak:*+klatt3", "flite:r
 # espeak-ng's many variants all come from one formant synthesiser; flite's and festival's voices
 # are built from recordings of real speakers, closer to people, and get more than their count.
 # Festival takes ~0.5 s per call against ~0.02 s for espeak-ng and flite: it keeps a small share.
+ENGINE_PACKAGES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival",
+                   "pico": "libttspico-utils [Debian non-free]"}
 ENGINE_SHARES = {"espeak": 0.45, "flite": 0.3, "festival": 0.15, "pico": 0.1}
 TEST_FESTIVAL_SHARE = 0.08   # held-out voices: one share each, festival's smaller
 PITCH_HZ = (85, 231)         # mean pitch drawn for flite/festival training voices
@@ -289,7 +291,10 @@ def _parse_voices(specs, engines, what) -> list[_Voice]:
             continue
         voices.append(_Voice(engine, name))
     if missing:
-        print(f"synth: voices not installed, left out: {', '.join(missing)}", file=sys.stderr)
+        hints = sorted({ENGINE_PACKAGES[spec.split(":")[0]] for spec in missing
+                        if spec.split(":")[0] not in engines})
+        hint = f" (to add them: apt-get install {', '.join(hints)})" if hints else ""
+        print(f"synth: voices not installed, left out: {', '.join(missing)}{hint}", file=sys.stderr)
     return voices
 
 
