@@ -62,6 +62,7 @@ def real_sets(folder: Path) -> dict:
     import numpy as np
     import soundfile
 
+    folder = Path(folder).resolve()          # manifest paths must not depend on the cwd
     folder.mkdir(parents=True, exist_ok=True)
     sets = {}
     for lang in ("en", "en_GB"):
