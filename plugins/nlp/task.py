@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from rnnsuite.core import StepOutput, Task, UserError, batchify, tbptt_windows
+from rnnsuite.core import StepOutput, Task, UserError, batchify, tbptt_windows, warn
 from rnnsuite.plugins.nlp.data import Corpus, load_corpus, read_corpus
 from rnnsuite.plugins.nlp.metrics import lm_metrics
 from rnnsuite.plugins.nlp.tokenizers import build_tokenizer, tokenizer_from_state
@@ -15,6 +15,8 @@ __all__ = ["LanguageModelTask", "build_language_model", "score_text", "score_ids
 
 #: Time steps per forward pass when scoring a long text (state carried between them).
 SCORE_WINDOW = 512
+#: The shortest training text (in tokens) that trains: batch 1, windows of a few tokens.
+MIN_TOKENS = 16
 
 
 def build_language_model(config: dict, vocab_size: int):
@@ -126,12 +128,26 @@ class LanguageModelTask(Task):
             if self.corpus is None:
                 raise UserError("nlp: no training text was given")
             ids = torch.tensor(self.tokenizer.encode(self.corpus.train), dtype=torch.long)
-            bs = self.config["train"]["batch_size"]
-            if len(ids) < bs * 2:
-                raise UserError(f"{self.data}: the training text has {len(ids)} tokens, too few for "
-                                f"batch_size {bs} (lower it with --set batch_size=N)")
-            self._train_stream = batchify(ids, bs)  # (N // B, B)
+            self._fit_batch_to_text(len(ids))
+            self._train_stream = batchify(ids, self.config["train"]["batch_size"])  # (N // B, B)
         return self._train_stream
+
+    def _fit_batch_to_text(self, tokens: int) -> None:
+        """A text too short for batch_size streams of one window (bptt + 1 tokens) each trains
+        with fewer streams (and, below one window, a shorter window), with a warning; below
+        MIN_TOKENS it cannot train."""
+        train = self.config["train"]
+        bs, bptt = train["batch_size"], train["bptt"]
+        if tokens // bs >= bptt + 1:      # every stream holds a whole window
+            return
+        if tokens < MIN_TOKENS:
+            raise UserError(f"{self.data}: the training text has {tokens} tokens; at least "
+                            f"{MIN_TOKENS} are needed to train")
+        new_bs = max(1, min(bs, tokens // (bptt + 1)))
+        new_bptt = min(bptt, tokens // new_bs - 1)
+        warn(f"{self.data}: the training text has {tokens} tokens, too few for batch_size {bs}; "
+             f"training with batch_size {new_bs}" + (f" and bptt {new_bptt}" if new_bptt != bptt else ""))
+        train["batch_size"], train["bptt"] = new_bs, new_bptt
 
     def steps_per_epoch(self) -> int | None:
         """Windows per epoch (read by the trainer for the LR schedule); None when they vary."""

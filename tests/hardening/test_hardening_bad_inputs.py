@@ -112,6 +112,14 @@ def test_a_wav_shorter_than_its_header_is_read_with_a_warning(capsys):
     assert "the header declares 8000 samples, the file holds 4000" in err and err.count("\n") == 1
 
 
+def test_a_text_short_for_the_default_batch_trains_with_a_warning(tmp_path):
+    result = invoke("nlp", "train", BAD / "warn" / "short_text.txt", "--out", tmp_path / "run",
+                    "--max-steps", "2", "--set", "hidden_size=8")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warnings) == 1 and "too few for batch_size" in warnings[0]
+
+
 def test_a_corrupt_midi_file_in_a_folder_is_skipped_with_a_warning(capsys):
     from rnnsuite.plugins.music.data import Settings, load_corpus
 

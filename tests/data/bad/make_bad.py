@@ -208,6 +208,8 @@ def make_text():
     write("text/latin1.txt", "Th\xe9 witches' caf\xe9 sc\xe8ne\n".encode("latin-1"))
     write("text/utf16.txt", "Fair is foul, and foul is fair\n".encode("utf-16"))
     write("text/png_bytes.txt", PNG)
+    # a warning, not an error: too short for the default batch, trains with a smaller one (issue 20)
+    write("warn/short_text.txt", "When shall we three meet again\nIn thunder, lightning, or in rain?\n" * 6)
 
 
 def make_config():

@@ -177,4 +177,14 @@ def test_too_little_text_is_an_error(tmp_path, tiny):
     short = tmp_path / "short.txt"
     short.write_text("Hail!\n")
     r = run("nlp", "train", short, "--out", tmp_path / "r", *tiny(batch_size=16))
-    assert r.exit_code == 2 and "short.txt" in r.stderr and "batch_size" in r.stderr
+    assert r.exit_code == 2 and "short.txt" in r.stderr and "at least 16 are needed" in r.stderr
+
+
+def test_a_text_short_for_the_batch_trains_with_a_smaller_one_and_says_so(tmp_path, tiny):
+    short = tmp_path / "short.txt"
+    short.write_text("When shall we three meet again\nIn thunder, lightning, or in rain?\n" * 2)
+    r = run("nlp", "train", short, "--out", tmp_path / "r", *tiny(batch_size=64, bptt=8),
+            "--set", 'split="1,0,0"', "--max-steps", "3")
+    assert r.exit_code == 0, r.output
+    warning = [line for line in r.stderr.splitlines() if line.startswith("Warning: ")]
+    assert len(warning) == 1 and "too few for batch_size 64; training with batch_size 14" in warning[0]
