@@ -276,8 +276,8 @@ def make_train_command(domain):
 
         config = build_config(domain, config_file, overrides, **options)
         _apply_data_options(config, domain, options)
-        if options.get("max_time") and "train.epochs" not in _typed_keys(domain, config, config_file,
-                                                                        overrides, options):
+        typed = _typed_keys(domain, config, config_file, overrides, options)
+        if options.get("max_time") and "train.epochs" not in typed:
             config["train"]["epochs"] = 0   # --max-time alone: train for that long (epochs unlimited)
         get_cell(config["model"]["cell"])  # unknown cell: fail before any file is written
         if out is None:
@@ -295,9 +295,8 @@ def make_train_command(domain):
                 click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out} "
                            f"(step {trainer.step}, device {trainer.device})", err=True)
 
-        typed = _typed_keys(domain, config, config_file, overrides, options) if resume else {}
         loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()],
-                           resume_overrides=typed)
+                           resume_overrides=typed if resume else None)
         s = loaded.summary or {}
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
         faults = "".join(f", {s[k]} {what}" for k, what in (("skipped_steps", "non-finite steps skipped"),

@@ -137,23 +137,22 @@ def _train_locked(domain, run_config, state, data, run_dir, resume, device, dist
     in_memory = run_dir is None
     lock = run_lock(run_dir) if dist.is_main and not in_memory else contextlib.nullcontext()
     with lock:
+        new_run = not resume and dist.is_main and run_dir is not None
         if resume and not runs.has_checkpoint(run_dir):
             # killed before its first checkpoint: nothing was trained yet, so start the saved
             # config again from step 0 rather than leave a folder that neither trains nor resumes
             warn(f"{run_dir}: no checkpoint yet (stopped before the first one); starting from step 0")
             resume, state = False, None
-        elif not resume and dist.is_main and run_dir is not None:
+        if new_run:
             # checked again under the lock: another process may have created the run meanwhile
             _refuse_existing_run(run_dir)
-            try:
-                return _train(domain, run_config, state, data, run_dir, resume, device, dist,
-                              callbacks, show_progress, saved)
-            except Exception:
-                if not runs.has_checkpoint(run_dir):
-                    _remove_failed_start(run_dir, fresh_folder)
-                raise
-        return _train(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
-                      show_progress, saved)
+        try:
+            return _train(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
+                          show_progress, saved)
+        except Exception:
+            if new_run and not runs.has_checkpoint(run_dir):
+                _remove_failed_start(run_dir, fresh_folder)
+            raise
 
 
 def _train(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
