@@ -93,12 +93,9 @@ def default_config(domain) -> dict:
     """Core defaults with the domain's defaults on top (a domain may add new keys). `domain`
     is a Domain, a registered domain name (as `load_run` takes), or None for core's alone."""
     if isinstance(domain, str):
-        from rnnsuite.core.plugins import get_domains
+        from rnnsuite.core.plugins import domain_named
 
-        domains = get_domains()
-        if domain not in domains:
-            raise UserError(f"unknown domain {domain!r}; installed: {', '.join(sorted(domains))}")
-        domain = domains[domain]
+        domain = domain_named(domain)
     return merge_config(CORE_DEFAULTS, domain.config_defaults() if domain is not None else {})
 
 

@@ -180,6 +180,19 @@ def get_domains(pm: RnnsuitePluginManager | None = None) -> dict[str, Domain]:
     return domains
 
 
+def domain_named(domain) -> Domain:
+    """`domain` itself, or the registered domain of that name (a UserError naming the installed
+    ones when there is none)."""
+    if not isinstance(domain, str):
+        return domain
+    domains = get_domains()
+    if domain not in domains:
+        from rnnsuite.core.errors import UserError
+
+        raise UserError(f"unknown domain {domain!r}; installed: {', '.join(sorted(domains))}")
+    return domains[domain]
+
+
 def plugin_infos(pm: RnnsuitePluginManager | None = None) -> list[PluginInfo]:
     """What `rnnsuite plugins` shows: every plugin tried, with its status and domains."""
     pm = pm or default_manager()

@@ -214,12 +214,9 @@ def load_run(run, domain, device: str = "auto", data_options: dict | None = None
     `data_options` update the run's `data` config before the task is built. `domain` is a
     Domain or a registered domain name."""
     if isinstance(domain, str):
-        from rnnsuite.core.plugins import get_domains
+        from rnnsuite.core.plugins import domain_named
 
-        domains = get_domains()
-        if domain not in domains:
-            raise UserError(f"unknown domain {domain!r}; installed: {', '.join(sorted(domains))}")
-        domain = domains[domain]
+        domain = domain_named(domain)
     path = runs.resolve_run(run, domain.name)
     saved = runs.read_run_config(path, domain.name)
     weights = path / runs.WEIGHTS

@@ -438,7 +438,7 @@ def load_csv(
     for sid, s, cov in pieces:
         if s.index.has_duplicates:
             dup = s.index[s.index.duplicated()][0]
-            stamp = dup.strftime("%Y-%m-%d %H:%M:%S").removesuffix(" 00:00:00") if dated else dup
+            stamp = _stamp(dup) if dated else dup
             raise UserError(f"{path}: series {sid!r} has duplicate time stamp {stamp}")
         if not s.index.is_monotonic_increasing:
             unsorted.append(sid)
@@ -470,7 +470,7 @@ def load_csv(
             grid = pd.date_range(s.index[0], s.index[-1], freq=data.freq)
             off_grid = ~pd.DatetimeIndex(s.index).isin(grid)
             if off_grid.any() and not freq:
-                bad = s.index[off_grid][0].strftime("%Y-%m-%d %H:%M:%S").removesuffix(" 00:00:00")
+                bad = _stamp(s.index[off_grid][0])
                 raise UserError(f"{path}: series {sid!r}: date {bad} is off the {data.freq} grid; check "
                                 "--freq (given, it averages the rows of each period)")
             if off_grid.any():
@@ -535,8 +535,7 @@ def _check_one_frequency(path, sid, s, grid, freq, times, frame, id_col) -> None
         match = (times == when).to_numpy()
         if id_col is not None:
             match &= (frame[id_col].astype(str) == sid).to_numpy()
-        stamp = when.strftime("%Y-%m-%d %H:%M:%S").removesuffix(" 00:00:00")
-        return f"row {int(np.flatnonzero(match)[0]) + 2} ({stamp})" if match.any() else stamp
+        return f"row {int(np.flatnonzero(match)[0]) + 2} ({_stamp(when)})" if match.any() else _stamp(when)
 
     typical = int(np.median(steps[first:last]))
     elsewhere = "the file's frequency" if first == 0 and last == len(steps) else "elsewhere closer"
@@ -544,6 +543,11 @@ def _check_one_frequency(path, sid, s, grid, freq, times, frame, id_col) -> None
                     f"{row_of(grid[present[last]])} are about {typical} periods of {freq} apart, "
                     f"{elsewhere}: not one frequency; resample with --freq (a coarser one, "
                     "e.g. the spacing of those rows; rows within a period are averaged)")
+
+
+def _stamp(when) -> str:
+    """A time stamp as a user wrote it: the date alone when the time is midnight."""
+    return when.strftime("%Y-%m-%d %H:%M:%S").removesuffix(" 00:00:00")
 
 
 def _names(ids: list[str], limit: int = 5) -> str:
