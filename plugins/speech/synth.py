@@ -54,10 +54,6 @@ DEFAULT_TEST_VOICES = ["espeak:*+m7", "espeak:*+f4", "espeak:*+klatt3", "flite:r
 ENGINE_PACKAGES = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival",
                    "pico": "libttspico-utils [Debian non-free]"}
 ENGINE_SHARES = {"espeak": 0.45, "flite": 0.3, "festival": 0.15, "pico": 0.1}
-# Spelled letters are the hardest words (the e-set: b d e g p t v z differ in one consonant)
-# and the rarest in the natural mix: this share of training utterances (never test ones) is
-# replaced by letters, so the network hears each letter name far more often.
-TRAIN_EXTRA_LETTERS = 0.15
 TEST_FESTIVAL_SHARE = 0.08   # held-out voices: one share each, festival's smaller
 PITCH_HZ = (85, 231)         # mean pitch drawn for flite/festival training voices
 PICO_PITCH = (55, 131)       # Svox Pico's pitch level (100: its own, ~180 Hz) in training
@@ -146,23 +142,8 @@ def _single_word(rng) -> tuple[str, str]:
     return normalize(word), word
 
 
-def _spelled(rng) -> tuple[str, str]:
-    """Letter names spelled one by one (2-6 letters), sometimes after "my initials are"."""
-    letters = [chr(97 + int(i)) for i in rng.integers(0, 26, int(rng.integers(2, 7)))]
-    label, spoken = _spell_letters(letters)
-    if rng.random() < 0.3:
-        label, spoken = "my initials are " + label, "my initials are " + spoken
-    return label, spoken
-
-
-def alphanumeric_text(rng, extra_letters: float = 0.0) -> tuple[str, str]:
-    """One telephone / voice-menu utterance: (label, spoken). `extra_letters` is the share of
-    utterances replaced by spelled letters (training emphasis; 0 keeps the natural mix and the
-    same random draws)."""
-    if extra_letters and rng.random() < extra_letters:
-        if rng.random() < 0.25:
-            return _spell_letters([chr(97 + int(rng.integers(0, 26)))])
-        return _spelled(rng)
+def alphanumeric_text(rng) -> tuple[str, str]:
+    """One telephone / voice-menu utterance: (label, spoken)."""
     if rng.random() < 0.12:
         return _single_word(rng)
     kind = int(rng.choice(10, p=[0.17, 0.1, 0.07, 0.12, 0.11, 0.1, 0.08, 0.08, 0.07, 0.1]))
@@ -211,7 +192,11 @@ def alphanumeric_text(rng, extra_letters: float = 0.0) -> tuple[str, str]:
                     ).format(key)
         return label, label
     if kind == 7:  # spelled letters
-        return _spelled(rng)
+        letters = [chr(97 + int(i)) for i in rng.integers(0, 26, int(rng.integers(2, 7)))]
+        label, spoken = _spell_letters(letters)
+        if rng.random() < 0.3:
+            label, spoken = "my initials are " + label, "my initials are " + spoken
+        return label, spoken
     if kind == 8:  # NATO alphabet
         if rng.random() < 0.35:
             i = int(rng.integers(0, 26))
@@ -337,11 +322,7 @@ def _plan(job, texts, task) -> _Request:
     if texts is not None:
         label, spoken = texts[int(rng.integers(0, len(texts)))]
     else:
-        if task == "alphanumeric":
-            extra = TRAIN_EXTRA_LETTERS if split == "train" else 0.0
-            label, spoken = alphanumeric_text(rng, extra)
-        else:
-            label, spoken = sentence_text(rng)
+        label, spoken = (alphanumeric_text if task == "alphanumeric" else sentence_text)(rng)
     settings: dict = {}
     if voice.engine == "espeak":
         accent, _, variant = voice.name.partition("+")
