@@ -65,22 +65,14 @@ class RnnsuiteGroup(click.Group):
         if getattr(self, "_plugin_commands_added", False):
             return
         self._plugin_commands_added = True
-        from rnnsuite.core.plugins import PLUGIN_ERRORS, default_manager
+        from rnnsuite.core.plugins import call_hook, default_manager
 
-        pm = default_manager()
-
-        def add(command, source=""):
+        def add(command):
             if command.name in self.commands or command.name in self._domains_cached():
                 raise ValueError(f"command {command.name!r} already exists")
             self.add_command(command)
 
-        for impl in pm.hook.rnnsuite_add_commands.get_hookimpls():
-            try:
-                impl.function(**{a: _CommandSink(add, impl.plugin_name) for a in impl.argnames})
-            except PLUGIN_ERRORS as exc:
-                info = pm.infos.get(impl.plugin_name)
-                if info is not None:
-                    info.status = f"error: {type(exc).__name__}: {_one_line(exc)}"
+        call_hook(default_manager(), "rnnsuite_add_commands", lambda plugin: {"cli": _CommandSink(add)})
 
     def get_command(self, ctx, name):
         command = super().get_command(ctx, name)
@@ -142,13 +134,13 @@ class RnnsuiteGroup(click.Group):
 class _CommandSink:
     """What `rnnsuite_add_commands(cli)` receives: only `add_command` is allowed."""
 
-    def __init__(self, add, source):
-        self._add, self._source = add, source
+    def __init__(self, add):
+        self._add = add
 
     def add_command(self, command, name=None):
         if name:
             command.name = name
-        self._add(command, self._source)
+        self._add(command)
 
 
 @click.group(cls=RnnsuiteGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -272,7 +264,7 @@ def make_train_command(domain):
     def train(data=None, out=None, resume=False, config_file=None, overrides=(), **options):
         from rnnsuite.core.cells import get_cell
         from rnnsuite.core.runner import train_run
-        from rnnsuite.core.runs import RUNS_ROOT, _numbered, next_run_dir
+        from rnnsuite.core.runs import RUNS_ROOT, latest_run_dir, next_run_dir
 
         config = build_config(domain, config_file, overrides, **options)
         _apply_data_options(config, domain, options)
@@ -282,13 +274,12 @@ def make_train_command(domain):
         get_cell(config["model"]["cell"])  # unknown cell: fail before any file is written
         if out is None:
             if resume:
-                numbered = _numbered(domain.name, RUNS_ROOT)
-                if not numbered:
+                out = latest_run_dir(domain.name)
+                if out is None:
                     raise UserError(f"--resume: no {domain.name} run under {RUNS_ROOT / domain.name} to resume")
-                out = numbered[-1][1]
             else:
                 out = next_run_dir(domain.name)
-        from rnnsuite.core.trainer import Callback
+        from rnnsuite.core.callbacks import Callback
 
         class Announce(Callback):  # printed once every check has passed, so errors stay one line
             def on_train_start(self, trainer):

@@ -62,12 +62,12 @@ def main() -> int:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _machine import describe_machine
-    from rnnsuite.core.device import _cpu_has_bf16
+    from rnnsuite.core.device import cpu_has_bf16
     from rnnsuite.plugins.nlp.domain import LanguageModelDomain
 
     torch.set_num_threads(args.threads)
     print(describe_machine())
-    print(f"native bf16 on this CPU: {_cpu_has_bf16()}; torch CPU capability "
+    print(f"native bf16 on this CPU: {cpu_has_bf16()}; torch CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}; {args.threads} thread(s); {args.steps} steps; "
           f"{' '.join(SETS + args.sets)}")
     domain = LanguageModelDomain()

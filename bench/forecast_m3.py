@@ -60,7 +60,7 @@ def score(series, forecasts) -> tuple[float, float]:
 
 
 def run_rnnsuite(series, csv: Path, cell: str, args) -> dict:
-    from rnnsuite.core import apply_overrides, default_config, fit
+    from rnnsuite.core import apply_overrides, default_config, train_run
     from rnnsuite.plugins.forecast.domain import ForecastDomain
     from rnnsuite.plugins.forecast.forecaster import forecast
 
@@ -72,7 +72,7 @@ def run_rnnsuite(series, csv: Path, cell: str, args) -> dict:
         *args.set,
     ])
     t0, c0 = time.perf_counter(), time.process_time()
-    loaded = fit(domain, config, csv, out=None, progress=not args.quiet)
+    loaded = train_run(domain, config, csv, out=None, show_progress=not args.quiet)
     train_s = time.perf_counter() - t0
     task = loaded.task
     results = forecast(loaded.model, config["model"]["loss"], task.data.series, task.data, task.scaler,

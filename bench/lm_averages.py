@@ -43,7 +43,7 @@ class Averages(Callback):
         with torch.no_grad():
             for decay, avg in self.ema.items():
                 torch._foreach_lerp_(avg, self.weights, 1 - ema_decay(decay, self.n))
-            fraction = trainer._elapsed() / trainer.cfg["max_time"]
+            fraction = trainer.elapsed() / trainer.cfg["max_time"]
             for start in TAILS:
                 if fraction < start:
                     continue

@@ -18,7 +18,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["CORE_DEFAULTS", "default_config", "apply_overrides", "load_config_file", "merge_config"]
+__all__ = ["CORE_DEFAULTS", "CORE_RULES", "default_config", "apply_overrides", "load_config_file",
+           "merge_config", "check_config", "complete_config", "one_of", "at_least", "between"]
 
 SECTIONS = ("model", "train", "data")
 
@@ -62,7 +63,6 @@ CORE_DEFAULTS: dict = {
         "amp": "auto",  # auto (fp16/bf16 on GPU, off on CPU) | off | bf16 | fp16
         "deterministic": False,
         "grad_norms": False,  # per-time-step ||dL/dh_t|| diagnostics
-        "grad_norms_every": 0,  # steps between diagnostics (0: at every evaluation)
         "checkpoint_every": 0,  # steps between checkpoints; 0: at every evaluation
         "log_every": 20,  # steps between progress-bar updates
         "on_nan": "skip",  # non-finite loss/gradient: skip (the step) | rollback (to the last checkpoint)
@@ -70,6 +70,108 @@ CORE_DEFAULTS: dict = {
     },
     "data": {},
 }
+
+
+# -- allowed values ------------------------------------------------------------------------------
+# A rule is a callable value -> None (allowed) or what the value must be ("must be ..."). Types
+# are checked where a value is set (`--set`, a TOML file); rules check what a type cannot say.
+
+
+def one_of(*choices):
+    """The value is one of `choices`. (Each rule carries `bad`: values it refuses, for tests.)"""
+    def rule(value):
+        if value not in choices:
+            return "must be " + (" or ".join(", ".join(map(repr, choices)).rsplit(", ", 1)))
+    rule.bad = ["no-such-" + "-".join(map(str, choices))[:20]]   # what tests feed it
+    return rule
+
+
+def at_least(low, *, above: bool = False):
+    """A number >= low (> low with `above`)."""
+    def rule(value):
+        if not _is_number(value) or (value <= low if above else value < low):
+            return f"must be {'>' if above else '>='} {low}"
+    rule.bad = [low] if above else [low - 1]
+    return rule
+
+
+def between(low, high, *, low_open: bool = False, high_open: bool = False):
+    """A number in the interval from low to high ((low, high] with low_open, ...)."""
+    def rule(value):
+        ok = _is_number(value) and (value > low if low_open else value >= low) \
+            and (value < high if high_open else value <= high)
+        if not ok:
+            return f"must be in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+    rule.bad = [low if low_open else low - 1, high if high_open else high + 1]
+    return rule
+
+
+def _is_number(value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _betas(value):
+    if not (isinstance(value, list) and len(value) == 2
+            and all(_is_number(b) and 0 <= b < 1 for b in value)):
+        return "must be two numbers in [0, 1), e.g. [0.9, 0.99]"
+
+
+_betas.bad = [[0.9], [0.9, 1.0]]
+
+
+CORE_RULES: dict = {
+    "model": {
+        "backend": one_of("auto", "reference", "fused"),
+        "hidden_size": at_least(1),
+        "num_layers": at_least(1),
+        "dropout": between(0, 1, high_open=True),
+        "weight_drop": between(0, 1, high_open=True),
+    },
+    "train": {
+        "epochs": at_least(0), "max_steps": at_least(0), "max_time": at_least(0),
+        "batch_size": at_least(1), "bptt": at_least(1),
+        "optimizer": one_of("sgd", "adam", "adamw", "rmsprop"),
+        "lr": at_least(0), "weight_decay": at_least(0),
+        "momentum": between(0, 1, high_open=True), "betas": _betas,
+        "schedule": one_of("constant", "step", "cosine", "plateau"),
+        "warmup_steps": at_least(0), "min_lr": between(0, 1), "step_size": at_least(1),
+        "gamma": between(0, 1, low_open=True), "plateau_patience": at_least(0),
+        "clip_grad_norm": at_least(0), "ema": between(0, 1, high_open=True),
+        "eval_every": at_least(0), "patience": at_least(0), "monitor_mode": one_of("min", "max"),
+        "threads": at_least(0), "amp": one_of("auto", "off", "bf16", "fp16"),
+        "checkpoint_every": at_least(0), "log_every": at_least(0),
+        "on_nan": one_of("skip", "rollback"),
+        "rollback_lr_factor": between(0, 1, low_open=True),
+    },
+    "data": {},
+}
+
+
+def check_config(config: dict, domain=None) -> None:
+    """Check a whole run config before anything is created: core's rules, the domain's
+    (`Domain.config_rules`), the cell name, the device, and train.monitor against the metrics
+    the domain's task reports (`Domain.metric_names`). The first problem is a UserError.
+    (The device is checked where it is chosen, `select_device`, before this.)"""
+    rules = merge_config(CORE_RULES, domain.config_rules() if domain is not None else {})
+    for section, keys in rules.items():
+        for key, rule in keys.items():
+            if key in config.get(section, {}):
+                value = config[section][key]
+                problem = rule(value)
+                if problem:
+                    raise UserError(f"{section}.{key} {problem}, got {value!r}")
+    train = config["train"]
+    if train["epochs"] <= 0 and not (train["max_steps"] or train["max_time"]):
+        raise UserError("train.epochs must be positive unless max_steps or max_time is set")
+    metrics = domain.metric_names(config) if domain is not None else None
+    if metrics and train["monitor"] not in metrics:
+        raise UserError(f"train.monitor={train['monitor']!r} is not among the validation metrics: "
+                        f"{', '.join(metrics)}")
+    from rnnsuite.core.cells import get_cell  # torch: only here, when a run is about to start
+
+    get_cell(config["model"]["cell"])
 
 
 def merge_config(base: dict, extra: dict, *, allow_new: bool = True, origin: str = "") -> dict:
@@ -97,6 +199,24 @@ def default_config(domain) -> dict:
 
         domain = domain_named(domain)
     return merge_config(CORE_DEFAULTS, domain.config_defaults() if domain is not None else {})
+
+
+def complete_config(config: dict, domain) -> dict:
+    """A saved run's config with the keys it lacks (the run predates them): the domain's
+    `legacy_config()` value, which keeps the old behaviour, else today's default. Applied once
+    when a run is loaded, so that task code reads every key directly."""
+    if not isinstance(config, dict):
+        return config               # a damaged config.json: the reader reports it
+    legacy = domain.legacy_config() if domain is not None else {}
+    out = copy.deepcopy(config)
+    for section, keys in default_config(domain).items():
+        present = out.setdefault(section, {})
+        if not isinstance(present, dict):
+            continue
+        for key, value in keys.items():
+            if key not in present:
+                present[key] = copy.deepcopy(legacy.get(section, {}).get(key, value))
+    return out
 
 
 def _check_type(name: str, default, value, origin: str = ""):

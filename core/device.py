@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 from rnnsuite.core.errors import UserError
 
-__all__ = ["select_device", "seed_everything", "describe_devices", "amp_dtype", "DistInfo",
+__all__ = ["select_device", "seed_everything", "describe_devices", "amp_dtype", "DistInfo", "move_to_device",
            "init_distributed"]
 
 
@@ -44,6 +44,19 @@ def select_device(spec: str = "auto") -> torch.device:
             raise UserError("device 'mps' requested but MPS is not available here")
         return torch.device("mps")
     raise UserError(f"unknown device {spec!r}; use auto, cpu, cuda, cuda:N or mps")
+
+
+def move_to_device(batch, device: torch.device):
+    """Move tensors inside tuples/lists/dicts (namedtuples too) to device."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(move_to_device(b, device) for b in batch))
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: move_to_device(v, device) for k, v in batch.items()}
+    return batch
 
 
 def amp_dtype(device: torch.device, policy: str = "auto"):
@@ -118,7 +131,7 @@ def init_distributed(device: torch.device) -> DistInfo:
 def describe_devices() -> dict:
     """What `rnnsuite devices` prints: every device seen, and what `auto` would pick."""
     devices = [{"name": "cpu", "type": "cpu", "threads": torch.get_num_threads(),
-                "bf16": _cpu_has_bf16()}]
+                "bf16": cpu_has_bf16()}]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
@@ -136,7 +149,7 @@ def describe_devices() -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-def _cpu_has_bf16() -> bool:
+def cpu_has_bf16() -> bool:
     """Whether the CPU does bfloat16 arithmetic natively (avx512_bf16 or AMX); Linux only."""
     try:
         with open("/proc/cpuinfo") as f:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
-from rnnsuite.core.cells import RecurrentStack, _stack
+from rnnsuite.core.cells import RecurrentStack
 
 __all__ = ["per_step_grad_norms", "record_hidden_states"]
 
@@ -16,37 +16,25 @@ def record_hidden_states(model: torch.nn.Module):
     h_t tensors (direction 0) with their gradients retained. Yields {name/layer: [h_t...]}."""
     stacks = [(n, m) for n, m in model.named_modules() if isinstance(m, RecurrentStack)]
     records: dict = {}
-    saved_backends = {}
-    original = _stack._run_cell
+    saved = {}
 
-    def recording_run_cell(cell, x, state, weight_hh, mask):
-        key = cell_keys.get(id(cell))
-        if key is None:
-            return original(cell, x, state, weight_hh, mask)
-        xp = cell.project_inputs(x)
-        outs = []
-        for xp_t in xp.unbind(0):
-            h, state = cell.step(xp_t, state, weight_hh)
+    def observer_for(name):
+        def observe(layer, direction, h):
+            if direction != 0:
+                return
             if h.requires_grad:
                 h.retain_grad()
-            records.setdefault(key, []).append(h)
-            outs.append(h)
-        return torch.stack(outs, 0), state
+            records.setdefault(f"{name or 'rnn'}/layer{layer}", []).append(h)
+        return observe
 
-    cell_keys = {}
     for name, stack in stacks:
-        saved_backends[name] = stack.backend
-        stack.backend = "reference"
-        for layer in range(stack.num_layers):
-            cell = stack.cells[layer * stack.num_directions]
-            cell_keys[id(cell)] = f"{name or 'rnn'}/layer{layer}"
-    _stack._run_cell = recording_run_cell
+        saved[name] = (stack.backend, stack.step_observer)
+        stack.backend, stack.step_observer = "reference", observer_for(name)
     try:
         yield records
     finally:
-        _stack._run_cell = original
         for name, stack in stacks:
-            stack.backend = saved_backends[name]
+            stack.backend, stack.step_observer = saved[name]
 
 
 def per_step_grad_norms(model: torch.nn.Module, task, batch, device=None) -> dict[str, list[float]]:

@@ -31,6 +31,24 @@ class Domain:
         """Defaults that add to or override core's: `{"model": {...}, "train": {...}, "data": {...}}`."""
         return {}
 
+    def config_rules(self) -> dict:
+        """Allowed values of this domain's keys, checked with core's before a run starts:
+        `{"data": {"units": one_of("phones", "chars"), "n_mels": at_least(1)}, ...}` with the rules
+        of `rnnsuite.core.config` (one_of, at_least, between) or any callable that returns None
+        for an allowed value and else what it must be ("must be ...")."""
+        return {}
+
+    def legacy_config(self) -> dict:
+        """For keys added after runs were saved, whose default is not how those runs behave:
+        the value that keeps the old behaviour, e.g. `{"data": {"blend": False}}`. A loaded
+        run's config gets these for the keys it lacks, today's defaults for the others."""
+        return {}
+
+    def metric_names(self, config: dict) -> tuple | None:
+        """The validation metrics the Task reports under `config` (what `train.monitor` may
+        name), or None when not declared (then monitor is checked at the first validation)."""
+        return None
+
     def create_task(self, config: dict, data: Path | None, state: dict | None) -> "Task":
         """Build the Task for one run.
 
@@ -90,6 +108,13 @@ class Task:
     def validate(self, model) -> dict:
         """Metrics on the validation split (lower-case names), e.g. {"loss": 1.2}; {} if none."""
         return {}
+
+    def finalize(self, model) -> None:
+        """Optional: fit what belongs to the final weights (interval calibration, a blend
+        weight) into the model's buffers. Called once after training on the weights the run
+        keeps (the best ones, averaged under train.ema), in eval mode without gradients; the
+        runner saves model.safetensors again afterwards. Anything `validate` writes into the
+        model is not kept: validation may run on temporarily swapped (averaged) weights."""
 
     def evaluate(self, model, data: Path | None) -> dict:
         """Metrics of the `evaluate` verb on `data`, as one flat dict of lower-case names."""

@@ -20,7 +20,7 @@ from rnnsuite.core import hookspecs
 from rnnsuite.core.domain import Domain
 
 __all__ = ["DEFAULT_PLUGINS", "PluginInfo", "get_plugin_manager", "get_domains", "plugin_infos",
-           "call_register_hook"]
+           "call_hook"]
 
 DEFAULT_PLUGINS = (
     "rnnsuite.plugins.nlp",
@@ -50,13 +50,15 @@ class PluginInfo:
 
 
 class RnnsuitePluginManager(pluggy.PluginManager):
-    """A pluggy manager that remembers what each plugin is and whether it loaded."""
+    """A pluggy manager that remembers what each plugin is and whether it loaded, and holds
+    every registry plugins fill (domains, cells): a fresh manager is a fresh world."""
 
     def __init__(self):
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
-        self._domains: dict[str, Domain] | None = None
+        self.domains: dict[str, Domain] | None = None     # filled on first use (get_domains)
+        self.cells: dict[str, tuple] | None = None        # name -> (cell class, source) (cells)
 
     def info_for(self, plugin) -> PluginInfo | None:
         name = self.get_name(plugin)
@@ -117,22 +119,19 @@ def _dist_version(name: str) -> str:
         return "unknown"
 
 
-def call_register_hook(pm: RnnsuitePluginManager, hook_name: str, register) -> None:
-    """Call every implementation of a `register(...)` hook on its own, so that one failing
-    plugin is recorded against its name and the others still register."""
-    caller = getattr(pm.hook, hook_name)
-    for impl in reversed(caller.get_hookimpls()):
+def call_hook(pm: RnnsuitePluginManager, hook_name: str, args_for) -> None:
+    """Call every implementation of `hook_name` on its own, passing it only the arguments it
+    names, from `args_for(plugin_name) -> {argument: value}` (so hooks may gain arguments later
+    without breaking old plugins). A failing implementation is recorded against its plugin and
+    the others still run; KeyboardInterrupt is not contained."""
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
         info = pm.infos.get(impl.plugin_name)
-
-        def register_for(*args, _info=info, _name=impl.plugin_name, **kwargs):
-            result = register(*args, source=_name, **kwargs)
-            if _info is not None and args:
-                label = getattr(args[0], "name", args[0])
-                (_info.cells if hook_name == "rnnsuite_register_cells" else _info.domains).append(label)
-            return result
-
         try:
-            impl.function(**{a: register_for for a in impl.argnames})
+            available = args_for(impl.plugin_name)
+            unknown = [a for a in impl.argnames if a not in available]
+            if unknown:
+                raise TypeError(f"{hook_name}() has no argument {', '.join(map(repr, unknown))}")
+            impl.function(**{a: available[a] for a in impl.argnames})
         except PLUGIN_ERRORS as exc:
             if info is not None:
                 info.status = _short_error(exc)
@@ -150,33 +149,35 @@ def default_manager() -> RnnsuitePluginManager:
 
 
 def reset_default_manager() -> None:
-    """Forget the process-wide manager and its domains (tests use it after changing env vars)."""
+    """Forget the process-wide manager with its domains and cells (tests use it after changing
+    env vars)."""
     global _default_manager
     _default_manager = None
-    from rnnsuite.core.cells import _registry  # noqa: PLC0415 -- only loaded when cells are
-
-    _registry._plugins_loaded = False
 
 
 def get_domains(pm: RnnsuitePluginManager | None = None) -> dict[str, Domain]:
     """Registered domains by name. Duplicates and non-Domain objects are errors of their plugin."""
     pm = pm or default_manager()
-    if pm._domains is not None:
-        return pm._domains
+    if pm.domains is not None:
+        return pm.domains
     domains: dict[str, Domain] = {}
 
-    def register(domain, source=""):
-        if not isinstance(domain, Domain):
-            raise TypeError(f"register() takes a rnnsuite.core.Domain, not {type(domain).__name__}")
-        if not domain.name:
-            raise ValueError(f"{type(domain).__name__} has no name")
-        if domain.name in domains:
-            raise ValueError(f"domain {domain.name!r} is already registered")
-        domain.plugin = source
-        domains[domain.name] = domain
+    def register_for(plugin: str):
+        def register(domain):
+            if not isinstance(domain, Domain):
+                raise TypeError(f"register() takes a rnnsuite.core.Domain, not {type(domain).__name__}")
+            if not domain.name:
+                raise ValueError(f"{type(domain).__name__} has no name")
+            if domain.name in domains:
+                raise ValueError(f"domain {domain.name!r} is already registered")
+            domain.plugin = plugin
+            domains[domain.name] = domain
+            if plugin in pm.infos:
+                pm.infos[plugin].domains.append(domain.name)
+        return register
 
-    call_register_hook(pm, "rnnsuite_register_domains", register)
-    pm._domains = domains
+    call_hook(pm, "rnnsuite_register_domains", lambda plugin: {"register": register_for(plugin)})
+    pm.domains = domains
     return domains
 
 
@@ -196,13 +197,8 @@ def domain_named(domain) -> Domain:
 def plugin_infos(pm: RnnsuitePluginManager | None = None) -> list[PluginInfo]:
     """What `rnnsuite plugins` shows: every plugin tried, with its status and domains."""
     pm = pm or default_manager()
-    domains = get_domains(pm)
+    get_domains(pm)
     for info in pm.infos.values():
         if info.status == "ok" and info.source == "builtin" and not info.domains and not info.cells:
             info.status = "not yet implemented"
-        if info.status == "ok":
-            for name in info.domains:
-                d = domains.get(name)
-                if d is not None and getattr(d, "placeholder", False):
-                    info.status = "not yet implemented"
     return list(pm.infos.values())

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import torch
 from rnnsuite.core import runs
-from rnnsuite.core.checkpoint import atomic_write_json, load_weights
+from rnnsuite.core.checkpoint import atomic_write_json, load_weights, save_weights
+from rnnsuite.core.config import check_config, complete_config
 from rnnsuite.core.device import init_distributed, seed_everything, select_device
+from rnnsuite.core.domain import Task
 from rnnsuite.core.errors import UserError, WriteError, warn
 from rnnsuite.core.trainer import Trainer
 
-__all__ = ["LoadedRun", "train_run", "fit", "load_run", "evaluate_run", "run_lock"]
+__all__ = ["LoadedRun", "train_run", "load_run", "evaluate_run", "run_lock"]
 
 
 @dataclass
@@ -99,7 +101,7 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
         raise UserError("--resume needs a run folder")
     if resume:
         saved = runs.read_run_config(run_dir, domain.name)
-        run_config = saved["config"]
+        run_config = saved["config"] = complete_config(saved["config"], domain)
         changed = []
         for key, value in typed.items():
             section, name = key.split(".", 1)
@@ -115,6 +117,7 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
         if dist.is_main and run_dir is not None:
             _refuse_existing_run(run_dir)
         run_config, state = config, None
+    check_config(run_config, domain)   # every value, before a folder or file is made
     fresh_folder = run_dir is not None and not run_dir.exists()
     return _train_locked(domain, run_config, state, data, run_dir, resume, device, dist,
                          callbacks, show_progress, saved if resume else None, fresh_folder)
@@ -177,13 +180,16 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
                       show_progress=show_progress, dist=dist)
     summary = trainer.fit(resume=resume)
     if in_memory:
-        if trainer.best_state is not None:
-            model.load_state_dict(trainer.best_state)
+        if trainer.best_weights.state is not None:
+            model.load_state_dict(trainer.best_weights.state)
+        _finalize(task, model)
     else:
         best = run_dir / runs.WEIGHTS
         if best.is_file():
-            tensors, _ = load_weights(best)
+            tensors, meta = load_weights(best)
             model.load_state_dict(tensors)
+            if _finalize(task, model) and dist.is_main:
+                save_weights(best, model.state_dict(), meta)
         # a task may learn state while training (calibration, statistics): save it again
         final_state = task.state_dict()
         if dist.is_main and final_state != run_record.get("task_state"):
@@ -191,6 +197,16 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
             atomic_write_json(run_dir / runs.CONFIG, run_record)
     model.eval()
     return LoadedRun(run_dir, run_config, task, model, device, summary)
+
+
+def _finalize(task, model) -> bool:
+    """Task.finalize on the final weights; True when the task has one."""
+    if type(task).finalize is Task.finalize:
+        return False
+    model.eval()
+    with torch.no_grad():
+        task.finalize(model)
+    return True
 
 
 def _refuse_existing_run(run_dir: Path) -> None:
@@ -202,11 +218,6 @@ def _refuse_existing_run(run_dir: Path) -> None:
 def _set_threads(threads: int) -> None:
     if threads and threads > 0 and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-
-
-def fit(domain, config: dict, data=None, out=None, progress: bool = True) -> LoadedRun:
-    """Train programmatically (e.g. `forecast predict` without `--model`)."""
-    return train_run(domain, config, data=data, out=out, resume=False, show_progress=progress)
 
 
 def load_run(run, domain, device: str = "auto", data_options: dict | None = None) -> LoadedRun:
@@ -228,6 +239,7 @@ def load_run(run, domain, device: str = "auto", data_options: dict | None = None
         raise UserError(f"{cfg_path}: 'config' must hold model, train and data tables")
     if not isinstance(saved.get("task_state"), dict):
         raise UserError(f"{cfg_path}: no task_state (vocabulary, scaler, ...); the run folder is incomplete")
+    config = complete_config(config, domain)
     if data_options:
         config.setdefault("data", {}).update(data_options)
     _set_threads(config.get("train", {}).get("threads", 0))

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rnnsuite.core.errors import UserError
 
-__all__ = ["RUNS_ROOT", "next_run_dir", "resolve_run", "read_run_config", "has_checkpoint"]
+__all__ = ["RUNS_ROOT", "next_run_dir", "latest_run_dir", "resolve_run", "read_run_config",
+           "has_checkpoint"]
 
 RUNS_ROOT = Path("runs")
 CONFIG = "config.json"
@@ -26,6 +27,12 @@ def next_run_dir(domain: str, root: Path | None = None) -> Path:
     """The next free `runs/<domain>/<N>` (N counts from 1)."""
     runs = _numbered(domain, root or RUNS_ROOT)
     return (root or RUNS_ROOT) / domain / str(runs[-1][0] + 1 if runs else 1)
+
+
+def latest_run_dir(domain: str, root: Path | None = None) -> Path | None:
+    """The newest numbered `runs/<domain>/<N>` (trained or not), or None."""
+    runs = _numbered(domain, root or RUNS_ROOT)
+    return runs[-1][1] if runs else None
 
 
 def resolve_run(run, domain: str, root: Path | None = None) -> Path:

@@ -13,9 +13,32 @@ BUILTIN_CELLS: dict[str, type[Cell]] = {
     "gru": GRUCell,
 }
 
-_registry: dict[str, type[Cell]] = dict(BUILTIN_CELLS)
-_sources: dict[str, str] = {name: "builtin" for name in BUILTIN_CELLS}
-_plugins_loaded = False
+
+
+def _cells() -> dict:
+    """name -> (cell class, source): the built-in cells, and the plugins' on first use. The
+    registry lives on the plugin manager, so a fresh manager starts from the built-ins."""
+    from rnnsuite.core.errors import warn
+    from rnnsuite.core.plugins import call_hook, default_manager
+
+    pm = default_manager()
+    if pm.cells is not None:
+        return pm.cells
+    pm.cells = {name: (cls, "builtin") for name, cls in BUILTIN_CELLS.items()}
+
+    def register_for(plugin: str):
+        def register(name, cell_class):
+            register_cell(name, cell_class, source=plugin)
+            if plugin in pm.infos:
+                pm.infos[plugin].cells.append(name)
+        return register
+
+    before = {name: info.status for name, info in pm.infos.items()}
+    call_hook(pm, "rnnsuite_register_cells", lambda plugin: {"register": register_for(plugin)})
+    for name, info in pm.infos.items():  # cells load lazily: say so when a plugin's fail
+        if info.status != before.get(name) and info.status.startswith("error"):
+            warn(f"plugin {name!r} could not register its cells ({info.status}); they are unavailable")
+    return pm.cells
 
 
 def register_cell(name: str, cell_class: type, source: str = "") -> None:
@@ -24,38 +47,20 @@ def register_cell(name: str, cell_class: type, source: str = "") -> None:
         raise TypeError(f"cell {name!r} must be a subclass of rnnsuite.core.Cell")
     if name in BUILTIN_CELLS:
         raise ValueError(f"cell {name!r} is built in and cannot be replaced")
-    if name in _registry and _registry[name] is not cell_class:
-        raise ValueError(f"cell {name!r} is already registered by {_sources[name]}")
-    _registry[name] = cell_class
-    _sources[name] = source or cell_class.__module__
-
-
-def _load_plugin_cells() -> None:
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from rnnsuite.core.errors import warn
-    from rnnsuite.core.plugins import call_register_hook, default_manager
-
-    pm = default_manager()
-    before = {name: info.status for name, info in pm.infos.items()}
-    call_register_hook(pm, "rnnsuite_register_cells", register_cell)
-    for name, info in pm.infos.items():  # cells load lazily: say so when a plugin's fail
-        if info.status != before.get(name) and info.status.startswith("error"):
-            warn(f"plugin {name!r} could not register its cells ({info.status}); they are unavailable")
+    cells = _cells()
+    if name in cells and cells[name][0] is not cell_class:
+        raise ValueError(f"cell {name!r} is already registered by {cells[name][1]}")
+    cells[name] = (cell_class, source or cell_class.__module__)
 
 
 def cell_names() -> list[str]:
     """Names of every registered cell, plugins' included."""
-    _load_plugin_cells()
-    return sorted(_registry)
+    return sorted(_cells())
 
 
 def get_cell(name: str) -> type[Cell]:
     """The cell class registered as `name`; an unknown name is a UserError listing the known."""
-    _load_plugin_cells()
-    try:
-        return _registry[name]
-    except KeyError:
-        raise UserError(f"unknown cell {name!r}; known cells: {', '.join(sorted(_registry))}") from None
+    cells = _cells()
+    if name not in cells:
+        raise UserError(f"unknown cell {name!r}; known cells: {', '.join(sorted(cells))}")
+    return cells[name][0]

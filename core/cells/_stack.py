@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from rnnsuite.core.cells import _dropout
 from rnnsuite.core.cells._registry import get_cell
-from rnnsuite.core.device import _cpu_has_bf16
+from rnnsuite.core.device import cpu_has_bf16
 from rnnsuite.core.errors import UserError
 from torch import _VF, nn
 
@@ -65,6 +67,9 @@ class RecurrentStack(nn.Module):
         self.backend = ("fused" if fused_mode else "reference") if backend == "auto" else backend
         self.fused_mode = fused_mode
         self.has_bias = bias
+        # observer(layer, direction, h_t) called at every step of the reference backend, which
+        # then loops step by step (diagnostics: per-step gradient norms); None: not observed
+        self.step_observer = None
 
     @property
     def output_size(self) -> int:
@@ -102,7 +107,7 @@ class RecurrentStack(nn.Module):
     # -- fused -------------------------------------------------------------------------------
 
     def _forward_fused(self, x, state, lengths):
-        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_has_bf16():
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not cpu_has_bf16():
             # oneDNN has no bf16 RNN kernels on CPUs without native bf16: run this layer in fp32
             with torch.autocast("cpu", enabled=False):
                 return self._forward_fused(x.float(), tuple(s.float() for s in state), lengths)
@@ -158,7 +163,7 @@ class RecurrentStack(nn.Module):
         own length, then reversed back. Valid steps equal the packed run's; padded steps are
         zero, as pad_packed_sequence makes them. The final states would have run on through the
         padding: this path returns none."""
-        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not _cpu_has_bf16():
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu") and not cpu_has_bf16():
             with torch.autocast("cpu", enabled=False):
                 return self._forward_padded(x.float(), tuple(s.float() for s in state), lengths)
         kernel = _FUSED_KERNELS[self.fused_mode]
@@ -208,7 +213,10 @@ class RecurrentStack(nn.Module):
                 inp = layer_input
                 if direction == 1:
                     inp = _flip_time(inp, reverse_index)
-                out, cell_state = _run_cell(cell, inp, cell_state, weights_hh[k], mask)
+                observe = None
+                if self.step_observer is not None:
+                    observe = functools.partial(self.step_observer, layer, direction)
+                out, cell_state = _run_cell(cell, inp, cell_state, weights_hh[k], mask, observe)
                 if direction == 1:
                     out = _flip_time(out, reverse_index)
                 outputs.append(out)
@@ -227,10 +235,11 @@ def _flip_time(x, reverse_index):
     return x.gather(0, reverse_index.unsqueeze(2).expand_as(x))
 
 
-def _run_cell(cell, x, state, weight_hh, mask):
-    """Loop one cell over time. x: (T, B, I) -> out (T, B, H), final state."""
+def _run_cell(cell, x, state, weight_hh, mask, observe=None):
+    """Loop one cell over time. x: (T, B, I) -> out (T, B, H), final state. `observe(h_t)`, when
+    given, sees every step's output (and the step loop runs instead of the cell's scan)."""
     xp = cell.project_inputs(x)  # (T, B, G*H), all steps in one matmul
-    if mask is None:
+    if mask is None and observe is None:
         result = cell.scan(xp, state, weight_hh)  # built-in cells: hand-written, see _scan.py
         if result is not None:
             return result
@@ -239,10 +248,14 @@ def _run_cell(cell, x, state, weight_hh, mask):
     if mask is None:
         for xp_t in xp.unbind(0):
             h, state = cell.step(xp_t, state, weight_hh)
+            if observe is not None:
+                observe(h)
             outs.append(h)
     else:
         for xp_t, m in zip(xp.unbind(0), mask.unsqueeze(2).unbind(0)):
             h, new_state = cell.step(xp_t, state, weight_hh)
+            if observe is not None:
+                observe(h)
             state = tuple(torch.where(m, n, o) for n, o in zip(new_state, state))
             outs.append(h * m)
     return torch.stack(outs, 0), state

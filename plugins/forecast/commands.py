@@ -73,7 +73,7 @@ def predict(csv, run, horizon, out, plot, no_files, freq, date_col, value_col, i
 
 def run_predict(csv, run=None, horizon=None, device="auto", data_options=None, train_options=None):
     """Forecast CSV with a trained run or a model fitted now. Returns (table, ForecastData)."""
-    from rnnsuite.core import UserError, fit, load_run
+    from rnnsuite.core import UserError, load_run, train_run
     from rnnsuite.plugins.forecast.domain import ForecastDomain
     from rnnsuite.plugins.forecast.forecaster import forecast, forecast_table
 
@@ -113,7 +113,7 @@ def run_predict(csv, run=None, horizon=None, device="auto", data_options=None, t
         from rnnsuite.plugins.forecast.task import TooShortError
 
         try:
-            loaded = fit(domain, config, csv, out=None, progress=True)
+            loaded = train_run(domain, config, csv, out=None)
         except TooShortError as exc:
             return _seasonal_naive_only(csv, config, str(exc))
         task = loaded.task
@@ -163,13 +163,12 @@ def format_table(table) -> str:
 
 def plot_forecast(data, table, path: Path, max_series: int = 12) -> None:
     """History (last few horizons), forecast line and 80%/95% bands; one panel per series."""
-    import io
 
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from rnnsuite.core import atomic_write_bytes
+    from rnnsuite.core import save_figure
 
     series = data.series[:max_series]
     n = len(series)
@@ -192,10 +191,5 @@ def plot_forecast(data, table, path: Path, max_series: int = 12) -> None:
     title = Path(data.path).name + (f" (first {max_series} of {len(data.series)} series)" if len(data.series) > max_series else "")
     fig.suptitle(title)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
+    save_figure(fig, Path(path))
     plt.close(fig)
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, buf.getvalue())

@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rnnsuite.core import UserError
+from rnnsuite.core import UserError, warn
 
 __all__ = [
     "Series",
@@ -85,7 +84,7 @@ class ForecastData:
         text = f"{self.path}: {message}"
         self.warnings.append(text)
         if echo:
-            print(f"Warning: {text}", file=sys.stderr)
+            warn(text)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,7 +363,34 @@ def load_csv(
         raise UserError(f"--fill: {fill!r} must be 'interpolate' or 'mask'")
     frame = _read_frame(path)
     data = ForecastData(path=str(path), series=[], freq=None)
+    roles = _column_roles(frame, path, date_col, value_col, id_col)
+    if roles.id_col is not None:
+        data.shape = "long"
+    numeric = {c: _to_numeric(frame, c, path) for c in roles.values + roles.covariates}
+    data.covariate_names = list(roles.covariates)
+    if roles.date_col is None:
+        times, dated = pd.Series(np.arange(len(frame)), index=frame.index), False
+        if roles.id_col is not None:
+            times = frame.groupby(roles.id_col, sort=False).cumcount()
+    else:
+        times, dated = _parse_time(frame, roles.date_col, path)
+    raw_series = _split_series(frame, roles, numeric, times, dated, path, data, echo)
+    _choose_grid(data, raw_series, dated, freq, path)
+    _regularise(data, raw_series, dated, freq, fill, path, times, frame, roles.id_col, echo)
+    return data
 
+
+@dataclass
+class _Roles:
+    """Which column is what."""
+
+    id_col: str | None
+    date_col: str | None
+    values: list
+    covariates: list
+
+
+def _column_roles(frame, path: Path, date_col, value_col, id_col) -> _Roles:
     def column(name: str, what: str) -> str:
         if name not in frame.columns:
             match = _find(frame.columns, (name.lower(),))
@@ -373,7 +399,6 @@ def load_csv(
             return match
         return name
 
-    # --- which column is what ----------------------------------------------------------------
     if id_col is not None:
         id_col = column(id_col, "id")
     else:
@@ -389,7 +414,6 @@ def load_csv(
     values = [column(v.strip(), "value") for v in value_col.split(",")] if value_col else None
     rest = [c for c in frame.columns if c not in (id_col, date_col)]
     if id_col is not None:
-        data.shape = "long"
         if values is None:
             found = _find(rest, VALUE_NAMES)
             numeric = [c for c in rest if pd.api.types.is_numeric_dtype(frame[c])]
@@ -409,17 +433,13 @@ def load_csv(
     covariates = [c for c in rest if c not in values]
     if value_col is None and id_col is None:
         covariates = []  # wide without --value-col: every column is a series
-    numeric = {c: _to_numeric(frame, c, path) for c in values + covariates}
-    data.covariate_names = list(covariates)
+    return _Roles(id_col, date_col, values, covariates)
 
-    if date_col is None:
-        times, dated = pd.Series(np.arange(len(frame)), index=frame.index), False
-        if id_col is not None:
-            times = frame.groupby(id_col, sort=False).cumcount()
-    else:
-        times, dated = _parse_time(frame, date_col, path)
 
-    # --- split into series ------------------------------------------------------------------
+def _split_series(frame, roles: _Roles, numeric: dict, times, dated: bool, path: Path,
+                  data: ForecastData, echo: bool) -> list:
+    """[(id, values indexed by time, covariates or None)], each in time order."""
+    id_col, values, covariates = roles.id_col, roles.values, roles.covariates
     pieces: list[tuple[str, pd.Series, pd.DataFrame | None]] = []
     if id_col is not None:
         if frame[id_col].isna().any():
@@ -427,13 +447,14 @@ def load_csv(
             raise UserError(f"{path}: column {id_col!r}, row {row + 2}: missing series id")
         for sid, index in frame.groupby(id_col, sort=False).groups.items():
             cov = pd.DataFrame({c: numeric[c][index] for c in covariates}) if covariates else None
-            pieces.append((str(sid), numeric[values[0]][index].set_axis(times[index]), cov.set_axis(times[index]) if cov is not None else None))
+            pieces.append((str(sid), numeric[values[0]][index].set_axis(times[index]),
+                           cov.set_axis(times[index]) if cov is not None else None))
     else:
         cov = pd.DataFrame({c: numeric[c] for c in covariates}).set_axis(times) if covariates else None
         for v in values:
             pieces.append((str(v), numeric[v].set_axis(times), cov))
 
-    raw_series: list[tuple[str, pd.Series, pd.DataFrame | None]] = []
+    raw_series = []
     unsorted = []
     for sid, s, cov in pieces:
         if s.index.has_duplicates:
@@ -448,8 +469,11 @@ def load_csv(
         raw_series.append((sid, s, cov))
     if unsorted:
         data.warn(f"rows were not in time order for {_names(unsorted)}; sorted them", echo)
+    return raw_series
 
-    # --- regular grid -----------------------------------------------------------------------
+
+def _choose_grid(data: ForecastData, raw_series: list, dated: bool, freq, path: Path) -> None:
+    """data.freq (dates: given or inferred) or data.step (integer steps: their common divisor)."""
     if dated:
         data.freq = normalize_freq(freq) if freq else _infer_freq([pd.DatetimeIndex(s.index) for _, s, _ in raw_series], path)
     elif freq:
@@ -458,6 +482,11 @@ def load_csv(
         diffs = np.concatenate([np.diff(s.index.to_numpy()) for _, s, _ in raw_series if len(s) > 1] or [np.array([1])])
         data.step = int(np.gcd.reduce(diffs.astype(np.int64))) or 1
 
+
+def _regularise(data: ForecastData, raw_series: list, dated: bool, freq, fill: str, path: Path,
+                times, frame, id_col, echo: bool) -> None:
+    """Every series onto the regular grid (data.series), gaps filled or masked; one warning
+    per kind of repair."""
     gaps, constant, negative, averaged = {}, [], [], {}
     for sid, s, cov in raw_series:
         valid = np.flatnonzero(s.notna().to_numpy())
@@ -512,7 +541,6 @@ def load_csv(
         data.warn(f"{_names(constant)}: constant; forecast as that constant with zero-width intervals", echo)
     if negative:
         data.warn(f"{_names(negative)}: negative values; the log transform is off for this file", echo)
-    return data
 
 
 # A series is "not one frequency" (an error) when REGIME_RUN intervals in a row between its rows

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 
 from rnnsuite.core import Domain
+from rnnsuite.core.config import at_least, one_of
 
 __all__ = ["ForecastDomain", "FORECAST_DEFAULTS"]
 
@@ -68,6 +69,14 @@ FORECAST_DEFAULTS = {
 }
 
 
+def _column(value):
+    if value is not None and not isinstance(value, str):
+        return "must be a column name (a string)"
+
+
+_column.bad = [1]
+
+
 class ForecastDomain(Domain):
     name = "forecast"
     help = "Forecast CSV time series with a global recurrent model: train, evaluate, predict."
@@ -75,6 +84,34 @@ class ForecastDomain(Domain):
 
     def config_defaults(self) -> dict:
         return copy.deepcopy(FORECAST_DEFAULTS)
+
+    def config_rules(self) -> dict:
+        return {
+            "data": {
+                "date_col": _column,
+                "value_col": _column,
+                "id_col": _column,
+                "fill": one_of("interpolate", "mask"),
+                "horizon": at_least(0),  # 0: from the frequency
+                "season": at_least(0),  # 0: from the frequency
+                "input_size": at_least(0),  # 0: from the season, horizon and series lengths
+                "anchor": one_of("auto", "level", "seasonal_naive"),
+                "sampling": one_of("series", "windows"),
+                "transform": one_of("auto", "log", "none"),
+                "history_limit": at_least(0),  # 0: all
+                "folds": at_least(1),
+            },
+            "model": {
+                "loss": one_of("quantile", "gaussian"),
+                "members": at_least(1),
+                "combine": one_of("median", "mean"),
+            },
+        }
+
+    def metric_names(self, config) -> tuple:
+        # with data.blend, validation also chooses and reports the anchor weight
+        extra = ("anchor_weight",) if config["data"].get("blend", False) else ()
+        return ("loss", "smape", *extra)
 
     def create_task(self, config, data, state):
         from rnnsuite.plugins.forecast.task import ForecastTask

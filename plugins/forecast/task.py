@@ -238,36 +238,44 @@ class ForecastTask(Task):
         if self._valid is None:
             return {}
         from rnnsuite.plugins.forecast.metrics import smape
-        from rnnsuite.plugins.forecast.model import (
-            blend_weight,
-            calibrate,
-            forecast_loss,
-            to_columns,
-        )
+        from rnnsuite.plugins.forecast.model import forecast_loss
 
         v = self._valid
-        device = next(model.parameters()).device
-        raw = model(v["x"].to(device)).float().cpu()
-        kind = self.config["model"].get("loss", "quantile")
-        loss = forecast_loss(raw, v["target"], kind).item()
-        columns = to_columns(raw, kind, combine=getattr(model, "combine", "mean"))
-        base = v["base"].double().numpy()
-
-        def inverse(point):
-            return np.stack([self.scaler.inverse(point[i], v["scale"][i]) for i in range(len(point))])
-
-        if self.config["data"].get("blend", False):
-            w = blend_weight(columns[..., 2].double().numpy(), base, v["actual"], inverse)
-            model.anchor_weight.fill_(w)
-            columns = to_columns(raw, kind, combine=getattr(model, "combine", "mean"),
-                                 anchor_weight=model.anchor_weight.cpu())
-        if self.config["data"].get("calibrate", True):
-            model.interval_scale.copy_(calibrate(columns, v["target"]))
-        point = inverse(columns[..., 2].double().numpy() + base)
+        raw = model(v["x"].to(next(model.parameters()).device)).float().cpu()
+        loss = forecast_loss(raw, v["target"], self.config["model"].get("loss", "quantile")).item()
+        columns = self._fit_to_holdout(model, raw)
+        point = self._inverse(columns[..., 2].double().numpy() + v["base"].double().numpy())
         metrics = {"loss": loss, "smape": smape(v["actual"], point)}
         if self.config["data"].get("blend", False):
             metrics["anchor_weight"] = float(model.anchor_weight)
         return metrics
+
+    def finalize(self, model) -> None:
+        """The blend weight and the interval calibration of the weights the run keeps (those
+        `validate` wrote may belong to other weights, e.g. under train.ema)."""
+        if self._valid is not None:
+            self._fit_to_holdout(model, model(self._valid["x"].to(next(model.parameters()).device)).float().cpu())
+
+    def _inverse(self, point):
+        scale = self._valid["scale"]
+        return np.stack([self.scaler.inverse(point[i], scale[i]) for i in range(len(point))])
+
+    def _fit_to_holdout(self, model, raw):
+        """Fit the model's anchor blend weight (data.blend) and interval scale (data.calibrate)
+        to the validation windows from its raw outputs; returns the forecast columns."""
+        from rnnsuite.plugins.forecast.model import blend_weight, calibrate, to_columns
+
+        v, kind = self._valid, self.config["model"].get("loss", "quantile")
+        combine = getattr(model, "combine", "mean")
+        columns = to_columns(raw, kind, combine=combine)
+        if self.config["data"].get("blend", False):
+            w = blend_weight(columns[..., 2].double().numpy(), v["base"].double().numpy(), v["actual"],
+                             self._inverse)
+            model.anchor_weight.fill_(w)
+            columns = to_columns(raw, kind, combine=combine, anchor_weight=model.anchor_weight.cpu())
+        if self.config["data"].get("calibrate", True):
+            model.interval_scale.copy_(calibrate(columns, v["target"]))
+        return columns
 
     # -- evaluation --------------------------------------------------------------------------
 

@@ -89,8 +89,7 @@ def generate_piece(loaded, *, primer: Path | None = None, seconds: float | None 
 @click.option("--device", default="cpu", show_default=True, help="auto | cpu | cuda[:N] | mps.")
 def generate(run, out, primer, length, bars, temperature, top_k, seed, wav, plot, device):
     """Generate a new piece from a trained music RUN (default: latest) and write it to --out."""
-    from rnnsuite.core import UserError, load_run
-    from rnnsuite.plugins.music._io import atomic_write
+    from rnnsuite.core import UserError, atomic_write_bytes, load_run
     from rnnsuite.plugins.music.domain import MusicDomain
     from rnnsuite.plugins.music.midi import midi_bytes
 
@@ -99,16 +98,16 @@ def generate(run, out, primer, length, bars, temperature, top_k, seed, wav, plot
     loaded = load_run(run, MusicDomain(), device=device)
     notes, midi_args = generate_piece(loaded, primer=primer, seconds=length, bars=bars,
                                       temperature=temperature, top_k=top_k, seed=seed)
-    atomic_write(out, midi_bytes(notes, **midi_args))
+    atomic_write_bytes(out, midi_bytes(notes, **midi_args))
     click.echo(f"wrote {out}: {len(notes)} notes, "
                f"{max((n[2] for n in notes), default=0.0):.1f} s", err=True)
     if wav is not None:
         from rnnsuite.plugins.music.synth import synthesize, wav_bytes
 
-        atomic_write(wav, wav_bytes(synthesize(notes)))
+        atomic_write_bytes(wav, wav_bytes(synthesize(notes)))
         click.echo(f"wrote {wav}", err=True)
     if plot is not None:
-        from rnnsuite.plugins.music.plot import pianoroll_png
+        from rnnsuite.plugins.music.plot import save_pianoroll
 
-        atomic_write(plot, pianoroll_png(notes, title=f"{Path(out).name}"))
+        save_pianoroll(notes, plot, title=f"{Path(out).name}")
         click.echo(f"wrote {plot}", err=True)

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rnnsuite.core import UserError
-from rnnsuite.plugins.music._io import atomic_write, content_key
+from rnnsuite.core import UserError, atomic_write_bytes, warn
+from rnnsuite.plugins.music._io import content_key
 from rnnsuite.plugins.music._smf import MidiFormatError
 from rnnsuite.plugins.music.events import EventVocab, encode_events
 from rnnsuite.plugins.music.midi import parse_midi_bytes
@@ -123,7 +123,7 @@ def encode_file(path: Path, settings: Settings, name: str | None = None,
             buf = io.BytesIO()
             np.savez(buf, data=data, meta=meta)
             try:
-                atomic_write(cached, buf.getvalue())
+                atomic_write_bytes(cached, buf.getvalue())
             except OSError:
                 pass  # a read-only cache is not an error
     return Encoded(name or Path(path).name, key[:16], data,
@@ -151,7 +151,7 @@ def load_corpus(path, settings: Settings, use_cache: bool = True, quiet: bool = 
                 raise UserError(why) from None
             skipped.append(why)
             if not quiet:
-                print(f"warning: skipped {why}", file=sys.stderr)
+                warn(f"skipped {why}")
     if not pieces:
         raise UserError(f"{path}: no usable MIDI file ({len(skipped)} skipped)")
     if skipped and not quiet:

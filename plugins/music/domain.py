@@ -6,8 +6,10 @@ Imported when the CLI starts, so nothing here imports torch, numpy or mido.
 from __future__ import annotations
 
 import copy
+import math
 
 from rnnsuite.core import Domain
+from rnnsuite.core.config import at_least, between, one_of
 
 __all__ = ["MusicDomain", "MUSIC_DEFAULTS", "AUTO_REGULARISATION"]
 
@@ -72,6 +74,16 @@ AUTO_REGULARISATION = {
 }
 
 
+def _dropout_or_auto(value):
+    # MusicTask.regularisation: any negative value is auto
+    if not (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value) and value < 1):
+        return "must be in [0, 1), or -1 (auto)"
+
+
+_dropout_or_auto.bad = [1.0]
+
+
 class MusicDomain(Domain):
     name = "music"
     help = "Music from MIDI files: train, evaluate NLL, generate new MIDI."
@@ -79,6 +91,29 @@ class MusicDomain(Domain):
 
     def config_defaults(self) -> dict:
         return copy.deepcopy(MUSIC_DEFAULTS)
+
+    def config_rules(self) -> dict:
+        return {
+            "data": {
+                "representation": one_of("events", "pianoroll"),
+                "steps_per_beat": at_least(1),
+                "drums": one_of("drop", "keep"),
+                "stretch": between(0, 1, high_open=True),
+                "valid_fraction": between(0, 1, high_open=True),
+                "test_fraction": between(0, 1, high_open=True),
+                "split_seed": at_least(0),  # numpy's generators take no negative seed
+            },
+            "model": {
+                "embedding_dim": at_least(0),  # 0: none (events: hidden_size)
+                "input_dropout": _dropout_or_auto,
+                "output_dropout": _dropout_or_auto,
+                "weight_drop": _dropout_or_auto,
+            },
+            "train": {"batch_size": at_least(0)},  # 0: auto
+        }
+
+    def metric_names(self, config) -> tuple:
+        return ("loss", "nll")
 
     def create_task(self, config, data, state):
         from rnnsuite.plugins.music.task import MusicTask

@@ -8,25 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from rnnsuite.core.sampling import sample_next
 from rnnsuite.plugins.music.events import STEP, EventVocab, decode_events, keys_down
 from rnnsuite.plugins.music.pianoroll import KEYS, roll_notes
 
 __all__ = ["sample_events", "sample_roll", "events_to_notes", "roll_to_notes", "TICKS_PER_BEAT"]
 
 TICKS_PER_BEAT = 480
-
-
-def _sample_token(logits: torch.Tensor, temperature: float, top_k: int, generator) -> int:
-    """logits (V,) -> one token id; temperature 0 is greedy."""
-    logits = logits.float()
-    if temperature <= 0:
-        return int(torch.argmax(logits))
-    logits = logits / temperature
-    if top_k and top_k < logits.numel():
-        kth = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, dim=-1).cpu()
-    return int(torch.multinomial(probs, 1, generator=generator))
 
 
 @torch.no_grad()
@@ -63,7 +51,8 @@ def sample_events(model, vocab: EventVocab, primer: np.ndarray | None, seconds: 
     for _ in range(limit):
         banned[vocab.note_on:vocab.note_on + 128] = down
         banned[vocab.note_off:vocab.note_off + 128] = ~down
-        token = _sample_token(last.masked_fill(banned, float("-inf")), temperature, top_k, generator)
+        token = int(sample_next(last.masked_fill(banned, float("-inf"))[None], temperature, top_k,
+                                generator=generator)[0])
         _press(down, token, vocab)
         if vocab.time_shift <= token < vocab.velocity:
             k = token - vocab.time_shift + 1

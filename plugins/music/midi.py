@@ -292,6 +292,6 @@ def midi_bytes(
 
 def write_midi(path, notes, **kwargs) -> None:
     """Write notes to `path` atomically (see `midi_bytes` for the arguments)."""
-    from rnnsuite.plugins.music._io import atomic_write
+    from rnnsuite.core import atomic_write_bytes
 
-    atomic_write(path, midi_bytes(notes, **kwargs))
+    atomic_write_bytes(path, midi_bytes(notes, **kwargs))

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import io
-
-__all__ = ["pianoroll_png"]
+__all__ = ["save_pianoroll"]
 
 
-def pianoroll_png(notes, title: str = "") -> bytes:
-    """Notes `(pitch, start_s, end_s, velocity[, drum])` -> PNG bytes: time across, pitch up,
-    darker for louder; drums in red along their own rows."""
+def save_pianoroll(notes, path, title: str = "") -> None:
+    """Notes `(pitch, start_s, end_s, velocity[, drum])` -> a PNG at `path`: time across, pitch
+    up, darker for louder; drums in red along their own rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,7 +33,7 @@ def pianoroll_png(notes, title: str = "") -> bytes:
     ax.set_title(title or f"{len(notes)} notes")
     ax.grid(True, axis="y", alpha=0.2)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
+    from rnnsuite.core import save_figure
+
+    save_figure(fig, path)
     plt.close(fig)
-    return buf.getvalue()

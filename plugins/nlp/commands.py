@@ -17,7 +17,7 @@ def generate_ids(model, prompt_ids: list[int], boundary_id: int, length: int, *,
     pass; then each sampled token is fed back with the state carried.
     """
     import torch
-    from rnnsuite.plugins.nlp.sampling import sample_next
+    from rnnsuite.core.sampling import sample_next
 
     device = next(model.parameters()).device
     model.eval()

@@ -5,7 +5,8 @@ Imported when the CLI starts, so nothing here imports torch.
 
 from __future__ import annotations
 
-from rnnsuite.core import Domain
+from rnnsuite.core import Domain, UserError
+from rnnsuite.core.config import at_least, between, one_of
 
 __all__ = ["LanguageModelDomain", "NLP_DEFAULTS"]
 
@@ -55,6 +56,47 @@ NLP_DEFAULTS = {
 }
 
 
+def _optional_path(value):
+    if value is not None and not isinstance(value, str):
+        return "must be a file or folder path"
+
+
+_optional_path.bad = [1]
+
+
+def _encoding(value):
+    from rnnsuite.plugins.nlp.data import _check_encoding
+
+    if value:  # empty: utf-8
+        try:
+            _check_encoding(value)
+        except UserError:
+            return "must be a text encoding Python knows (utf-8, latin-1, cp1252...)"
+
+
+_encoding.bad = ["no-such-encoding"]
+
+
+def _split(value):
+    from rnnsuite.plugins.nlp.data import parse_split
+
+    try:
+        parse_split(value)
+    except UserError:
+        return "must be three non-negative numbers train,valid,test (train > 0) like 0.9,0.05,0.05"
+
+
+_split.bad = ["0.9,0.1", "0,0.5,0.5"]
+
+
+def _left_to_right(value):
+    if value:
+        return "must be false: a language model reads left to right"
+
+
+_left_to_right.bad = [True]
+
+
 class LanguageModelDomain(Domain):
     name = "nlp"
     help = "Language models on text: train, evaluate perplexity and bits/char, generate."
@@ -64,6 +106,29 @@ class LanguageModelDomain(Domain):
         import copy
 
         return copy.deepcopy(NLP_DEFAULTS)
+
+    def config_rules(self) -> dict:
+        return {
+            "data": {
+                "tokenizer": one_of("char", "word", "bpe"),
+                "vocab_size": at_least(1),
+                "min_count": at_least(0),  # 0 keeps every word, as 1 does
+                "encoding": _encoding,
+                "valid": _optional_path,
+                "test": _optional_path,
+                "split": _split,
+                "eval_streams": at_least(1),
+            },
+            "model": {
+                "embedding_dim": at_least(0),  # 0: hidden_size
+                "embedding_dropout": between(0, 1, high_open=True),
+                "output_dropout": between(0, 1, high_open=True),
+                "bidirectional": _left_to_right,
+            },
+        }
+
+    def metric_names(self, config) -> tuple:
+        return ("loss", "perplexity", "bits_per_char")
 
     def create_task(self, config, data, state):
         from rnnsuite.plugins.nlp.task import LanguageModelTask

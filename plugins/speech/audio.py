@@ -131,12 +131,13 @@ _FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OG
 def write_wav(path, audio: np.ndarray, rate: int) -> None:
     """Write 16-bit WAV (or FLAC, or OGG Vorbis, by suffix) via a temporary file, so a killed
     run leaves no half file. audio: (N,) mono or (N, channels) float in [-1, 1]."""
-    import os
+    import io
 
     import soundfile
+    from rnnsuite.core import atomic_write_bytes
 
     path = Path(path)
     fmt, subtype = _FORMATS[path.suffix.lower()]
-    tmp = path.with_name(path.name + ".tmp")
-    soundfile.write(str(tmp), np.clip(audio, -1.0, 1.0), rate, subtype=subtype, format=fmt)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    soundfile.write(buf, np.clip(audio, -1.0, 1.0), rate, subtype=subtype, format=fmt)
+    atomic_write_bytes(path, buf.getvalue())

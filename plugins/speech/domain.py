@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from rnnsuite.core import Domain
+from rnnsuite.core.config import at_least, between, one_of
 
 __all__ = ["SpeechDomain", "decoder_options"]
 
@@ -20,6 +23,45 @@ def decoder_options(click) -> list:
                               "(for runs trained without one)."),
             click.Option(["--word-weight"], type=float,
                          help="Weight of the word n-gram LM with --lexicon (0: trie only).")]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _f_max(value):
+    # With f_max the filters start at 20 Hz (features.LogMel) and torchaudio refuses a top below
+    # the bottom; the audio is read at 16 kHz, so nothing lies above 8 kHz.
+    if not (_number(value) and (value == 0 or 20 < value <= 8000)):
+        return "must be 0 (up to 8000 Hz) or in (20, 8000]"
+
+
+_f_max.bad = [10.0, 9000.0]
+
+
+def _tempo(value):
+    if not (isinstance(value, list) and all(_number(v) and v > 0 for v in value)):
+        return "must be a list of positive tempo factors, e.g. [0.9, 1.0, 1.1] ([]: none)"
+
+
+_tempo.bad = [[0.0], [1.0, -1.0]]
+
+
+def _vtlp(value):
+    if not (value == [] or (isinstance(value, list) and len(value) == 2
+                            and all(_number(v) and v > 0 for v in value))):
+        return "must be two positive warp factors [low, high], e.g. [0.9, 1.1] ([]: none)"
+
+
+_vtlp.bad = [[0.9], [0.0, 1.1]]
+
+
+def _lexicon(value):
+    if not (isinstance(value, str) and value):
+        return "must be on, off or the path of a manifest or a text file"
+
+
+_lexicon.bad = [""]
 
 
 class SpeechDomain(Domain):
@@ -84,6 +126,40 @@ class SpeechDomain(Domain):
                 "word_bonus": 1.0,           # per word, on top of the word LM
             },
         }
+
+    def config_rules(self) -> dict:
+        subsample = one_of(1, 2, 4)
+        subsample.bad = [3]
+        return {
+            "model": {"subsample": subsample, "conv_channels": at_least(1)},
+            "data": {
+                "units": one_of("phones", "chars"),
+                "n_mels": at_least(1),
+                "f_max": _f_max,
+                "min_seconds": at_least(0),
+                "max_seconds": at_least(0),  # 0: no limit
+                "valid_fraction": between(0, 1, high_open=True),
+                "tempo": _tempo,
+                "vtlp": _vtlp,
+                "spec_augment_from": at_least(0),
+                "freq_masks": at_least(0),
+                "freq_width": at_least(0),
+                "time_masks": at_least(0),
+                "time_fraction": between(0, 1),
+                "time_width": at_least(0),
+                "beam": at_least(0),  # 0 and 1: greedy without a lexicon
+                "lm_order": at_least(0),  # 0: no character LM
+                "lm_weight": at_least(0),
+                "lexicon": _lexicon,
+                "word_lm_order": at_least(0),
+                "word_weight": at_least(0),
+            },
+        }
+
+    def metric_names(self, config) -> tuple:
+        # runs saved before `units` existed recognise characters (task._BEFORE_THE_KEY)
+        units = config["data"].get("units", "chars")
+        return ("loss", "per" if units == "phones" else "cer", "wer")
 
     def create_task(self, config, data, state):
         from rnnsuite.plugins.speech.task import SpeechTask

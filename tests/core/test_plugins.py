@@ -141,7 +141,7 @@ def test_add_commands_hook_adds_a_top_level_command(monkeypatch):
 
 def test_register_cells_hook_makes_a_cell_usable_by_name(monkeypatch):
     from rnnsuite.core import plugins
-    from rnnsuite.core.cells import _registry
+    from rnnsuite.core.cells import get_cell
     from test_cells import LayerNormLSTMCell
 
     @hookimpl
@@ -151,27 +151,36 @@ def test_register_cells_hook_makes_a_cell_usable_by_name(monkeypatch):
     pm = get_plugin_manager(load_builtins=False, load_entrypoints=False)
     pm.register(fake_module("cellplug", rnnsuite_register_cells=rnnsuite_register_cells), name="cellplug")
     monkeypatch.setattr(plugins, "_default_manager", pm)
-    monkeypatch.setattr(_registry, "_plugins_loaded", False)
-    assert _registry.get_cell("hooked_lnlstm") is LayerNormLSTMCell
+    assert get_cell("hooked_lnlstm") is LayerNormLSTMCell
 
 
-def test_lazy_core_names_stay_functions_after_their_modules_load():
-    import importlib
+def test_a_fresh_manager_has_fresh_registries(monkeypatch):
+    """Cells and domains live on the plugin manager: a new one does not see the old one's."""
+    from rnnsuite.core import plugins
+    from rnnsuite.core.cells import cell_names, register_cell
+    from test_cells import LayerNormLSTMCell
 
-    import rnnsuite.core as core
+    monkeypatch.setattr(plugins, "_default_manager", get_plugin_manager(load_builtins=False, load_entrypoints=False))
+    register_cell("only_here", LayerNormLSTMCell)
+    assert "only_here" in cell_names()
+    monkeypatch.setattr(plugins, "_default_manager", get_plugin_manager(load_builtins=False, load_entrypoints=False))
+    assert "only_here" not in cell_names()
 
-    for name, module in core._LAZY.items():
-        importlib.import_module(module)
-        value = getattr(core, name)
-        assert not isinstance(value, types.ModuleType), name
 
+def test_a_hook_passes_each_implementation_only_the_arguments_it_names():
+    """An implementation may take fewer arguments than the hook offers (so hooks can gain
+    arguments without breaking old plugins): it gets just the ones it names."""
+    from rnnsuite.core.plugins import PluginInfo, call_hook
 
-def test_default_config_takes_a_domain_name_as_load_run_does():
-    from rnnsuite.core import UserError
-    from rnnsuite.core.config import default_config
-    from rnnsuite.core.plugins import get_domains
+    seen = []
 
-    assert default_config("digits") == default_config(get_domains()["digits"])
-    assert default_config("speech")["data"]["units"] == "phones"
-    with pytest.raises(UserError, match="unknown domain 'nope'"):
-        default_config("nope")
+    @hookimpl
+    def rnnsuite_register_domains():
+        seen.append("called without register")
+
+    pm = get_plugin_manager(load_builtins=False, load_entrypoints=False)
+    pm.infos["bare"] = PluginInfo("bare", "1", "test")
+    pm.register(fake_module("bare", rnnsuite_register_domains=rnnsuite_register_domains), name="bare")
+    call_hook(pm, "rnnsuite_register_domains", lambda plugin: {"register": lambda d: None,
+                                                                "future_argument": 1})
+    assert seen == ["called without register"] and pm.infos["bare"].status == "ok"

@@ -311,6 +311,8 @@ def test_betas_reach_the_optimizer_and_bad_ones_are_user_errors():
     params = [torch.nn.Parameter(torch.zeros(3))]
     cfg = toy_config("betas=[0.8, 0.95]")["train"]
     assert make_optimizer(params, cfg).param_groups[0]["betas"] == (0.8, 0.95)
+    from rnnsuite.core.config import check_config
+
     for bad in ("betas=[0.9]", "betas=[0.9, 1.0]", "betas=[\"a\", 0.9]"):
         with pytest.raises(UserError, match="train.betas"):
-            make_optimizer(params, toy_config(bad)["train"])
+            check_config(toy_config(bad))

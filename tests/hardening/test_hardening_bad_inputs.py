@@ -126,4 +126,4 @@ def test_a_corrupt_midi_file_in_a_folder_is_skipped_with_a_warning(capsys):
     pieces, skipped = load_corpus(BAD / "warn" / "midi_folder", Settings(), use_cache=False)
     assert [p.name for p in pieces] == ["good.mid"]
     assert len(skipped) == 1 and "corrupt.mid" in skipped[0]
-    assert "warning: skipped" in capsys.readouterr().err
+    assert "Warning: skipped" in capsys.readouterr().err

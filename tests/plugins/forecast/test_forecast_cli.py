@@ -151,3 +151,26 @@ def test_train_resume_continues(in_tmp):
     assert result.exit_code == 0, result.output
     steps = pd.read_csv(in_tmp / "run" / "metrics.csv")["step"]
     assert steps.max() == 4
+
+
+def test_calibration_belongs_to_the_saved_weights_with_ema_on(tmp_path):
+    """The blend weight and the interval calibration are fitted on the weights the run keeps
+    (the averaged ones under train.ema), not lost because validation ran on swapped weights."""
+    import torch
+    from rnnsuite.core import apply_overrides, default_config, load_weights, train_run
+    from rnnsuite.core.plugins import domain_named
+
+    domain = domain_named("forecast")
+    config = apply_overrides(default_config(domain), ["max_steps=6", "hidden_size=8", "threads=1",
+                                                      "ema=0.9", "eval_every=3", "blend=true"])
+    run = train_run(domain, config, SALES, out=tmp_path / "run", show_progress=False)
+    saved, _ = load_weights(tmp_path / "run" / "model.safetensors")
+    model = run.task.build_model()
+    model.load_state_dict(saved)
+    model.anchor_weight.fill_(1.0)
+    model.interval_scale.fill_(1.0)
+    with torch.no_grad():
+        run.task.finalize(model.eval())
+    assert float(model.anchor_weight) != 1.0     # fitted: the test can tell fitted from not
+    torch.testing.assert_close(saved["anchor_weight"], model.anchor_weight)
+    torch.testing.assert_close(saved["interval_scale"], model.interval_scale)

@@ -37,7 +37,7 @@ def test_bad_files_are_skipped_with_a_warning(broken_folder, capsys):
     pieces, skipped = load_corpus(broken_folder, Settings())
     assert len(pieces) == 5 and len(skipped) == 3
     err = capsys.readouterr().err
-    assert "warning: skipped" in err and "5 files read, 3 skipped" in err
+    assert "Warning: skipped" in err and "5 files read, 3 skipped" in err
 
 
 def test_a_single_bad_file_is_a_user_error(broken_folder):

@@ -5,6 +5,7 @@ sequence of 8 steps of 8 pixels: the classic "RNNs on images" exercise.
 """
 
 from rnnsuite.core import Domain, hookimpl
+from rnnsuite.core.config import between
 
 __all__ = ["DigitsDomain"]
 
@@ -21,6 +22,13 @@ class DigitsDomain(Domain):
                       "monitor": "accuracy", "monitor_mode": "max", "schedule": "cosine"},
             "data": {"valid_fraction": 0.1, "test_fraction": 0.2, "split_seed": 0, "shift": False},
         }
+
+    def config_rules(self) -> dict:
+        return {"data": {"valid_fraction": between(0, 1, high_open=True),
+                         "test_fraction": between(0, 1, high_open=True)}}
+
+    def metric_names(self, config) -> tuple:
+        return ("loss", "accuracy")
 
     def create_task(self, config, data, state):
         from rnnsuite_digits.task import DigitsTask

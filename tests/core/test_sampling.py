@@ -3,7 +3,7 @@
 import math
 
 import torch
-from rnnsuite.plugins.nlp.sampling import filter_logits, sample_next
+from rnnsuite.core.sampling import filter_logits, sample_next
 
 LOGITS = torch.log(torch.tensor([[0.05, 0.5, 0.1, 0.3, 0.05]]))
 

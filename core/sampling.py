@@ -1,4 +1,5 @@
-"""Choosing the next token from a model's logits: temperature, top-k, top-p (nucleus), greedy."""
+"""Choosing the next token from a model's logits: temperature, top-k, top-p (nucleus), greedy.
+Every domain that samples (nlp generate, music generate) draws through `sample_next`."""
 
 from __future__ import annotations
 

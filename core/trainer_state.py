@@ -1,15 +1,24 @@
-"""Flatten trainer state into safetensors tensors + JSON metadata, and back (no pickle)."""
+"""The trainer state file, `trainer_state.safetensors`: everything exact resume needs, in one
+atomic file of tensors plus JSON metadata (no pickle), and the flattening helpers behind it.
+
+    save_trainer(trainer, path)      the model, the weight average, optimizer, schedules, loss
+                                     scaler, RNG states, carried hidden state and the loop position
+    restore_trainer(trainer, path)   the same back into a freshly built Trainer
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import random
 
 import torch
+from rnnsuite.core.checkpoint import load_weights, save_weights
+from rnnsuite.core.errors import UserError
 
-__all__ = ["flatten_tree", "unflatten_tree", "optimizer_to_flat", "optimizer_from_flat",
-           "rng_to_flat", "rng_from_flat", "json_safe"]
+__all__ = ["save_trainer", "restore_trainer", "flatten_tree", "unflatten_tree", "optimizer_to_flat",
+           "optimizer_from_flat", "rng_to_flat", "rng_from_flat", "json_safe"]
+
+FORMAT = "rnnsuite-trainer-state-1"
 
 
 def flatten_tree(obj, prefix: str, tensors: dict):
@@ -129,5 +138,56 @@ def loads(text: str):
     return json.loads(text)
 
 
-def is_finite(x: float) -> bool:
-    return math.isfinite(x)
+def save_trainer(trainer, path) -> None:
+    """Write `trainer`'s state to `path` (atomically)."""
+    tensors: dict = {}
+    for name, t in trainer.model.state_dict().items():
+        tensors[f"model.{name}"] = t
+    for name, t in (trainer.ema.state or {}).items():
+        tensors[f"ema.{name}"] = t
+    meta = {
+        "step": trainer.step, "epoch": trainer.epoch, "batch_in_epoch": trainer.batch_in_epoch,
+        "best": trainer.best_weights.best, "bad_evals": trainer.best_weights.bad_evals,
+        "skipped_steps": trainer.faults.skipped_steps, "rollbacks": trainer.faults.rollbacks,
+        "ema_updates": trainer.ema.updates, "elapsed": trainer.elapsed(),
+        "last_eval_step": trainer.last_eval_step,
+        "optimizer": optimizer_to_flat(trainer.optimizer, tensors),
+        "scheduler": json_safe(trainer.scheduler.state_dict()),
+        "plateau": json_safe(trainer.plateau.state_dict()) if trainer.plateau else None,
+        "scaler": json_safe(trainer.scaler.state_dict()) if trainer.scaler else None,
+        "rng": rng_to_flat(tensors),
+        "hidden": flatten_tree(trainer.hidden, "hidden", tensors),
+    }
+    save_weights(path, tensors, {"format": FORMAT, "trainer": dumps(meta)})
+
+
+def restore_trainer(trainer, path) -> dict:
+    """Load `path` into `trainer` (built with the same config); returns the metadata. A file that
+    does not fit the run is a UserError."""
+    if path is None or not path.is_file():
+        raise UserError(f"{trainer.run_dir}: nothing to resume (no trainer_state.safetensors)")
+    tensors, meta_raw = load_weights(path)
+
+    def part(prefix):
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    try:
+        meta = loads(meta_raw["trainer"])
+        trainer.model.load_state_dict(part("model."))
+        trainer.ema.load(part("ema."), meta.get("ema_updates", 0))
+        optimizer_from_flat(trainer.optimizer, meta["optimizer"], tensors)
+        trainer.scheduler.load_state_dict(meta["scheduler"])
+        if trainer.plateau is not None and meta["plateau"]:
+            trainer.plateau.load_state_dict(meta["plateau"])
+        if trainer.scaler is not None and meta["scaler"]:
+            trainer.scaler.load_state_dict(meta["scaler"])
+        rng_from_flat(meta["rng"], tensors)
+        trainer.hidden = unflatten_tree(meta["hidden"], tensors, trainer.device)
+        for key in ("step", "epoch", "batch_in_epoch", "last_eval_step"):
+            setattr(trainer, key, meta[key])
+        trainer.best_weights.best, trainer.best_weights.bad_evals = meta["best"], meta["bad_evals"]
+        trainer.faults.skipped_steps = meta["skipped_steps"]
+        trainer.faults.rollbacks = meta.get("rollbacks", 0)
+    except (KeyError, ValueError, RuntimeError, TypeError) as exc:
+        raise UserError(f"{path}: checkpoint does not match this run ({' '.join(str(exc).split())[:200]})") from None
+    return meta

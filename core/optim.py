@@ -1,0 +1,80 @@
+"""The optimizer and the learning-rate schedule of `train` (a part of the Trainer).
+
+    make_optimizer(params, cfg)          sgd | adam | adamw | rmsprop
+    make_schedule(optimizer, cfg, ...)   per-step warm-up + constant | step | cosine, or plateau
+    planned_steps(cfg, per_epoch)        where the schedule ends (0: only the time budget ends it)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from rnnsuite.core.errors import UserError
+
+__all__ = ["make_optimizer", "make_schedule", "lr_factor", "planned_steps"]
+
+
+def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
+    name = cfg["optimizer"].lower()
+    lr, wd = cfg["lr"], cfg["weight_decay"]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
+    if name in ("adam", "adamw"):
+        params = list(params)
+        # the fused kernel (one pass over all weights) takes 1.4 ms a step where the foreach
+        # one takes 4.1 on the NLP default's 0.9M weights, one CPU thread: 2.7% of the step
+        fused = bool(params) and all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params) \
+            and len({p.device for p in params}) == 1
+        kind = torch.optim.Adam if name == "adam" else torch.optim.AdamW
+        betas = cfg.get("betas", [0.9, 0.999])
+        return kind(params, lr=lr, betas=tuple(float(b) for b in betas), weight_decay=wd, fused=fused or None)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, momentum=cfg["momentum"], weight_decay=wd)
+    raise UserError(f"unknown optimizer {cfg['optimizer']!r}; use sgd, adam, adamw or rmsprop")
+
+
+def lr_factor(step: int, cfg: dict, total_steps: int, time_fraction: float = 0.0) -> float:
+    """Multiplier of the base LR after `step` optimizer steps: linear warm-up, then the schedule.
+
+    `time_fraction` (elapsed / max_time) moves a cosine schedule on when the time budget, not
+    the step budget, is what will end training.
+    """
+    warm = cfg["warmup_steps"]
+    if warm and step < warm:
+        return (step + 1) / warm
+    kind = cfg["schedule"]
+    if kind in ("constant", "plateau"):
+        return 1.0
+    if kind == "step":
+        return cfg["gamma"] ** ((step - warm) // max(1, cfg["step_size"]))
+    if kind == "cosine":
+        span = max(1, total_steps - warm)
+        # total_steps 0: no step budget (epochs unlimited), the time budget alone moves it on
+        by_steps = (step - warm) / span if total_steps > 0 else 0.0
+        progress_ = min(1.0, max(by_steps, time_fraction))
+        floor = cfg["min_lr"]
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
+    raise UserError(f"unknown schedule {kind!r}; use constant, step, cosine or plateau")
+
+
+def make_schedule(optimizer, cfg: dict, total_steps: int, time_fraction=lambda: 0.0):
+    """(per-step LambdaLR, ReduceLROnPlateau or None)."""
+    lr_factor(0, cfg, total_steps)  # validates the name
+    per_step = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg, total_steps, time_fraction()))
+    plateau = None
+    if cfg["schedule"] == "plateau":
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode=cfg["monitor_mode"], factor=cfg["gamma"], patience=cfg["plateau_patience"])
+    return per_step, plateau
+
+
+def planned_steps(cfg: dict, per_epoch: int) -> int:
+    """The steps the schedule spans: epochs x steps per epoch, capped by max_steps; with no
+    epoch limit max_steps, else 0 (only the time budget bounds the run)."""
+    max_steps, epochs = cfg["max_steps"], cfg["epochs"]
+    if epochs <= 0:
+        return max_steps or 0
+    total = per_epoch * epochs
+    return min(total, max_steps) if max_steps else total
