@@ -2,6 +2,7 @@
 
     make_optimizer(params, cfg)          sgd | adam | adamw | rmsprop
     make_schedule(optimizer, cfg, ...)   per-step warm-up + constant | step | cosine, or plateau
+    apply_gradients(loss, ...)           backward, clipping and the step, unless not finite
     planned_steps(cfg, per_epoch)        where the schedule ends (0: only the time budget ends it)
 """
 
@@ -12,7 +13,7 @@ import math
 import torch
 from rnnsuite.core.errors import UserError
 
-__all__ = ["make_optimizer", "make_schedule", "lr_factor", "planned_steps"]
+__all__ = ["make_optimizer", "make_schedule", "lr_factor", "planned_steps", "apply_gradients"]
 
 
 def make_optimizer(params, cfg: dict) -> torch.optim.Optimizer:
@@ -78,3 +79,32 @@ def planned_steps(cfg: dict, per_epoch: int) -> int:
         return max_steps or 0
     total = per_epoch * epochs
     return min(total, max_steps) if max_steps else total
+
+
+def apply_gradients(loss, model, optimizer, scaler, clip: float) -> str | None:
+    """Backward, clip the gradient norm to `clip` (0: off) and step (through the fp16 loss
+    scaler when there is one). Returns None when the step was taken, else what was not finite
+    ("loss" or "gradient"): then no weight has changed. One device sync decides."""
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+    else:
+        loss.backward()
+    params = [p for p in model.parameters() if p.grad is not None]
+    if clip:
+        norm = torch.nn.utils.clip_grad_norm_(params, clip)
+    else:
+        norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])) if params else torch.zeros(())
+    loss_finite = bool(torch.isfinite(loss.detach()))
+    if loss_finite and bool(torch.isfinite(norm)):
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        return None
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.update()
+    return "gradient" if loss_finite else "loss"

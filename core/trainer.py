@@ -28,6 +28,7 @@ from rnnsuite.core.callbacks import (
     GradNormDiagnostics,
     LearningCurves,
     ProgressBar,
+    TensorBoardLogger,
 )
 from rnnsuite.core.device import DistInfo, amp_dtype, move_to_device
 from rnnsuite.core.domain import StepOutput
@@ -35,7 +36,13 @@ from rnnsuite.core.ema import WeightAverage
 from rnnsuite.core.errors import UserError
 from rnnsuite.core.faults import FaultGuard
 from rnnsuite.core.metrics_log import LossWindow, MetricsLog
-from rnnsuite.core.optim import lr_factor, make_optimizer, make_schedule, planned_steps
+from rnnsuite.core.optim import (
+    apply_gradients,
+    lr_factor,
+    make_optimizer,
+    make_schedule,
+    planned_steps,
+)
 from rnnsuite.core.trainer_state import restore_trainer, save_trainer
 
 __all__ = ["Trainer", "Callback", "make_optimizer", "make_schedule", "lr_factor", "move_to_device"]
@@ -81,7 +88,8 @@ class Trainer:
         self.best_weights = BestWeights(cfg["monitor"], cfg["monitor_mode"], self.plateau)
         # the built-in parts around the caller's callbacks, in the order they are called
         diagnostics = [GradNormDiagnostics()] if cfg["grad_norms"] else []
-        self.callbacks = [*diagnostics, self.best_weights, *callbacks,
+        loggers = [TensorBoardLogger(*diagnostics)] if cfg["logger"] == "tensorboard" and self.writes_files else []
+        self.callbacks = [*diagnostics, self.best_weights, *callbacks, *loggers,
                           ProgressBar(show_progress and self.is_main),
                           EarlyStopping(self.best_weights, cfg["patience"]), LearningCurves()]
         # where training stands (all saved for exact resume)
@@ -180,36 +188,14 @@ class Trainer:
             out = self.task.training_step(self.train_model, batch, detach_hidden(self.hidden))
         if not isinstance(out, StepOutput):
             out = StepOutput(*out) if isinstance(out, tuple) else StepOutput(out)
-        self.optimizer.zero_grad(set_to_none=True)
-        if self.scaler is not None:
-            self.scaler.scale(out.loss).backward()
-            self.scaler.unscale_(self.optimizer)
-        else:
-            out.loss.backward()
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        if self.cfg["clip_grad_norm"]:
-            norm = torch.nn.utils.clip_grad_norm_(params, self.cfg["clip_grad_norm"])
-        else:
-            norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params])) if params else torch.zeros(())
-        # One sync per step decides whether the step is safe: a NaN/inf loss or gradient is
-        # skipped and counted instead of poisoning the weights.
-        loss_finite = bool(torch.isfinite(out.loss.detach()))
-        if loss_finite and bool(torch.isfinite(norm)):
-            if self.scaler is not None:
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
-            else:
-                self.optimizer.step()
+        bad = apply_gradients(out.loss, self.model, self.optimizer, self.scaler, self.cfg["clip_grad_norm"])
+        if bad is None:
             self.window.add(out.loss)
             self.hidden = out.hidden
             self.ema.update()
-        else:
-            self.optimizer.zero_grad(set_to_none=True)
+        else:   # skipped and counted instead of poisoning the weights
             self.hidden = None
-            if self.scaler is not None:
-                self.scaler.update()
-            self.faults.step_skipped("gradient" if loss_finite else "loss", self.step + 1,
-                                     loss_scaled=self.scaler is not None)
+            self.faults.step_skipped(bad, self.step + 1, loss_scaled=self.scaler is not None)
         self.scheduler.step()
         self.step += 1
         self.batch_in_epoch += 1

@@ -108,9 +108,16 @@ class ForecastDomain(Domain):
             },
         }
 
+    def legacy_config(self) -> dict:
+        # what runs saved before each key did: one member, mean of the quantile heads, window
+        # sampling, the "auto" anchor, no deseasonalisation, no anchor blend
+        return {"model": {"members": 1, "combine": "mean"},
+                "data": {"sampling": "windows", "anchor": "auto", "deseasonalize": False,
+                         "blend": False}}
+
     def metric_names(self, config) -> tuple:
         # with data.blend, validation also chooses and reports the anchor weight
-        extra = ("anchor_weight",) if config["data"].get("blend", False) else ()
+        extra = ("anchor_weight",) if config["data"]["blend"] else ()
         return ("loss", "smape", *extra)
 
     def create_task(self, config, data, state):

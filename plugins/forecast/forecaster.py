@@ -11,61 +11,35 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from rnnsuite.plugins.forecast.baselines import naive, seasonal_naive
-from rnnsuite.plugins.forecast.data import ForecastData, Series, calendar_features, future_index
+from rnnsuite.plugins.forecast.data import ForecastData, Series, future_index
 from rnnsuite.plugins.forecast.metrics import summarize
-from rnnsuite.plugins.forecast.windows import (
-    Scaler,
-    WindowSpec,
-    _standardise,
-    anchor_values,
-    seasonal_component,
-    seasonal_indices,
-    window_features,
-)
+from rnnsuite.plugins.forecast.windows import Scaler, WindowSpec, history_window, stacked_inputs
 
 __all__ = ["COLUMNS", "forecast", "forecast_table", "backtest"]
 
-COLUMNS = ("mean", "lo80", "hi80", "lo95", "hi95")
+COLUMNS = ("mean", "lo80", "hi80", "lo95", "hi95")   # forecast tables (the head's: model.HEAD_COLUMNS)
 
 
 def _model_columns(model, kind, histories, data, scaler, spec, device, batch_size=2048):
     """Model forecasts (len(histories), H, 5 in COLUMNS order) for histories of >= L points."""
     import torch
-    from rnnsuite.plugins.forecast.model import to_columns
+    from rnnsuite.plugins.forecast.model import HEAD_COLUMNS, to_columns
 
-    L, H = spec.input_size, spec.horizon
-    us, seas, cals, covs, scales = [], [], [], [], []
-    for s in histories:
-        scale = scaler.scale_for(s)
-        scales.append(scale)
-        if spec.seasonal:  # indices from the whole history
-            u = scaler.forward(s.values, scale)
-            seas.append(seasonal_component(seasonal_indices(u, spec.season), len(u) - L, L + H))
-        us.append(scaler.forward(s.values[-L:], scale))
-        cals.append(calendar_features(s.time[-L:], data.freq))
-        if s.covariates is not None:
-            covs.append(_standardise(s.covariates)[-L:])
+    windows = [history_window(s, len(s), scaler, spec, data.freq) for s in histories]
     out = []
     param = next(model.parameters())
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        for i in range(0, len(us), batch_size):
-            sl = slice(i, i + batch_size)
-            u = torch.tensor(np.stack(us[sl]), dtype=param.dtype, device=param.device)
-            cal = torch.tensor(np.stack(cals[sl]), dtype=param.dtype, device=param.device)
-            cov = torch.tensor(np.stack(covs[sl]), dtype=param.dtype, device=param.device) if covs else None
-            sw = torch.tensor(np.stack(seas[sl]), dtype=param.dtype, device=param.device) if seas else None
-            x, level = window_features(u, cal, cov, spec.level_size, None if sw is None else sw[:, :L])
-            base = anchor_values(u, level, spec, None if sw is None else sw[:, L:])
+        for i in range(0, len(windows), batch_size):
+            x, base = stacked_inputs(windows[i:i + batch_size], spec, param.dtype, param.device)
             q = to_columns(model(x), kind, getattr(model, "interval_scale", None),
-                           getattr(model, "combine", "mean"), getattr(model, "anchor_weight", None)) + base[..., None]  # (B, H, 5): lo95 lo80 mean hi80 hi95
-            out.append(q.double().cpu().numpy())
+                           getattr(model, "combine", "mean"), getattr(model, "anchor_weight", None)) + base[..., None]
+            out.append(q.double().cpu().numpy())               # (B, H, 5) in HEAD_COLUMNS order
     model.train(was_training)
     q = np.concatenate(out) if out else np.zeros((0, spec.horizon, 5))
-    q = np.stack([scaler.inverse(q[j], scales[j]) for j in range(len(q))]) if len(q) else q
-    # reorder to COLUMNS: mean, lo80, hi80, lo95, hi95
-    return q[..., [2, 1, 3, 0, 4]]
+    q = np.stack([scaler.inverse(q[j], windows[j]["scale"]) for j in range(len(q))]) if len(q) else q
+    return q[..., [HEAD_COLUMNS.index(name) for name in COLUMNS]]
 
 
 def forecast(model, kind: str, histories: list[Series], data: ForecastData, scaler: Scaler,

@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from rnnsuite.core import RecurrentStack
 from torch import nn
 
-__all__ = ["QUANTILES", "ForecastNet", "forecast_loss", "to_columns", "calibrate", "blend_weight"]
+__all__ = ["QUANTILES", "HEAD_COLUMNS", "ForecastNet", "forecast_loss", "to_columns", "calibrate", "blend_weight"]
 
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
-COLUMNS = ("lo95", "lo80", "mean", "hi80", "hi95")  # the quantile head's order
+HEAD_COLUMNS = ("lo95", "lo80", "mean", "hi80", "hi95")  # the quantile head's order
 _Z80, _Z95 = 1.2815515655446004, 1.959963984540054
 
 
@@ -113,7 +113,7 @@ def forecast_loss(raw, target, kind: str = "quantile"):
 def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = "mean",
                anchor_weight=None):
     """Ensemble forecast columns in normalised space, as offsets from the anchor: (B, H, 5) in
-    COLUMNS order.
+    HEAD_COLUMNS order.
 
     The members' columns are combined by their mean or (`combine="median"`) their median;
     either keeps the order of the columns. `anchor_weight` w moves every column by (w - 1) x the

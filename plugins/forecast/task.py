@@ -46,7 +46,7 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
         median = lengths[len(lengths) // 2]
         # Two seasons and two horizons of context, but no more than half the typical series.
         input_size = max(min(max(2 * season, 2 * horizon, 8), median // 2), min(4, median))
-    anchor = cfg.get("anchor", "auto")
+    anchor = cfg["anchor"]
     if anchor not in ("auto", "level", "seasonal_naive"):
         raise UserError(f"data.anchor must be auto, level or seasonal_naive, not {anchor!r}")
     if anchor == "auto":
@@ -56,7 +56,7 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
         windows = sum(max(0, len(s) - horizon - input_size) for s in data.series)
         anchor = "seasonal_naive" if windows < SMALL_DATA_WINDOWS else "level"
     return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season, anchor=anchor,
-                      deseasonalize=bool(cfg.get("deseasonalize", False)))
+                      deseasonalize=bool(cfg["deseasonalize"]))
 
 
 class ForecastTask(Task):
@@ -92,7 +92,7 @@ class ForecastTask(Task):
         from rnnsuite.plugins.forecast.data import calendar_features
 
         self.num_calendar = calendar_features(self.data.series[0].time[:1], self.freq).shape[1]
-        transform = dcfg.get("transform", "auto")
+        transform = dcfg["transform"]
         if transform not in ("auto", "log", "none"):
             raise UserError(f"data.transform must be auto, log or none, not {transform!r}")
         try:
@@ -105,7 +105,7 @@ class ForecastTask(Task):
         """Where each series' training part ends: before its last H points, where enough is
         left to train on (those H points validate), else at its end."""
         L, H = self.spec.input_size, self.spec.horizon
-        hold = self.config["data"].get("validation", True)
+        hold = self.config["data"]["validation"]
         return {s.id: len(s) - H if hold and len(s) - H >= L + 1 else len(s) for s in self.data.series}
 
     def _prepare_training(self, data) -> None:
@@ -126,7 +126,7 @@ class ForecastTask(Task):
         d = self.config["data"]
         freq = d.get("freq")
         data = load_csv(path, date_col=d.get("date_col"), value_col=d.get("value_col"),
-                        id_col=d.get("id_col"), freq=freq, fill=d.get("fill", "interpolate"))
+                        id_col=d.get("id_col"), freq=freq, fill=d["fill"])
         run_freq = getattr(self, "freq", "unset")
         if run_freq != "unset" and (data.freq is None) != (run_freq is None):
             raise UserError(f"{path}: the run was trained on {'integer steps' if run_freq is None else run_freq + ' dates'}, "
@@ -165,9 +165,9 @@ class ForecastTask(Task):
         return ForecastNet(
             cell=m["cell"], input_size=self.num_features, hidden_size=int(m["hidden_size"]),
             num_layers=int(m["num_layers"]), input_len=self.spec.input_size,
-            horizon=self.spec.horizon, loss=m.get("loss", "quantile"), dropout=float(m["dropout"]),
-            backend=m["backend"], members=int(m.get("members", 1)), skip=bool(m.get("skip", True)),
-            combine=m.get("combine", "mean"),
+            horizon=self.spec.horizon, loss=m["loss"], dropout=float(m["dropout"]),
+            backend=m["backend"], members=int(m["members"]), skip=bool(m["skip"]),
+            combine=m["combine"],
         )
 
     # -- training ----------------------------------------------------------------------------
@@ -178,7 +178,7 @@ class ForecastTask(Task):
     def train_batches(self, epoch: int, generator):
         import torch
 
-        if self.config["data"].get("sampling", "windows") == "series":
+        if self.config["data"]["sampling"] == "series":
             # Every series equally often, whatever its length (N-BEATS / ES-RNN practice).
             order = torch.multinomial(self.windows.sampling_weights(), len(self.windows),
                                       replacement=True, generator=generator)
@@ -192,47 +192,29 @@ class ForecastTask(Task):
         from rnnsuite.plugins.forecast.model import forecast_loss
 
         raw = model(batch["x"])  # (E, B, H, K)
-        loss = forecast_loss(raw.float(), batch["target"], self.config["model"].get("loss", "quantile"))
+        loss = forecast_loss(raw.float(), batch["target"], self.config["model"]["loss"])
         return StepOutput(loss, items=int(batch["target"].shape[0]))
 
     def _validation_batch(self):
         """Inputs and targets of every series' held-out last horizon, in one batch."""
         import torch
-        from rnnsuite.plugins.forecast.data import calendar_features
-        from rnnsuite.plugins.forecast.windows import (
-            _standardise,
-            anchor_values,
-            seasonal_component,
-            seasonal_indices,
-            window_features,
-        )
+        from rnnsuite.plugins.forecast.windows import history_window, stacked_inputs
 
-        L, H = self.spec.input_size, self.spec.horizon
-        us, seas, cals, covs, ys, raw = [], [], [], [], [], []
+        H = self.spec.horizon
+        windows, ys, actual = [], [], []
         for s in self.data.series:
             end = self.ends[s.id]
             if end == len(s):
                 continue
-            u = self.scaler.forward(s.values, self.scaler.scale_for(s))
-            us.append(u[end - L : end])
-            if self.spec.seasonal:  # estimated without the held-out points
-                seas.append(seasonal_component(seasonal_indices(u[:end], self.spec.season), end - L, L + H))
-            ys.append(u[end : end + H])
-            raw.append((s.values[end : end + H], self.scaler.scale_for(s)))
-            cals.append(calendar_features(s.time[end - L : end], self.freq))
-            if s.covariates is not None:
-                covs.append(_standardise(s.covariates[:end])[end - L :])
-        if not us:
+            window = history_window(s, end, self.scaler, self.spec, self.freq)  # nothing held out
+            windows.append(window)
+            ys.append(self.scaler.forward(s.values[end : end + H], window["scale"]))
+            actual.append(s.values[end : end + H])
+        if not windows:
             return None
-        f = torch.float32
-        u = torch.tensor(np.stack(us), dtype=f)
-        sw = torch.tensor(np.stack(seas), dtype=f) if seas else None  # (B, L + H)
-        x, level = window_features(u, torch.tensor(np.stack(cals), dtype=f),
-                                   torch.tensor(np.stack(covs), dtype=f) if covs else None, self.spec.level_size,
-                                   None if sw is None else sw[:, :L])
-        base = anchor_values(u, level, self.spec, None if sw is None else sw[:, L:])
-        return {"x": x, "target": torch.tensor(np.stack(ys), dtype=f) - base, "base": base,
-                "actual": np.stack([a for a, _ in raw]), "scale": np.array([s for _, s in raw])}
+        x, base = stacked_inputs(windows, self.spec, torch.float32)
+        return {"x": x, "target": torch.tensor(np.stack(ys), dtype=torch.float32) - base, "base": base,
+                "actual": np.stack(actual), "scale": np.array([w["scale"] for w in windows])}
 
     def validate(self, model) -> dict:
         if self._valid is None:
@@ -242,11 +224,11 @@ class ForecastTask(Task):
 
         v = self._valid
         raw = model(v["x"].to(next(model.parameters()).device)).float().cpu()
-        loss = forecast_loss(raw, v["target"], self.config["model"].get("loss", "quantile")).item()
+        loss = forecast_loss(raw, v["target"], self.config["model"]["loss"]).item()
         columns = self._fit_to_holdout(model, raw)
         point = self._inverse(columns[..., 2].double().numpy() + v["base"].double().numpy())
         metrics = {"loss": loss, "smape": smape(v["actual"], point)}
-        if self.config["data"].get("blend", False):
+        if self.config["data"]["blend"]:
             metrics["anchor_weight"] = float(model.anchor_weight)
         return metrics
 
@@ -265,15 +247,15 @@ class ForecastTask(Task):
         to the validation windows from its raw outputs; returns the forecast columns."""
         from rnnsuite.plugins.forecast.model import blend_weight, calibrate, to_columns
 
-        v, kind = self._valid, self.config["model"].get("loss", "quantile")
+        v, kind = self._valid, self.config["model"]["loss"]
         combine = getattr(model, "combine", "mean")
         columns = to_columns(raw, kind, combine=combine)
-        if self.config["data"].get("blend", False):
+        if self.config["data"]["blend"]:
             w = blend_weight(columns[..., 2].double().numpy(), v["base"].double().numpy(), v["actual"],
                              self._inverse)
             model.anchor_weight.fill_(w)
             columns = to_columns(raw, kind, combine=combine, anchor_weight=model.anchor_weight.cpu())
-        if self.config["data"].get("calibrate", True):
+        if self.config["data"]["calibrate"]:
             model.interval_scale.copy_(calibrate(columns, v["target"]))
         return columns
 
@@ -286,5 +268,5 @@ class ForecastTask(Task):
         if folds < 1:
             raise UserError(f"--folds must be at least 1, got {folds}")
         fdata = self.read(data)
-        return backtest(model, self.config["model"].get("loss", "quantile"), fdata, self.scaler,
+        return backtest(model, self.config["model"]["loss"], fdata, self.scaler,
                         self.spec, self.spec.horizon, folds=folds)

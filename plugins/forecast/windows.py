@@ -31,6 +31,7 @@ import numpy as np
 from rnnsuite.plugins.forecast.data import ForecastData, Series, calendar_features
 
 __all__ = ["Scaler", "WindowSpec", "seasonal_indices", "seasonal_component", "window_features",
+           "history_window", "stacked_inputs",
            "TrainingWindows"]
 
 
@@ -207,6 +208,39 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1, seas
         parts.append(covariates.to(u.dtype))
     x = torch.cat(parts, dim=-1)  # (B, L, F)
     return x.transpose(0, 1).contiguous(), level  # (L, B, F), (B,)
+
+
+def history_window(s, end: int, scaler: Scaler, spec: WindowSpec, freq) -> dict:
+    """What the network reads to forecast series `s` from point `end` on, from the points before
+    it only: u (L,) scaled values, seasonal (L + H,) or None, calendar (L, C), covariates (L, K)
+    or None, and the series' scale."""
+    from rnnsuite.plugins.forecast.data import calendar_features
+
+    L, H = spec.input_size, spec.horizon
+    scale = scaler.scale_for(s)
+    u = scaler.forward(s.values[:end], scale)
+    return {"u": u[end - L:], "scale": scale,
+            "seasonal": (seasonal_component(seasonal_indices(u, spec.season), end - L, L + H)
+                         if spec.seasonal else None),
+            "calendar": calendar_features(s.time[end - L:end], freq),
+            "covariates": _standardise(s.covariates[:end])[end - L:] if s.covariates is not None else None}
+
+
+def stacked_inputs(windows: list, spec: WindowSpec, dtype, device=None):
+    """(x, base) of a batch of history_window results: the network's input features and the
+    anchor its outputs are added to. Shapes: x (B, L, F), base (B, H)."""
+    import torch
+
+    def stack(key):
+        if windows[0][key] is None:
+            return None
+        return torch.tensor(np.stack([w[key] for w in windows]), dtype=dtype, device=device)
+
+    L = spec.input_size
+    u, sw = stack("u"), stack("seasonal")
+    x, level = window_features(u, stack("calendar"), stack("covariates"), spec.level_size,
+                               None if sw is None else sw[:, :L])
+    return x, anchor_values(u, level, spec, None if sw is None else sw[:, L:])
 
 
 class TrainingWindows:

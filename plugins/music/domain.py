@@ -112,6 +112,10 @@ class MusicDomain(Domain):
             "train": {"batch_size": at_least(0)},  # 0: auto
         }
 
+    def legacy_config(self) -> dict:
+        # runs saved before the pitch-class tables and the keys-down input: plain tables
+        return {"model": {"pitch_classes": False, "keys_down": False}}
+
     def metric_names(self, config) -> tuple:
         return ("loss", "nll")
 

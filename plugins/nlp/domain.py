@@ -127,6 +127,13 @@ class LanguageModelDomain(Domain):
             },
         }
 
+    def legacy_config(self) -> dict:
+        # what runs saved before each key did: no output dropout, per-step dropout masks,
+        # untied weights, an embedding as wide as the hidden state, no weight averaging
+        return {"model": {"output_dropout": 0.0, "locked_dropout": False, "tie_weights": False,
+                          "embedding_dim": 0},
+                "train": {"ema": 0.0}}
+
     def metric_names(self, config) -> tuple:
         return ("loss", "perplexity", "bits_per_char")
 

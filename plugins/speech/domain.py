@@ -157,9 +157,12 @@ class SpeechDomain(Domain):
         }
 
     def metric_names(self, config) -> tuple:
-        # runs saved before `units` existed recognise characters (task._BEFORE_THE_KEY)
-        units = config["data"].get("units", "chars")
-        return ("loss", "per" if units == "phones" else "cer", "wer")
+        return ("loss", "per" if config["data"]["units"] == "phones" else "cer", "wer")
+
+    def legacy_config(self) -> dict:
+        # runs saved before these keys: characters, features to half the sample rate, no
+        # layer norm after the front end
+        return {"data": {"units": "chars", "f_max": 0.0}, "model": {"frontend_norm": False}}
 
     def create_task(self, config, data, state):
         from rnnsuite.plugins.speech.task import SpeechTask

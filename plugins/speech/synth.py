@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rnnsuite.core import UserError
+from rnnsuite.core import UserError, atomic_write_text
 from rnnsuite.plugins.speech.text import cardinal, normalize, ordinal
 
 __all__ = ["build_corpus", "available_engines", "DEFAULT_VOICES", "DEFAULT_TEST_VOICES",
@@ -613,6 +613,36 @@ def build_corpus(out, n: int = 6000, task: str = "alphanumeric", texts_file=None
     if n < 1:
         raise UserError("synth: --n must be at least 1")
     texts = _read_texts(Path(texts_file)) if texts_file else None
+    train_voices, held_out, extra = _choose_voices(engines, voices, test_voices, mbrola)
+    test_n = (max(20, n // 10) if held_out else 0) if test_n is None else test_n
+    if test_n and not held_out:
+        raise UserError("synth: no held-out test voice is installed (see --test-voices)")
+    (out / "wav").mkdir(parents=True, exist_ok=True)
+    all_jobs = _assign(n, train_voices, "train", seed) + _assign(test_n, held_out, "test", seed)
+    requests = [_plan(job, texts, task) for job in all_jobs]
+    rows, failures = _synthesise_all(requests, noise, telephone, out, fmt, jobs, progress)
+    for problem in failures[:20]:
+        print(f"synth: skipped {problem}", file=sys.stderr)
+    if not rows["train"]:
+        raise UserError(f"synth: every synthesis failed ({failures[0] if failures else '?'})")
+    _write_manifests(out, rows)
+    summary = {
+        "task": task if texts is None else f"texts from {texts_file}",
+        "train_utterances": len(rows["train"]), "test_utterances": len(rows["test"]),
+        "train_seconds": round(sum(r["seconds"] for r in rows["train"]), 1),
+        "test_seconds": round(sum(r["seconds"] for r in rows["test"]), 1),
+        "failed": len(failures), "seed": seed, "format": fmt, "noise": noise, "telephone": telephone,
+        "mbrola": bool(extra),
+        "train_voices": [v.spec for v in train_voices],
+        "test_voices": [v.spec for v in held_out],
+        "engines": sorted(engines),
+    }
+    atomic_write_text(out / "corpus.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def _choose_voices(engines, voices, test_voices, mbrola: bool):
+    """(training voices, held-out voices, the MBROLA voices added) among those installed."""
     extra = []
     if mbrola:
         extra = mbrola_installed()
@@ -628,41 +658,40 @@ def build_corpus(out, n: int = 6000, task: str = "alphanumeric", texts_file=None
     overlap = {v.spec for v in train_voices} & {v.spec for v in held_out}
     if overlap:
         raise UserError(f"synth: voices both in training and test: {', '.join(sorted(overlap))}")
-    test_n = (max(20, n // 10) if held_out else 0) if test_n is None else test_n
-    if test_n and not held_out:
-        raise UserError("synth: no held-out test voice is installed (see --test-voices)")
-    (out / "wav").mkdir(parents=True, exist_ok=True)
+    return train_voices, held_out, extra
 
-    def assign(count, pool, split):
-        """Jobs (index, split, voice, seed): training voices by ENGINE_SHARES, then in turn
-        within their engine; held-out voices in turn, festival's at TEST_FESTIVAL_SHARE."""
-        rng = np.random.default_rng([seed, 7, 0 if split == "train" else 1])
-        if split == "train":
-            groups = {e: [v for v in pool if v.engine == e] for e in ENGINE_SHARES}
-            weights = ENGINE_SHARES
-        else:
-            groups = {"festival": [v for v in pool if v.engine == "festival"],
-                      "other": [v for v in pool if v.engine != "festival"]}
-            weights = {"festival": TEST_FESTIVAL_SHARE, "other": 1 - TEST_FESTIVAL_SHARE}
-        groups = {e: g for e, g in groups.items() if g}
-        names = list(groups)
-        shares = np.array([weights[e] for e in names])
-        picks = rng.choice(len(names), size=count, p=shares / shares.sum())
-        turn = dict.fromkeys(names, 0)
-        jobs_ = []
-        for i, k in enumerate(picks):
-            group = groups[names[k]]
-            jobs_.append((i, split, group[turn[names[k]] % len(group)], seed))
-            turn[names[k]] += 1
-        return jobs_
 
-    all_jobs = assign(n, train_voices, "train") + assign(test_n, held_out, "test")
+def _assign(count: int, pool, split: str, seed: int) -> list:
+    """Jobs (index, split, voice, seed): training voices by ENGINE_SHARES, then in turn within
+    their engine; held-out voices in turn, festival's at TEST_FESTIVAL_SHARE."""
+    rng = np.random.default_rng([seed, 7, 0 if split == "train" else 1])
+    if split == "train":
+        groups = {e: [v for v in pool if v.engine == e] for e in ENGINE_SHARES}
+        weights = ENGINE_SHARES
+    else:
+        groups = {"festival": [v for v in pool if v.engine == "festival"],
+                  "other": [v for v in pool if v.engine != "festival"]}
+        weights = {"festival": TEST_FESTIVAL_SHARE, "other": 1 - TEST_FESTIVAL_SHARE}
+    groups = {e: g for e, g in groups.items() if g}
+    names = list(groups)
+    shares = np.array([weights[e] for e in names])
+    picks = rng.choice(len(names), size=count, p=shares / shares.sum())
+    turn = dict.fromkeys(names, 0)
+    jobs = []
+    for i, k in enumerate(picks):
+        group = groups[names[k]]
+        jobs.append((i, split, group[turn[names[k]] % len(group)], seed))
+        turn[names[k]] += 1
+    return jobs
+
+
+def _synthesise_all(requests, noise, telephone, out: Path, fmt: str, jobs: int, progress) -> tuple:
+    """Synthesise every request in threads (festival's in batches): ({split: rows}, failures)."""
     from rnnsuite.core import progress as progress_bar
 
     workers = jobs or max(1, (os.cpu_count() or 1))
     rows = {"train": [], "test": []}
     failures = []
-    requests = [_plan(job, texts, task) for job in all_jobs]
     festival = [r for r in requests if r.voice.engine == "festival"]
     work = ([[r] for r in requests if r.voice.engine != "festival"]
             + [festival[i:i + FESTIVAL_BATCH] for i in range(0, len(festival), FESTIVAL_BATCH)])
@@ -678,28 +707,18 @@ def build_corpus(out, n: int = 6000, task: str = "alphanumeric", texts_file=None
     bar.close()
     for split in rows:   # batches finish out of order: the manifest keeps the job order
         rows[split].sort(key=lambda row: row["path"])
-    for problem in failures[:20]:
-        print(f"synth: skipped {problem}", file=sys.stderr)
-    if not rows["train"]:
-        raise UserError(f"synth: every synthesis failed ({failures[0] if failures else '?'})")
+    return rows, failures
+
+
+def _write_manifests(out: Path, rows: dict) -> None:
+    import io
+
     for split, name in (("train", "manifest.csv"), ("test", "test.csv")):
         if split == "test" and not rows["test"]:
             continue
-        with open(out / name, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["path", "text", "speaker", "group", "voice", "augment"],
-                                    extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows[split])
-    summary = {
-        "task": task if texts is None else f"texts from {texts_file}",
-        "train_utterances": len(rows["train"]), "test_utterances": len(rows["test"]),
-        "train_seconds": round(sum(r["seconds"] for r in rows["train"]), 1),
-        "test_seconds": round(sum(r["seconds"] for r in rows["test"]), 1),
-        "failed": len(failures), "seed": seed, "format": fmt, "noise": noise, "telephone": telephone,
-        "mbrola": bool(extra),
-        "train_voices": [v.spec for v in train_voices],
-        "test_voices": [v.spec for v in held_out],
-        "engines": sorted(engines),
-    }
-    (out / "corpus.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return summary
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=["path", "text", "speaker", "group", "voice", "augment"],
+                                extrasaction="ignore", lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(rows[split])
+        atomic_write_text(out / name, buf.getvalue())

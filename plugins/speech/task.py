@@ -63,23 +63,6 @@ def _min_ctc_frames(labels) -> int:
     return len(labels) + sum(1 for a, b in zip(labels, labels[1:]) if a == b)
 
 
-# What runs saved before a key existed did, where the key's default has changed since.
-_BEFORE_THE_KEY = {"f_max": 0.0, "units": "chars"}
-
-
-def _data_option(config: dict, key: str):
-    """A `data` config value; runs saved before the key existed get what they did then, or the
-    current default."""
-    from rnnsuite.plugins.speech.domain import SpeechDomain
-
-    data = config["data"]
-    if key in data:
-        return data[key]
-    if key in _BEFORE_THE_KEY:
-        return _BEFORE_THE_KEY[key]
-    return SpeechDomain().config_defaults()["data"][key]
-
-
 def _transcripts(path) -> list[str]:
     """Normalised transcripts of a manifest, a folder of x.wav + x.txt, or a text file with one
     transcript per line (the `lexicon=PATH` source)."""
@@ -187,7 +170,7 @@ class SpeechTask(Task):
         does not know makes its utterance unusable. Each utterance must leave CTC room for its
         labels at the fastest tempo."""
         subsample = self.config["model"]["subsample"]
-        fastest = max(_data_option(self.config, "tempo") or [1.0])
+        fastest = max(self.config["data"]["tempo"] or [1.0])
         usable, problems = [], []
         if self.vocab.kind == "phones":
             from rnnsuite.plugins.speech.pronounce import missing_words, target_alternatives
@@ -236,7 +219,7 @@ class SpeechTask(Task):
     def _choose_lexicon(self, training_texts) -> None:
         """Set the lexicon and word LM from the `lexicon` option: 'off', 'on' (the run's own,
         built from `training_texts` when training) or a PATH whose transcripts give them."""
-        choice = str(_data_option(self.config, "lexicon"))
+        choice = str(self.config["data"]["lexicon"])
         if choice == "off":
             if self.vocab.kind == "phones":
                 raise UserError("lexicon=off: a phone recogniser finds words through its lexicon; "
@@ -245,7 +228,7 @@ class SpeechTask(Task):
             return
         if choice == "on":
             if self.lexicon is not None or training_texts is None:
-                if self.lexicon is None and _data_option(self.config, "beam") > 1:
+                if self.lexicon is None and self.config["data"]["beam"] > 1:
                     print("speech: this run has no lexicon (trained before lexicon decoding); "
                           "decoding without one. Pass --lexicon MANIFEST (e.g. the training "
                           "manifest) to build it from those transcripts.", file=sys.stderr)
@@ -259,7 +242,7 @@ class SpeechTask(Task):
             if unknown:
                 print(f"speech: {len(unknown)} lexicon words have no pronunciation and cannot "
                       f"be recognised: {', '.join(unknown[:5])}", file=sys.stderr)
-        order = _data_option(self.config, "word_lm_order")
+        order = self.config["data"]["word_lm_order"]
         self.word_lm = WordNgramLM.estimate(texts, order) if order > 0 else None
 
     # -- contract ------------------------------------------------------------------------------
@@ -278,7 +261,7 @@ class SpeechTask(Task):
                              subsample=m["subsample"], conv_channels=m["conv_channels"],
                              dropout=m["dropout"], backend=m["backend"],
                              weight_drop=m["weight_drop"], bidirectional=m["bidirectional"],
-                             frontend_norm=m.get("frontend_norm", False))
+                             frontend_norm=m["frontend_norm"])
 
     def steps_per_epoch(self) -> int:
         return math.ceil(len(self.utterances) / self.config["train"]["batch_size"])
@@ -421,7 +404,7 @@ class SpeechTask(Task):
         beam = max(1, d["beam"])
         if self.lexicon is not None:
             lm = ""
-            if self.word_lm is not None and _data_option(self.config, "word_weight") > 0:
+            if self.word_lm is not None and self.config["data"]["word_weight"] > 0:
                 lm = f"+wlm{self.word_lm.order}"
             return f"beam{beam}+lexicon{lm}"
         lm = f"+lm{self.lm.order}" if self.lm is not None and d["lm_weight"] > 0 else ""
@@ -438,8 +421,8 @@ class SpeechTask(Task):
         if self.lexicon is not None:
             return lexicon_beam_search(
                 log_probs, labels, self.lexicon, self.word_lm, beam=max(1, beam),
-                word_weight=_data_option(self.config, "word_weight"),
-                word_bonus=_data_option(self.config, "word_bonus"))
+                word_weight=self.config["data"]["word_weight"],
+                word_bonus=self.config["data"]["word_bonus"])
         if beam <= 1:
             return spelled(greedy_decode(log_probs), labels)
         use_lm = self.lm is not None and d["lm_weight"] > 0
@@ -515,7 +498,7 @@ class SpeechTask(Task):
         lengths = torch.tensor([len(w) for w in waves], device=device)
         padded = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)   # (B, N)
         with torch.autocast(device.type, enabled=False):
-            return LogMel(d["n_mels"], f_max=_data_option(self.config, "f_max"))(
+            return LogMel(d["n_mels"], f_max=self.config["data"]["f_max"])(
                 padded.float(), lengths)
 
     def _eval_batches(self, utterances):

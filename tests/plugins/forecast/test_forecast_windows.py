@@ -105,7 +105,7 @@ def test_seasonal_naive_anchor_by_hand():
 def test_auto_anchor_depends_on_the_amount_of_data():
     from rnnsuite.plugins.forecast.task import SMALL_DATA_WINDOWS, choose_sizes
 
-    cfg = {"horizon": 2, "season": 1, "input_size": 4, "anchor": "auto"}
+    cfg = {"horizon": 2, "season": 1, "input_size": 4, "anchor": "auto", "deseasonalize": False}
     assert choose_sizes(make_data(np.arange(50.0)), cfg).anchor == "seasonal_naive"
     many = make_data(*[np.arange(1.0, 7 + SMALL_DATA_WINDOWS // 10) for _ in range(10)])
     assert choose_sizes(many, cfg).anchor == "level"

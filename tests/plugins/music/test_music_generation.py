@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from rnnsuite.core import SequenceModel
-from rnnsuite.core.config import default_config
+from rnnsuite.core.config import complete_config, default_config
 from rnnsuite.plugins.music.domain import MusicDomain
 from rnnsuite.plugins.music.events import EventVocab, keys_down
 from rnnsuite.plugins.music.generate import sample_events
@@ -140,6 +140,7 @@ def test_events_models_share_pitch_classes_by_default_and_old_runs_rebuild_plain
     old = default_config(MusicDomain())
     del old["model"]["pitch_classes"], old["model"]["keys_down"]  # a run saved before them
     old["model"].update(hidden_size=8, embedding_dim=8)
+    old = complete_config(old, MusicDomain())      # as loading or resuming the run does
     model = MusicTask(old, None, {"representation": "events"}).build_model()
     assert isinstance(model.encoder, torch.nn.Embedding) and isinstance(model.head, torch.nn.Linear)
     assert "encoder.weight" in model.state_dict()
