@@ -180,11 +180,30 @@ def plugins_command(as_json):
     if as_json:
         click.echo(json.dumps(infos, indent=2))
         return
-    width = max([len(i["name"]) for i in infos] + [4])
-    click.echo(f"{'name':<{width}}  {'version':<10}  {'source':<24}  {'domains':<12}  status")
-    for i in infos:
-        click.echo(f"{i['name']:<{width}}  {i['version']:<10}  {i['source']:<24}  "
-                   f"{','.join(i['domains']) or '-':<12}  {i['status']}")
+    rows = [[i["name"], i["version"], i["source"], ",".join(i["domains"]) or "-", i["status"]]
+            for i in infos]
+    header = ["name", "version", "source", "domains", "status"]
+    widths = [max(len(r[k]) for r in [header, *rows]) for k in range(4)]
+    for row in [header, *rows]:   # columns as wide as their longest cell
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[4])
+
+
+@cli.group("plugin")
+def plugin_group():
+    """Write a new plugin package."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--out", type=click.Path(path_type=Path), help="Folder to write (default: ./rnnsuite-NAME).")
+def plugin_new(name, out):
+    """Write a complete plugin package for a new domain NAME: pyproject (entry point), a Domain, a
+    Task, a test and a README. It trains on toy data it generates: `pip install -e DIR`, then
+    `rnnsuite NAME train`."""
+    from rnnsuite.apps.scaffold import new_plugin
+
+    root = new_plugin(name, out)
+    click.echo(f"wrote {root}: pip install -e {root} && rnnsuite {name} train", err=True)
 
 
 @cli.command("devices")
@@ -367,10 +386,66 @@ def _flatten(metrics: dict, prefix: str = "") -> dict:
     return flat
 
 
+def make_tune_command(domain):
+    def tune(data=None, out=None, trials=20, max_time=0.0, storage=None, study="tune", seed=0,
+             config_file=None, overrides=(), as_json=False, **options):
+        from rnnsuite.core.tune import run_study
+
+        config = build_config(domain, config_file, overrides)
+        _apply_data_options(config, domain, options)
+        if trials < 1:
+            raise UserError(f"--trials must be at least 1, got {trials}")
+        folder = out or Path("runs") / domain.name / f"study-{study}"
+        summary = run_study(domain, config, data, folder, trials, max_time or 0.0, storage, study, seed)
+        if as_json:
+            click.echo(json.dumps(summary))
+            return
+        click.echo(f"{'trial':>5}  {'state':<8} {'valid ' + summary['monitor']:>14}  params")
+        for row in summary["trials"]:
+            value = f"{row['value']:.6g}" if row["value"] is not None else "-"
+            params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                               for k, v in row["params"].items())
+            click.echo(f"{row['number']:>5}  {row['state']:<8} {value:>14}  {params}")
+        best = summary["best"]
+        if best:
+            click.echo(f"best: trial {best['number']} ({summary['monitor']} {best['value']:.6g}); "
+                       f"config {best['config']} (train --config {best['config']})", err=True)
+
+    fn = tune
+    for option in domain.cli_options("train"):
+        fn = _attach(fn, option)
+    decorators = [
+        click.option("--out", type=click.Path(path_type=Path),
+                     help="Study folder: trial runs, study.db, best.toml, history.png "
+                          "(default: runs/<domain>/study-<study>)."),
+        click.option("--trials", type=int, default=20, show_default=True,
+                     help="Trials the study should hold (finished ones count: rerun to resume)."),
+        click.option("--max-time", type=float, help="Stop starting trials after this many seconds."),
+        click.option("--storage", metavar="URL",
+                     help="SQLAlchemy URL of a shared study (e.g. postgresql://host/db); default: "
+                          "an SQLite file in the study folder."),
+        click.option("--study", default="tune", show_default=True, help="Study name in the storage."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Sampler seed."),
+        click.option("--config", "config_file", type=click.Path(path_type=Path),
+                     help="TOML config the trials start from."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a config key of every trial (e.g. max_time=60)."),
+        click.option("--json", "as_json", is_flag=True, help="Print the study as one JSON object."),
+        _data_argument(domain),
+    ]
+    for deco in reversed(decorators):
+        fn = deco(fn)
+    text = (f"Search {domain.name} hyper-parameters with Optuna: each trial trains a run on DATA and "
+            "is scored on the validation metric (train.monitor); unpromising trials are pruned. "
+            "Needs the `tune` extra.")
+    return click.command("tune", help=text)(fn)
+
+
 def make_domain_group(domain) -> click.Group:
     group = click.Group(domain.name, help=domain.help or f"The {domain.name} domain.")
     group.add_command(make_train_command(domain))
     group.add_command(make_evaluate_command(domain))
+    group.add_command(make_tune_command(domain))
     for command in domain.commands():
         group.add_command(command)
     return group

@@ -8,6 +8,8 @@ callbacks too, added in front of or behind the user's ones:
     ProgressBar           the tqdm bar (loss, learning rate, items/s)
     EarlyStopping         train.patience: stop after that many validations without improvement
     LearningCurves        plots/learning_curve.png at the end
+    TensorBoardLogger     train.logger=tensorboard: RUN/tensorboard/ (scalars, gradient norms by
+                          time step, the task's media)
 
 A plugin passes its own to `train_run(..., callbacks=[...])`; see docs/plugin-guide.md.
 """
@@ -17,14 +19,14 @@ from __future__ import annotations
 import math
 import sys
 
-from rnnsuite.core._progress import progress
+from rnnsuite.core._progress import progress, progress_wanted, stderr_is_terminal
 from rnnsuite.core.checkpoint import save_weights
 from rnnsuite.core.domain import StepOutput
 from rnnsuite.core.errors import UserError
 from rnnsuite.core.metrics_log import read_csv, write_csv
 
 __all__ = ["Callback", "ProgressBar", "GradNormDiagnostics", "BestWeights", "EarlyStopping",
-           "LearningCurves"]
+           "LearningCurves", "TensorBoardLogger"]
 
 
 class Callback:
@@ -58,7 +60,8 @@ class Callback:
 
 
 class ProgressBar(Callback):
-    """A progress bar on stderr, updated every train.log_every steps (RNNSUITE_PROGRESS=0 hides it)."""
+    """A progress bar on stderr, updated every train.log_every steps; when stderr is not a
+    terminal (a log file, CI), one line per validation instead. RNNSUITE_PROGRESS=0 hides both."""
 
     def __init__(self, enabled: bool = True):
         self.enabled = enabled
@@ -82,6 +85,13 @@ class ProgressBar(Callback):
         if rate:
             post["items/s"] = f"{rate:,.0f}"
         self.bar.set_postfix(post, refresh=False)
+
+    def on_evaluate(self, trainer, metrics) -> None:
+        if not (self.enabled and progress_wanted()) or stderr_is_terminal():
+            return
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        print(f"epoch {trainer.epoch} step {trainer.step} ({trainer.elapsed():.0f} s): {shown}",
+              file=sys.stderr, flush=True)
 
     def teardown(self, trainer) -> None:
         if self.bar is not None:
@@ -180,6 +190,62 @@ class LearningCurves(Callback):
 
         if trainer.writes_files:
             _plot_safely(plot_learning_curves, trainer.log.rows, trainer.run_dir / "plots" / "learning_curve.png")
+
+
+class TensorBoardLogger(Callback):
+    """Event files in RUN/tensorboard/: the training loss and learning rate every
+    train.log_every steps, every validation metric, ‖∂L/∂h_t‖ by time step (train.grad_norms)
+    and the task's media (`Task.media`). `tensorboard --logdir runs/` shows them. A resumed run
+    drops the events after its checkpoint's step and goes on from there."""
+
+    def __init__(self, diagnostics: GradNormDiagnostics | None = None):
+        self.diagnostics = diagnostics
+        self.writer = None
+
+    def on_train_start(self, trainer) -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writer = SummaryWriter(str(trainer.run_dir / "tensorboard"),
+                                    purge_step=trainer.step or None)
+
+    def on_step_end(self, trainer, output) -> None:
+        every = trainer.cfg["log_every"] or 20
+        if trainer.step % every == 0 and trainer.window.count:
+            self.writer.add_scalar("train/loss_running", trainer.window.mean_loss(), trainer.step)
+            self.writer.add_scalar("train/lr", trainer.optimizer.param_groups[0]["lr"], trainer.step)
+
+    def on_evaluate(self, trainer, metrics) -> None:
+        import torch
+
+        step = trainer.step
+        for name, value in metrics.items():
+            self.writer.add_scalar(name, value, step)
+        self.writer.add_scalar("train/lr", trainer.optimizer.param_groups[0]["lr"], step)
+        if self.diagnostics is not None:
+            from rnnsuite.core.plots import grad_norms_figure
+
+            rows = [r for r in self.diagnostics.rows if int(r["step"]) == step]
+            if rows:
+                self.writer.add_figure("diagnostics/grad_norm_by_time_step", grad_norms_figure(rows), step)
+        trainer.model.eval()
+        with torch.no_grad():
+            media = trainer.task.media(trainer.model) or {}
+        trainer.model.train()
+        for name, value in media.items():
+            if isinstance(value, str):
+                self.writer.add_text(name, value, step)
+            elif isinstance(value, tuple):
+                wave, rate = value
+                self.writer.add_audio(name, torch.as_tensor(wave, dtype=torch.float32).reshape(1, -1),
+                                      step, sample_rate=int(rate))
+            else:
+                self.writer.add_figure(name, value, step)
+        self.writer.flush()
+
+    def teardown(self, trainer) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
 
 def _plot_safely(plot, rows, path) -> None:

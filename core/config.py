@@ -67,6 +67,7 @@ CORE_DEFAULTS: dict = {
         "log_every": 20,  # steps between progress-bar updates
         "on_nan": "skip",  # non-finite loss/gradient: skip (the step) | rollback (to the last checkpoint)
         "rollback_lr_factor": 0.5,  # on_nan=rollback: the learning rate is multiplied by this
+        "logger": "csv",  # csv (metrics.csv, always written) | tensorboard (also RUN/tensorboard/)
     },
     "data": {},
 }
@@ -144,6 +145,7 @@ CORE_RULES: dict = {
         "checkpoint_every": at_least(0), "log_every": at_least(0),
         "on_nan": one_of("skip", "rollback"),
         "rollback_lr_factor": between(0, 1, low_open=True),
+        "logger": one_of("csv", "tensorboard"),
     },
     "data": {},
 }
@@ -169,6 +171,11 @@ def check_config(config: dict, domain=None) -> None:
     if metrics and train["monitor"] not in metrics:
         raise UserError(f"train.monitor={train['monitor']!r} is not among the validation metrics: "
                         f"{', '.join(metrics)}")
+    if train.get("logger") == "tensorboard":
+        try:
+            import tensorboard  # noqa: F401
+        except ImportError:
+            raise UserError("logger=tensorboard needs TensorBoard: pip install 'rnnsuite[tensorboard]'") from None
     from rnnsuite.core.cells import get_cell  # torch: only here, when a run is about to start
 
     get_cell(config["model"]["cell"])

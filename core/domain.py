@@ -38,6 +38,19 @@ class Domain:
         for an allowed value and else what it must be ("must be ...")."""
         return {}
 
+    def search_space(self, config: dict) -> dict:
+        """What `tune` searches: {"section.key": spec}, spec one of ("log", low, high),
+        ("float", low, high), ("int", low, high[, step]) or ("choice", [values]). The default
+        spans the learning rate (1/4 to 4 times the domain's), the hidden size (half to twice),
+        the number of layers (1 to one more), dropout (0 to 0.5) and the cell (lstm, gru or the domain's)."""
+        m, t = config["model"], config["train"]
+        hidden, layers = int(m["hidden_size"]), int(m["num_layers"])
+        return {"train.lr": ("log", t["lr"] / 4, t["lr"] * 4),
+                "model.hidden_size": ("int", max(8, hidden // 2), hidden * 2, max(1, hidden // 8)),
+                "model.num_layers": ("int", 1, layers + 1),
+                "model.dropout": ("float", 0.0, 0.5),
+                "model.cell": ("choice", sorted({"lstm", "gru", m["cell"]}))}
+
     def legacy_config(self) -> dict:
         """For keys added after runs were saved, whose default is not how those runs behave:
         the value that keeps the old behaviour, e.g. `{"data": {"blend": False}}`. A loaded
@@ -107,6 +120,13 @@ class Task:
 
     def validate(self, model) -> dict:
         """Metrics on the validation split (lower-case names), e.g. {"loss": 1.2}; {} if none."""
+        return {}
+
+    def media(self, model) -> dict:
+        """Optional: examples of what the model makes, shown in TensorBoard at every validation
+        (train.logger=tensorboard): {"name": value}, a value being text (str), a matplotlib
+        figure (an image) or (waveform as a float array in [-1, 1], sample rate) (audio). Called
+        in eval mode without gradients; keep it quick (a few seconds of output)."""
         return {}
 
     def finalize(self, model) -> None:

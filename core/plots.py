@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
-__all__ = ["plot_learning_curves", "plot_grad_norms", "save_figure"]
+__all__ = ["plot_learning_curves", "plot_grad_norms", "grad_norms_figure", "save_figure"]
 
 
 def save_figure(fig, path) -> None:
@@ -57,6 +57,13 @@ def plot_learning_curves(rows: list[dict], path) -> None:
 
 def plot_grad_norms(rows: list[dict], path) -> None:
     """‖∂L/∂h_t‖ against distance from the last step (log scale), latest diagnostic per layer."""
+    fig = grad_norms_figure(rows)
+    save_figure(fig, path)
+    _pyplot().close(fig)
+
+
+def grad_norms_figure(rows: list[dict]):
+    """The figure of plot_grad_norms (also what TensorBoard shows)."""
     last_step = max(int(r["step"]) for r in rows)
     per_layer = defaultdict(list)
     for r in rows:
@@ -72,5 +79,4 @@ def plot_grad_norms(rows: list[dict], path) -> None:
     ax.set_title(f"per-time-step gradient norms (step {last_step})")
     ax.grid(alpha=0.3, which="both")
     ax.legend()
-    save_figure(fig, path)
-    plt.close(fig)
+    return fig

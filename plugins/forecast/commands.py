@@ -119,7 +119,7 @@ def run_predict(csv, run=None, horizon=None, device="auto", data_options=None, t
         task = loaded.task
     data = task.read(csv) if task.data is None or run is not None else task.data
     h = horizon or task.spec.horizon
-    results = forecast(loaded.model, loaded.config["model"].get("loss", "quantile"), data.series, data,
+    results = forecast(loaded.model, loaded.config["model"]["loss"], data.series, data,
                        task.scaler, task.spec, h)
     return forecast_table(data, results, h), data
 

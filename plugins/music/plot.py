@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-__all__ = ["save_pianoroll"]
+__all__ = ["save_pianoroll", "pianoroll_figure"]
 
 
 def save_pianoroll(notes, path, title: str = "") -> None:
-    """Notes `(pitch, start_s, end_s, velocity[, drum])` -> a PNG at `path`: time across, pitch
-    up, darker for louder; drums in red along their own rows."""
+    """A PNG of `pianoroll_figure` at `path`."""
+    import matplotlib.pyplot as plt
+    from rnnsuite.core import save_figure
+
+    fig = pianoroll_figure(notes, title)
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def pianoroll_figure(notes, title: str = ""):
+    """Notes `(pitch, start_s, end_s, velocity[, drum])` -> a matplotlib figure: time across,
+    pitch up, darker for louder; drums in red along their own rows."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,7 +43,4 @@ def save_pianoroll(notes, path, title: str = "") -> None:
     ax.set_title(title or f"{len(notes)} notes")
     ax.grid(True, axis="y", alpha=0.2)
     fig.tight_layout()
-    from rnnsuite.core import save_figure
-
-    save_figure(fig, path)
-    plt.close(fig)
+    return fig

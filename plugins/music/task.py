@@ -39,7 +39,7 @@ class MusicTask(Task):
         self.settings = Settings.from_config(d)
         self.representation = self.settings.representation
         self.vocab = self.settings.vocab()
-        self.use_cache = bool(d.get("cache", True))
+        self.use_cache = bool(d["cache"])
         self.train_pieces, self.valid_pieces, self.test_pieces = [], [], []
         self.skipped: list[str] = []
         self.state = dict(state or {})
@@ -109,8 +109,7 @@ class MusicTask(Task):
     def keys_down_input(self) -> bool:
         """events: the model also reads which keys are down (inputs (T, B, 1 + 128))."""
         m = self.config["model"]
-        return (self.representation == "events" and bool(m.get("pitch_classes", False))
-                and bool(m.get("keys_down", False)))
+        return self.representation == "events" and bool(m["pitch_classes"]) and bool(m["keys_down"])
 
     @property
     def input_size(self) -> int:
@@ -128,7 +127,7 @@ class MusicTask(Task):
             model = SequenceModel(m["cell"], vocab_size=len(self.vocab),
                                   embedding_dim=m["embedding_dim"] or None,
                                   output_size=len(self.vocab), **common)
-            if m.get("pitch_classes", False):  # runs saved before the option: plain tables
+            if m["pitch_classes"]:
                 from rnnsuite.plugins.music.model import PitchClassEmbedding, PitchClassHead
 
                 model.encoder = PitchClassEmbedding(self.vocab, model.encoder.embedding_dim,
@@ -180,6 +179,19 @@ class MusicTask(Task):
             return {}
         nll = self.score(model, self.valid_pieces)["nll"]
         return {"loss": nll, "nll": nll}
+
+    def media(self, model) -> dict:
+        """Four seconds generated from the model (seed 0): its piano roll and its sound."""
+        import types
+
+        from rnnsuite.plugins.music.commands import generate_piece
+        from rnnsuite.plugins.music.plot import pianoroll_figure
+        from rnnsuite.plugins.music.synth import synthesize
+
+        notes, _ = generate_piece(types.SimpleNamespace(task=self, model=model), seconds=4.0, seed=0)
+        rate = 22050
+        return {"samples/pianoroll": pianoroll_figure(notes, "4 s sampled at temperature 1"),
+                "samples/audio": (synthesize(notes, rate), rate)}
 
     # -- evaluation --------------------------------------------------------------------------
 

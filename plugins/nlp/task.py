@@ -31,10 +31,10 @@ def build_language_model(config: dict, vocab_size: int):
     return SequenceModel(
         m["cell"], vocab_size=vocab_size, embedding_dim=embedding_dim,
         hidden_size=m["hidden_size"], num_layers=m["num_layers"], output_size=vocab_size,
-        dropout=m["dropout"], input_dropout=m.get("embedding_dropout", 0.0),
-        output_dropout=m.get("output_dropout", 0.0), weight_drop=m.get("weight_drop", 0.0),
-        tie_weights=bool(m.get("tie_weights")) and embedding_dim == out_size, backend=m["backend"],
-        locked_dropout=bool(m.get("locked_dropout", False)),
+        dropout=m["dropout"], input_dropout=m["embedding_dropout"],
+        output_dropout=m["output_dropout"], weight_drop=m["weight_drop"],
+        tie_weights=bool(m["tie_weights"]) and embedding_dim == out_size, backend=m["backend"],
+        locked_dropout=bool(m["locked_dropout"]),
     )
 
 
@@ -100,15 +100,15 @@ class LanguageModelTask(Task):
         self.data = data
         if data is not None:
             self.corpus = load_corpus(data, valid=d.get("valid"), test=d.get("test"),
-                                      split=d.get("split", "0.9,0.05,0.05"),
+                                      split=d["split"],
                                       encoding=d.get("encoding") or "utf-8")
         if state is not None and "tokenizer" in state:
             self.tokenizer = tokenizer_from_state(state["tokenizer"])
         elif self.corpus is not None:
-            self.tokenizer = build_tokenizer(d.get("tokenizer", "char"), self.corpus.train,
-                                             lowercase=d.get("lowercase", False),
-                                             min_count=d.get("min_count", 1),
-                                             vocab_size=d.get("vocab_size", 1000))
+            self.tokenizer = build_tokenizer(d["tokenizer"], self.corpus.train,
+                                             lowercase=d["lowercase"],
+                                             min_count=d["min_count"],
+                                             vocab_size=d["vocab_size"])
         else:
             raise UserError("nlp: a new run needs training text")
         self._train_stream = None
@@ -158,7 +158,7 @@ class LanguageModelTask(Task):
 
     def train_batches(self, epoch: int, generator):
         bptt = self.config["train"]["bptt"]
-        variable = bool(self.config["data"].get("variable_bptt", False))
+        variable = bool(self.config["data"]["variable_bptt"])
         yield from tbptt_windows(self.train_stream(), bptt, generator=generator, variable=variable)
 
     def training_step(self, model, batch, hidden) -> StepOutput:
@@ -173,10 +173,19 @@ class LanguageModelTask(Task):
         if self._valid_ids is None:
             self._valid_ids = self.tokenizer.encode(self.corpus.valid)
         total, tokens = score_ids(model, self._valid_ids, self.tokenizer.boundary_id,
-                                  streams=self.config["data"].get("eval_streams", 16))
+                                  streams=self.config["data"]["eval_streams"])
         metrics = lm_metrics(total, tokens, len(self.corpus.valid))
         return {"loss": metrics["nats_per_token"], "perplexity": metrics["perplexity"],
                 "bits_per_char": metrics["bits_per_char"]}
+
+    def media(self, model) -> dict:
+        """200 tokens sampled from the model (temperature 0.8, seed 0)."""
+        import torch
+        from rnnsuite.plugins.nlp.commands import generate_ids
+
+        ids = generate_ids(model, [], self.tokenizer.boundary_id, 200, temperature=0.8,
+                           generator=torch.Generator().manual_seed(0))
+        return {"samples/text": "".join(self.tokenizer.stream(ids, after=""))}
 
     def evaluate(self, model, data) -> dict:
         if data is None:

@@ -200,3 +200,24 @@ def test_max_time_alone_trains_for_that_long_and_explicit_epochs_still_win(in_tm
     result = invoke("digits", "train", "--out", in_tmp / "epochs", "--set", "hidden_size=8", "--epochs", "1",
                     "--max-time", "600")
     assert result.exit_code == 0 and "(epochs)" in result.stderr
+
+
+def test_shell_completion_scripts_come_from_click():
+    import os
+    import subprocess
+    import sys
+
+    for shell in ("bash", "zsh", "fish"):
+        env = {**os.environ, "_RNNSUITE_COMPLETE": f"{shell}_source"}
+        out = subprocess.run([sys.executable, "-c", "from rnnsuite.apps.cli import main; main()"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0 and "_RNNSUITE_COMPLETE" in out.stdout, out.stderr
+
+
+def test_plugins_table_columns_line_up():
+    """Every row's cells start where the header's do, however long a plugin's source is."""
+    lines = invoke("plugins").stdout.splitlines()
+    header = lines[0]
+    for column in ("version", "source", "domains", "status"):
+        at = header.index(column)
+        assert all(line[at - 2:at] == "  " for line in lines[1:]), column
