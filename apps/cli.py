@@ -280,7 +280,8 @@ def _typed_keys(domain, config, config_file, overrides, options) -> dict:
 
 
 def make_train_command(domain):
-    def train(data=None, out=None, resume=False, config_file=None, overrides=(), **options):
+    def train(data=None, out=None, resume=False, config_file=None, overrides=(), extend_steps=None,
+              extend_schedule="restart", **options):
         from rnnsuite.core.cells import get_cell
         from rnnsuite.core.runner import train_run
         from rnnsuite.core.runs import RUNS_ROOT, latest_run_dir, next_run_dir
@@ -305,8 +306,16 @@ def make_train_command(domain):
                 click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out} "
                            f"(step {trainer.step}, device {trainer.device})", err=True)
 
+        extend = None
+        if extend_steps is not None:
+            if not resume:
+                raise UserError("--extend-steps continues a finished run: use it with --resume")
+            extend = {"steps": extend_steps, "schedule": extend_schedule}
+            click.echo(f"Extending {out}: {extend_steps} more steps, learning rate "
+                       + ("on a new cosine from the base rate (warm restart)" if extend_schedule == "restart"
+                          else "held at the rate the run reached"), err=True)
         loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()],
-                           resume_overrides=typed if resume else None)
+                           resume_overrides=typed if resume else None, extend=extend)
         s = loaded.summary or {}
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
         faults = "".join(f", {s[k]} {what}" for k, what in (("skipped_steps", "non-finite steps skipped"),
@@ -325,7 +334,16 @@ def make_train_command(domain):
         click.option("--device", help="auto, cpu, cuda, cuda:N or mps."),
         click.option("--config", "config_file", type=click.Path(path_type=Path), help="TOML config file."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable)."),
-        click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint."),
+        click.option("--resume", is_flag=True,
+                     help="Continue the run in --out from its last checkpoint to its planned end "
+                          "(exactly as if never stopped)."),
+        click.option("--extend-steps", type=int, metavar="N",
+                     help="With --resume: train a finished (or stopped) run N more steps, on the "
+                          "schedule --extend-schedule names; recorded in the run's config."),
+        click.option("--extend-schedule", type=click.Choice(["restart", "constant"]), default="restart",
+                     show_default=True,
+                     help="restart: a new cosine from the base learning rate over the N steps; "
+                          "constant: keep the rate the run reached."),
         _data_argument(domain),
     ]
     fn = train

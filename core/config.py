@@ -68,6 +68,9 @@ CORE_DEFAULTS: dict = {
         "on_nan": "skip",  # non-finite loss/gradient: skip (the step) | rollback (to the last checkpoint)
         "rollback_lr_factor": 0.5,  # on_nan=rollback: the learning rate is multiplied by this
         "logger": "csv",  # csv (metrics.csv, always written) | tensorboard (also RUN/tensorboard/)
+        # `train --resume --extend-steps N`: each extension of a finished run, in order:
+        # {"start_step": S, "steps": N, "schedule": "restart" | "constant", "factor": f}
+        "extensions": [],
     },
     "data": {},
 }
@@ -122,6 +125,18 @@ def _betas(value):
 _betas.bad = [[0.9], [0.9, 1.0]]
 
 
+def _extensions(value):
+    ok = isinstance(value, list) and all(
+        isinstance(e, dict) and e.get("schedule") in ("restart", "constant")
+        and isinstance(e.get("start_step"), int) and isinstance(e.get("steps"), int) and e["steps"] > 0
+        for e in value)
+    if not ok:
+        return "must be a list of extensions written by `train --resume --extend-steps`"
+
+
+_extensions.bad = [[{"schedule": "sideways", "start_step": 1, "steps": 1}]]
+
+
 CORE_RULES: dict = {
     "model": {
         "backend": one_of("auto", "reference", "fused"),
@@ -146,6 +161,7 @@ CORE_RULES: dict = {
         "on_nan": one_of("skip", "rollback"),
         "rollback_lr_factor": between(0, 1, low_open=True),
         "logger": one_of("csv", "tensorboard"),
+        "extensions": _extensions,
     },
     "data": {},
 }

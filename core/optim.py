@@ -41,6 +41,14 @@ def lr_factor(step: int, cfg: dict, total_steps: int, time_fraction: float = 0.0
     `time_fraction` (elapsed / max_time) moves a cosine schedule on when the time budget, not
     the step budget, is what will end training.
     """
+    extensions = [e for e in cfg.get("extensions") or [] if step >= e["start_step"]]
+    if extensions:                  # a finished run extended by `--extend-steps`
+        e = extensions[-1]
+        if e["schedule"] == "constant":
+            return e["factor"]      # the rate the run had reached
+        progress_ = min(1.0, (step - e["start_step"]) / max(1, e["steps"]))
+        floor = cfg["min_lr"]       # a warm restart: a new cosine from the base rate
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
     warm = cfg["warmup_steps"]
     if warm and step < warm:
         return (step + 1) / warm

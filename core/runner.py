@@ -83,12 +83,15 @@ RESUME_KEYS = ("epochs", "max_steps", "max_time", "device", "threads")
 
 
 def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
-              show_progress: bool = True, callbacks=(), resume_overrides: dict | None = None) -> LoadedRun:
+              show_progress: bool = True, callbacks=(), resume_overrides: dict | None = None,
+              extend: dict | None = None) -> LoadedRun:
     """Train `domain` on `data` into the run folder `out` (None: train in memory, writing no
     files; the returned LoadedRun holds the best model). With `resume`, continue from the
     checkpoint in `out` using the config saved there. `resume_overrides` holds what the user
     typed (`section.key` or a train key: value): the budget (epochs, max_steps, max_time), the
-    device and threads are applied; any other key must equal the saved value."""
+    device and threads are applied; any other key must equal the saved value. `extend`
+    ({"steps": N, "schedule": "restart" | "constant"}) continues a finished run for N more steps
+    with that learning-rate schedule (recorded in train.extensions)."""
     data = _check_data(domain, data)
     typed = {(k if "." in k else f"train.{k}"): v for k, v in (resume_overrides or {}).items()}
     _set_threads(typed.get("train.threads", config["train"].get("threads", 0)))
@@ -113,6 +116,10 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
             raise UserError(f"--resume continues the saved run; only {', '.join(RESUME_KEYS)} may change, "
                             f"not {'; '.join(changed)}; train a new run (another --out) to change them")
         state = saved.get("task_state")
+        if extend:
+            _extend(run_dir, run_config, extend)
+            if dist.is_main:   # recorded first: a plain --resume after a kill goes on extending
+                atomic_write_json(run_dir / runs.CONFIG, saved)
     else:
         if dist.is_main and run_dir is not None:
             _refuse_existing_run(run_dir)
@@ -121,6 +128,21 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
     fresh_folder = run_dir is not None and not run_dir.exists()
     return _train_locked(domain, run_config, state, data, run_dir, resume, device, dist,
                          callbacks, show_progress, saved if resume else None, fresh_folder)
+
+
+def _extend(run_dir: Path, run_config: dict, extend: dict) -> None:
+    """Record an extension of the saved run: from its checkpoint's step, `steps` more, with the
+    stated schedule; the budget becomes exactly that (no epoch or time limit)."""
+    from rnnsuite.core.trainer_state import checkpoint_position
+
+    if extend.get("steps", 0) < 1:
+        raise UserError(f"--extend-steps must be at least 1, got {extend.get('steps')}")
+    step, lr = checkpoint_position(run_dir / runs.TRAINER_STATE)
+    train = run_config["train"]
+    train["extensions"] = [*train.get("extensions", []), {
+        "start_step": step, "steps": int(extend["steps"]), "schedule": extend["schedule"],
+        "factor": lr / train["lr"] if train["lr"] else 0.0}]
+    train.update(max_steps=step + int(extend["steps"]), epochs=0, max_time=0.0)
 
 
 def _remove_failed_start(run_dir: Path, fresh_folder: bool) -> None:

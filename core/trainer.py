@@ -258,6 +258,10 @@ class Trainer:
     def _restore(self) -> None:
         meta = restore_trainer(self, self.run_dir / STATE_FILE if self.run_dir else None)
         self._elapsed_before = meta["elapsed"]
+        if any(e["start_step"] == self.step for e in self.cfg["extensions"]):
+            # an extension starts here: its schedule, not the finished run's last rate
+            for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
+                group["lr"] = base * lr_factor(self.step, self.cfg, self.total_steps)
         self.log.restore(self.run_dir / "metrics.csv", self.step)
         self._call("on_resume")
         self.model.train()

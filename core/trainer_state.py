@@ -15,7 +15,7 @@ import torch
 from rnnsuite.core.checkpoint import load_weights, save_weights
 from rnnsuite.core.errors import UserError
 
-__all__ = ["save_trainer", "restore_trainer", "flatten_tree", "unflatten_tree", "optimizer_to_flat",
+__all__ = ["save_trainer", "restore_trainer", "checkpoint_position", "flatten_tree", "unflatten_tree", "optimizer_to_flat",
            "optimizer_from_flat", "rng_to_flat", "rng_from_flat", "json_safe"]
 
 FORMAT = "rnnsuite-trainer-state-1"
@@ -159,6 +159,18 @@ def save_trainer(trainer, path) -> None:
         "hidden": flatten_tree(trainer.hidden, "hidden", tensors),
     }
     save_weights(path, tensors, {"format": FORMAT, "trainer": dumps(meta)})
+
+
+def checkpoint_position(path) -> tuple[int, float]:
+    """(step, learning rate) at which a saved trainer state stands."""
+    if not path.is_file():
+        raise UserError(f"{path.parent}: nothing to extend (no trainer_state.safetensors)")
+    _, meta_raw = load_weights(path)
+    try:
+        meta = loads(meta_raw["trainer"])
+        return int(meta["step"]), float(meta["optimizer"]["param_groups"][0]["lr"])
+    except (KeyError, ValueError, TypeError, IndexError):
+        raise UserError(f"{path}: damaged trainer state, cannot extend the run") from None
 
 
 def restore_trainer(trainer, path) -> dict:

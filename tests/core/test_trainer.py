@@ -316,3 +316,53 @@ def test_betas_reach_the_optimizer_and_bad_ones_are_user_errors():
     for bad in ("betas=[0.9]", "betas=[0.9, 1.0]", "betas=[\"a\", 0.9]"):
         with pytest.raises(UserError, match="train.betas"):
             check_config(toy_config(bad))
+
+
+def test_a_finished_run_is_extended_explicitly_and_resumes_exactly_inside_the_extension(tmp_path):
+    """`--resume` after the planned end does nothing; `extend` adds N steps on a stated schedule
+    (restart: a new cosine from the base rate; constant: the rate reached), recorded in the
+    run's config, and a kill inside the extension resumes bit for bit."""
+    import json
+
+    cfg = toy_config("max_steps=6", "epochs=0", "checkpoint_every=2", "schedule=cosine")
+    for name in ("full", "split"):
+        train_run(ToyDomain(), cfg, out=tmp_path / name, show_progress=False)
+    again = train_run(ToyDomain(), cfg, out=tmp_path / "full", resume=True, show_progress=False)
+    assert again.summary["steps"] == 6                      # the planned end: nothing more
+    lrs = {}
+
+    class Rates(Callback):
+        def on_step_end(self, trainer, output):
+            lrs[trainer.step] = trainer.optimizer.param_groups[0]["lr"]
+
+    extend = {"steps": 4, "schedule": "restart"}
+    run = train_run(ToyDomain(), cfg, out=tmp_path / "full", resume=True, show_progress=False,
+                    extend=extend, callbacks=[Rates()])
+    assert run.summary["steps"] == 10
+    base = cfg["train"]["lr"]
+    assert lrs[7] == pytest.approx(base * lr_factor(7, {**cfg["train"], "extensions": [
+        {"start_step": 6, "steps": 4, "schedule": "restart", "factor": 0.0}]}, 10))
+    assert lrs[7] > 0.5 * base and lrs[10] < 0.1 * base    # restarted, then decayed again
+    saved = json.loads((tmp_path / "full" / "config.json").read_text())["config"]["train"]
+    assert saved["extensions"][0]["start_step"] == 6 and saved["max_steps"] == 10
+    with pytest.raises(Crash):
+        train_run(ToyDomain(), cfg, out=tmp_path / "split", resume=True, show_progress=False,
+                  extend=extend, callbacks=[CrashAt(9)])
+    train_run(ToyDomain(), cfg, out=tmp_path / "split", resume=True, show_progress=False)
+    assert (tmp_path / "full" / "model.safetensors").read_bytes() == \
+        (tmp_path / "split" / "model.safetensors").read_bytes()
+
+
+def test_constant_extension_keeps_the_rate_the_run_reached(tmp_path):
+    cfg = toy_config("max_steps=4", "epochs=0", "schedule=step", "step_size=2", "gamma=0.5")
+    train_run(ToyDomain(), cfg, out=tmp_path / "run", show_progress=False)
+    lrs = []
+
+    class Rates(Callback):
+        def on_step_end(self, trainer, output):
+            lrs.append(trainer.optimizer.param_groups[0]["lr"])
+
+    train_run(ToyDomain(), cfg, out=tmp_path / "run", resume=True, show_progress=False,
+              extend={"steps": 3, "schedule": "constant"}, callbacks=[Rates()])
+    reached = cfg["train"]["lr"] * 0.25
+    assert lrs == pytest.approx([reached] * 3)
