@@ -205,7 +205,11 @@ def _read_frame(path: Path) -> pd.DataFrame:
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a CSV file")
     try:
-        frame = pd.read_csv(path, skipinitialspace=True)
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            first = f.readline()
+        # a semicolon-separated file (where the decimal separator is a comma)
+        sep = ";" if ";" in first and "," not in first else ","
+        frame = pd.read_csv(path, skipinitialspace=True, sep=sep)
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -223,6 +227,18 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
+# "1,234" or "12,345.6": commas between groups of three digits are thousands separators
+_COMMA_THOUSANDS = r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?"
+_DOTTED_THOUSANDS = r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"
+
+
+def _decimal_commas(text: pd.Series) -> bool:
+    """Does the column write its decimals with a comma ("3,5", "1234,56")? Yes when a cell
+    holds a comma that is not between groups of three digits."""
+    with_comma = text[text.str.contains(",", regex=False).fillna(False)]
+    return bool(len(with_comma)) and not with_comma.str.fullmatch(_COMMA_THOUSANDS).all()
+
+
 def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """The column as float64; a cell that is not empty and not a number is an error."""
     raw = frame[column]
@@ -230,6 +246,16 @@ def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
         values = raw.astype("float64")
     else:
         text = raw.astype("string").str.strip()
+        if _decimal_commas(text):
+            if text.str.contains(".", regex=False).fillna(False).any() and \
+                    not text.str.fullmatch(_DOTTED_THOUSANDS).fillna(True).all():
+                row = int(np.flatnonzero(text.str.contains(".", regex=False).fillna(False).to_numpy())[0])
+                raise UserError(f"{path}: column {column!r} mixes decimal commas and decimal points "
+                                f"(row {row + 2}: {raw.iloc[row]!r}); use one")
+            warn(f"{path}: column {column!r}: numbers with a decimal comma (e.g. "
+                 f"{text[text.str.contains(',', regex=False).fillna(False)].iloc[0]!r}) read as "
+                 "decimal numbers")
+            text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         values = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
         bad = values.isna() & text.notna() & (text != "") & ~text.str.lower().isin(["na", "nan", "null", "none", "?", "-"])
         if bad.any():

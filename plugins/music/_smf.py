@@ -57,6 +57,11 @@ def parse_smf(data: bytes) -> RawMidi:
     division = int.from_bytes(data[12:14], "big")
     if fmt > 2:
         raise MidiFormatError(f"unknown MIDI format {fmt}")
+    if fmt == 2:
+        # type 2: independent sequences, one after another; merging their tracks as type 1
+        # does would play them all at once
+        raise MidiFormatError("MIDI type 2 (independent sequences) is not supported; "
+                              "export the piece as type 0 or 1")
     if division & 0x8000:
         # SMPTE: -frames per second (high byte, two's complement) x ticks per frame.
         fps = 256 - (division >> 8)

@@ -117,6 +117,9 @@ def parse_midi_bytes(data: bytes, sustain: bool = True) -> Piece:
     return _pair_notes(raw, sustain)
 
 
+MIN_BPM, MAX_BPM = 10, 1000   # tempos outside this are not music but a broken tempo map
+
+
 class _TempoMap:
     """Ticks -> seconds under a piecewise-constant tempo (500000 us/beat until the first change)."""
 
@@ -129,6 +132,12 @@ class _TempoMap:
             return
         changes = {0: 500000}
         for tick, uspq in sorted(raw.tempos, key=lambda t: t[0]):
+            bpm = 60e6 / max(uspq, 1)
+            if not MIN_BPM <= bpm <= MAX_BPM:
+                # a tempo map off by a unit (microseconds for milliseconds) parses fine and
+                # would squeeze the piece into an instant or stretch it over hours
+                raise ValueError(f"implausible tempo {bpm:.4g} bpm at tick {tick} "
+                                 f"(expected {MIN_BPM}-{MAX_BPM})")
             changes[tick] = max(uspq, 1)  # at one tick, the last change wins
         ticks = np.array(sorted(changes), dtype=np.int64)
         rate = np.array([changes[t] for t in ticks], dtype=np.float64) / 1e6 / tpb  # s/tick

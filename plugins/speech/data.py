@@ -143,7 +143,25 @@ def read_entries(data) -> tuple[list[Entry], list]:
     return entries, skipped
 
 
+def other_script(text: str) -> str | None:
+    """The name of the first letter of `text` outside the Latin script (e.g. "CYRILLIC"), or None:
+    the recogniser's units are English, so such a transcript cannot be learnt."""
+    import unicodedata
+
+    for c in text:
+        if c.isalpha():
+            name = unicodedata.name(c, "")
+            if name and not name.startswith("LATIN"):
+                return name.split()[0]
+    return None
+
+
 def _load_one(entry: Entry, min_seconds: float, max_seconds: float):
+    script = other_script(entry.text)
+    if script is not None:
+        # never a transcript with words silently dropped
+        return None, (str(entry.path), f"transcript in another script ({script.lower()}): "
+                                       "the recogniser's units are English letters or phones")
     text = normalize(entry.text)
     if not text:
         return None, (str(entry.path), "empty transcript")
@@ -183,4 +201,9 @@ def load_corpus(data, min_seconds: float = 0.2, max_seconds: float = 30.0, worke
             corpus.skipped.append(problem)
     if report:
         report_skipped(corpus.skipped)
+    scripts = [reason for _, reason in corpus.skipped if reason.startswith("transcript in another script")]
+    if scripts and len(scripts) >= len(entries) / 2:
+        raise UserError(f"{data}: {len(scripts)} of {len(entries)} transcripts are in another script "
+                        f"({scripts[0].split('(')[1].split(')')[0]}); the speech domain recognises "
+                        "English (letters or CMUdict phones)")
     return corpus

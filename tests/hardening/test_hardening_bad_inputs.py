@@ -103,6 +103,24 @@ def test_unsorted_dates_are_sorted_with_a_warning(capsys):
     assert times == sorted(times)
 
 
+def test_decimal_commas_are_read_as_decimals_with_a_warning(capsys):
+    """A semicolon CSV with decimal commas ("101,5") is read as 101.5, never as 1015."""
+    from rnnsuite.plugins.forecast.data import load_csv
+
+    data = load_csv(BAD / "warn" / "decimal_comma.csv")
+    assert data.series[0].values[:3].tolist() == [101.5, 102.1, 103.15]
+    err = capsys.readouterr().err
+    assert err.count("Warning:") == 1 and "decimal comma" in err
+
+
+def test_thousands_separators_stay_thousands(tmp_path):
+    from rnnsuite.plugins.forecast.data import load_csv
+
+    path = tmp_path / "thousands.csv"
+    path.write_text("date,value\n" + "".join(f'2020-{m:02d}-01,"1,{m:03d}.5"\n' for m in range(1, 13)))
+    assert load_csv(path).series[0].values[:2].tolist() == [1001.5, 1002.5]
+
+
 def test_a_wav_shorter_than_its_header_is_read_with_a_warning(capsys):
     from rnnsuite.plugins.speech.audio import read_audio
 

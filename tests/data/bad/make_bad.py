@@ -49,6 +49,8 @@ CASES = {
     "csv/infinite_value.csv": ("forecast", "train", "'inf' is not a finite number"),
     # parses, but daily rows then monthly rows: not one frequency (issue 20)
     "csv/frequency_changes.csv": ("forecast", "train", "not one frequency; resample with --freq"),
+    # quoted numbers with decimal commas and points mixed: no guess (issue 20)
+    "csv/mixed_decimal_marks.csv": ("forecast", "train", "mixes decimal commas and decimal points"),
     # -- WAV (speech) ------------------------------------------------------------------------
     "wav/empty.wav": ("speech", "transcribe", "cannot read audio"),
     "wav/zero_length.wav": ("speech", "transcribe", "empty"),
@@ -64,6 +66,8 @@ CASES = {
     "manifest/latin1.csv": ("speech", "train", "not a UTF-8"),
     "manifest/missing_audio.csv": ("speech", "evaluate", ""),
     "manifest/zero_length_audio.csv": ("speech", "train", ""),
+    # parses, audio fine, but the transcripts are Cyrillic: no words silently dropped (issue 20)
+    "manifest/other_script.csv": ("speech", "train", "transcripts are in another script (cyrillic)"),
     # -- MIDI (music) ------------------------------------------------------------------------
     "midi/empty.mid": ("music", "train", "not a valid MIDI file"),
     "midi/truncated.mid": ("music", "train", "not a valid MIDI file"),
@@ -74,6 +78,10 @@ CASES = {
     "midi/wav_bytes.mid": ("music", "evaluate", "not a valid MIDI file"),
     "midi/drums_only.mid": ("music", "train", "no notes"),
     "midi/zero_ticks_per_beat.mid": ("music", "train", "ticks per beat"),
+    # parse fine but are not playable as written (issue 20): a tempo of 1 microsecond per beat,
+    # and a type-2 file (independent sequences) that merging would play all at once
+    "midi/absurd_tempo.mid": ("music", "train", "implausible tempo"),
+    "midi/type_2.mid": ("music", "train", "type 2"),
     # -- text (nlp) ----------------------------------------------------------------------------
     "text/empty.txt": ("nlp", "train", "empty"),
     "text/whitespace_only.txt": ("nlp", "evaluate", "empty"),
@@ -160,6 +168,13 @@ def make_csv():
           + "".join(f"2020-{m:02d}-01,{100 + m}\n" for m in range(2, 10)))
     # a warning, not an error: sorted and used (tested on its own)
     write("warn/unsorted_dates.csv", "\n".join([rows[0], *reversed(rows[1:])]) + "\n")
+    # looks valid, parses: a European spreadsheet export (semicolons, decimal commas); read as
+    # decimals with a warning, never as 35 for "3,5"
+    write("warn/decimal_comma.csv", "date;value\n" + "".join(
+        f"2020-{m:02d}-01;{100 + m},{m * 5}\n" for m in range(1, 13)))
+    # a comma CSV whose quoted numbers mix decimal commas and points: an error, not a guess
+    write("csv/mixed_decimal_marks.csv", "date,value\n" + "".join(
+        f'2020-{m:02d}-01,"{100 + m}{"," if m % 2 else "."}5"\n' for m in range(1, 13)))
 
 
 def make_wav():
@@ -183,12 +198,16 @@ def make_manifests():
     write("manifest/missing_audio.csv", "path,text\nnot_here_1.wav,hello\nnot_here_2.wav,world\n")
     write("manifest/zero_length.wav", wav_bytes(b""))
     write("manifest/zero_length_audio.csv", "path,text\nzero_length.wav,nothing at all\n")
+    write("manifest/tone.wav", wav_bytes(tone(1.0)))
+    write("manifest/other_script.csv", "path,text\ntone.wav,привет мир\ntone.wav,добрый день\n")
 
 
 def make_midi():
     write("midi/empty.mid", b"")
     write("midi/truncated.mid", smf(TEMPO + NOTES + END)[:40])
     write("midi/text.mid", "MIDI? no: just text with a .mid name\n")
+    write("midi/absurd_tempo.mid", smf(b"\x00\xff\x51\x03\x00\x00\x01" + NOTES + END))
+    write("midi/type_2.mid", smf(TEMPO + NOTES + END, TEMPO + NOTES + END, fmt=2))
     write("midi/no_notes.mid", smf(TEMPO + b"\x00\xff\x03\x05empty" + END))
     write("midi/no_track.mid", b"MThd" + struct.pack(">IHHH", 6, 0, 1, 96))
     write("midi/running_status_without_status.mid", smf(b"\x00\x3c\x40" + END))
