@@ -407,13 +407,14 @@ def _flatten(metrics: dict, prefix: str = "") -> dict:
 def make_tune_command(domain):
     def tune(data=None, out=None, trials=20, max_time=0.0, storage=None, study="tune", seed=0,
              config_file=None, overrides=(), as_json=False, **options):
+        from rnnsuite.core.runs import RUNS_ROOT
         from rnnsuite.core.tune import run_study
 
         config = build_config(domain, config_file, overrides)
         _apply_data_options(config, domain, options)
         if trials < 1:
             raise UserError(f"--trials must be at least 1, got {trials}")
-        folder = out or Path("runs") / domain.name / f"study-{study}"
+        folder = out or RUNS_ROOT / domain.name / f"study-{study}"
         summary = run_study(domain, config, data, folder, trials, max_time or 0.0, storage, study, seed)
         if as_json:
             click.echo(json.dumps(summary))

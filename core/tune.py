@@ -69,6 +69,19 @@ def _suggest(trial, key: str, spec):
     raise UserError(f"search space: {key}: unknown kind {kind!r} (log, float, int or choice)")
 
 
+def _as_given(config: dict, space: dict) -> dict:
+    """The search-space values of `config` itself, where the space can hold them."""
+    given = {}
+    for key, spec in space.items():
+        section, name = key.split(".", 1)
+        value, (kind, *args) = config[section][name], spec
+        if kind == "choice" and value in args[0]:
+            given[key] = value
+        elif kind != "choice" and args[0] <= value <= args[1]:
+            given[key] = value
+    return given
+
+
 def _storage(optuna, storage: str | None, folder: Path):
     """The study's storage; workers that start together may race to create a new database's
     tables: the loser opens it again once the winner has."""
@@ -113,7 +126,11 @@ def run_study(domain, config: dict, data, folder: Path, trials: int, max_time: f
         study_name=study_name, storage=_storage(optuna, storage, folder), load_if_exists=True,
         direction="minimize" if train["monitor_mode"] == "min" else "maximize",
         sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=0))
+    if not study.trials:
+        # the first trial is the config as given (the domain's defaults, the user's --set):
+        # the search starts from the known-good point and can only improve on it
+        study.enqueue_trial(_as_given(config, space), skip_if_exists=True)
     failures: list = []
 
     def objective(trial):
