@@ -162,13 +162,21 @@ def format_table(table) -> str:
 
 
 def plot_forecast(data, table, path: Path, max_series: int = 12) -> None:
-    """History (last few horizons), forecast line and 80%/95% bands; one panel per series."""
+    """The forecast_figure as a PNG at `path`."""
+    import matplotlib.pyplot as plt
+    from rnnsuite.core import save_figure
 
+    fig = forecast_figure(data, table, max_series)
+    save_figure(fig, Path(path))
+    plt.close(fig)
+
+
+def forecast_figure(data, table, max_series: int = 12):
+    """History (last few horizons), forecast line and 80%/95% bands; one panel per series."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from rnnsuite.core import save_figure
 
     series = data.series[:max_series]
     n = len(series)
@@ -191,5 +199,4 @@ def plot_forecast(data, table, path: Path, max_series: int = 12) -> None:
     title = Path(data.path).name + (f" (first {max_series} of {len(data.series)} series)" if len(data.series) > max_series else "")
     fig.suptitle(title)
     fig.tight_layout()
-    save_figure(fig, Path(path))
-    plt.close(fig)
+    return fig

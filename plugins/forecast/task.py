@@ -259,6 +259,17 @@ class ForecastTask(Task):
             model.interval_scale.copy_(calibrate(columns, v["target"]))
         return columns
 
+    def media(self, model) -> dict:
+        """The forecast of every series (the first 12) from the end of its history, as `predict
+        --plot` draws it."""
+        from rnnsuite.plugins.forecast.commands import forecast_figure
+        from rnnsuite.plugins.forecast.forecaster import forecast, forecast_table
+
+        kind, horizon = self.config["model"]["loss"], self.spec.horizon
+        results = forecast(model, kind, self.data.series, self.data, self.scaler, self.spec, horizon,
+                           warn=False)
+        return {"samples/forecast": forecast_figure(self.data, forecast_table(self.data, results, horizon))}
+
     # -- evaluation --------------------------------------------------------------------------
 
     def evaluate(self, model, data) -> dict:

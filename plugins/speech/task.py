@@ -339,6 +339,16 @@ class SpeechTask(Task):
         unit_metric = "per" if self.vocab.kind == "phones" else "cer"
         return {"loss": loss_sum / len(self.valid), unit_metric: labels.rate, "wer": words.rate}
 
+    def media(self, model) -> dict:
+        """The first validation recording, with what the recogniser hears in it."""
+        if not self.valid:
+            return {}
+        u = self.valid[0]
+        device = next(model.parameters()).device
+        text, _ = self.recognise(model, [u.waveform()], device)[0]
+        return {"samples/audio": (u.waveform(), 16000),
+                "samples/transcript": f"reference: {u.text}\n\nheard: {text}"}
+
     def evaluate(self, model, data) -> dict:
         """WER/CER of the configured decoder on `data`, per speaker (and per `group` when the
         manifest has that column), and the real-time factor (processing seconds per second of

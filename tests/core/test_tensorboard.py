@@ -48,3 +48,24 @@ def test_without_tensorboard_the_logger_is_one_error_line(tmp_path, monkeypatch)
     assert result.exit_code == 2 and not (tmp_path / "run").exists()
     assert result.stderr.strip() == ("Error: logger=tensorboard needs TensorBoard: "
                                      "pip install 'rnnsuite[tensorboard]'")
+
+
+def test_forecast_run_logs_its_forecast_plot(tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["forecast", "train", "examples/sales.csv", "--out", str(run),
+                                      "--max-steps", "4", "--set", "eval_every=2", "--set", "hidden_size=8",
+                                      "--set", "logger=tensorboard", "--set", "threads=1"])
+    assert result.exit_code == 0, result.output
+    tags = events(run / "tensorboard")
+    assert "samples/forecast" in tags["images"] and "valid/smape" in tags["scalars"]
+
+
+def test_speech_run_logs_a_clip_and_its_transcript(tmp_path):
+    run = tmp_path / "run"
+    result = CliRunner().invoke(cli, ["speech", "train", "examples/speech/manifest.csv", "--out", str(run),
+                                      "--max-steps", "2", "--set", "hidden_size=16", "--set", "num_layers=1",
+                                      "--set", "conv_channels=16", "--set", "valid_fraction=0.5",
+                                      "--set", "logger=tensorboard", "--set", "threads=1"])
+    assert result.exit_code == 0, result.output
+    tags = events(run / "tensorboard")
+    assert "samples/audio" in tags["audio"] and "samples/transcript/text_summary" in tags["tensors"]
