@@ -282,7 +282,6 @@ def _typed_keys(domain, config, config_file, overrides, options) -> dict:
 def make_train_command(domain):
     def train(data=None, out=None, resume=False, config_file=None, overrides=(), extend_steps=None,
               extend_schedule="restart", **options):
-        from rnnsuite.core.cells import get_cell
         from rnnsuite.core.runner import train_run
         from rnnsuite.core.runs import RUNS_ROOT, latest_run_dir, next_run_dir
 
@@ -291,7 +290,6 @@ def make_train_command(domain):
         typed = _typed_keys(domain, config, config_file, overrides, options)
         if options.get("max_time") and "train.epochs" not in typed:
             config["train"]["epochs"] = 0   # --max-time alone: train for that long (epochs unlimited)
-        get_cell(config["model"]["cell"])  # unknown cell: fail before any file is written
         if out is None:
             if resume:
                 out = latest_run_dir(domain.name)

@@ -8,6 +8,7 @@ silently with a default.
 from __future__ import annotations
 
 import copy
+import math
 import sys
 from pathlib import Path
 
@@ -111,8 +112,6 @@ def between(low, high, *, low_open: bool = False, high_open: bool = False):
 
 
 def _is_number(value) -> bool:
-    import math
-
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
