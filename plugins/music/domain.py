@@ -51,6 +51,10 @@ MUSIC_DEFAULTS = {
         # events, with pitch_classes: the model also reads which keys are down after every
         # token, so it knows which notes it has to end (no droning notes)
         "keys_down": True,
+        # pianoroll: how a frame's 88 keys are predicted. independent: one sigmoid per key;
+        # nade: jointly, key by key given the keys below (plugins/music/nade.py); auto: nade
+        "output": "auto",
+        "nade_hidden": 150,  # the NADE's hidden units
     },
     "train": {
         "epochs": 60,  # JSB overfits after ~35 epochs at full LR: a 60-epoch cosine anneals there
@@ -108,13 +112,16 @@ class MusicDomain(Domain):
                 "input_dropout": _dropout_or_auto,
                 "output_dropout": _dropout_or_auto,
                 "weight_drop": _dropout_or_auto,
+                "output": one_of("auto", "independent", "nade"),
+                "nade_hidden": at_least(1),
             },
             "train": {"batch_size": at_least(0)},  # 0: auto
         }
 
     def legacy_config(self) -> dict:
-        # runs saved before the pitch-class tables and the keys-down input: plain tables
-        return {"model": {"pitch_classes": False, "keys_down": False}}
+        # runs saved before the pitch-class tables, the keys-down input and the joint frame
+        # output: plain tables, independent keys
+        return {"model": {"pitch_classes": False, "keys_down": False, "output": "independent"}}
 
     def metric_names(self, config) -> tuple:
         return ("loss", "nll")

@@ -83,28 +83,42 @@ def _press(down: torch.Tensor, token: int, vocab: EventVocab) -> None:
 @torch.no_grad()
 def sample_roll(model, primer: np.ndarray, frames: int, temperature: float = 1.0,
                 generator=None, max_voices: int = 0) -> np.ndarray:
-    """Sample `frames` frames after `primer` (F0, 88), each key an independent Bernoulli of
-    sigmoid(logit / temperature). Returns (F0 + frames, 88) uint8."""
+    """Sample `frames` frames after `primer` (F0, 88). An independent head draws each key from
+    sigmoid(logit / temperature); a FrameNADE head draws the keys of a frame one after another
+    from its conditionals. Returns (F0 + frames, 88) uint8."""
+    from rnnsuite.plugins.music.nade import FrameNADE
+
     device = next(model.parameters()).device
     model.eval()
+    joint = isinstance(model.head, FrameNADE)
     roll = [np.asarray(f, dtype=np.uint8) for f in primer]
     x = torch.from_numpy(np.asarray(primer, dtype=np.float32)).unsqueeze(1).to(device)  # (F0,1,88)
-    logits, state = model(x)
-    last = logits[-1, 0]
+    out, state = model(x)
+    last = out[-1, 0]
     for _ in range(frames):
-        if temperature <= 0:
-            frame = (last > 0).to(torch.uint8).cpu()
+        if joint:
+            frame = model.head.sample(last, temperature, generator, max_voices)
         else:
-            probs = torch.sigmoid(last.float() / temperature).cpu()
-            frame = (torch.rand(KEYS, generator=generator) < probs).to(torch.uint8)
-        if max_voices and int(frame.sum()) > max_voices:
-            keep = torch.topk(last.float().cpu() * frame, max_voices).indices
-            frame = torch.zeros(KEYS, dtype=torch.uint8)
-            frame[keep] = 1
+            frame = _independent_frame(last.float().cpu(), temperature, generator, max_voices)
         roll.append(frame.numpy())
-        logits, state = model(frame.float().view(1, 1, KEYS).to(device), state)
-        last = logits[-1, 0]
+        out, state = model(frame.float().view(1, 1, KEYS).to(device), state)
+        last = out[-1, 0]
     return np.stack(roll) if roll else np.zeros((0, KEYS), dtype=np.uint8)
+
+
+def _independent_frame(logits: torch.Tensor, temperature: float, generator,
+                       max_voices: int) -> torch.Tensor:
+    """One frame, each key on with probability sigmoid(logit / temperature) (0: logit > 0);
+    with `max_voices`, only the likeliest `max_voices` of the keys drawn stay on."""
+    if temperature <= 0:
+        frame = (logits > 0).to(torch.uint8)
+    else:
+        frame = (torch.rand(KEYS, generator=generator) < torch.sigmoid(logits / temperature)).to(torch.uint8)
+    if max_voices and int(frame.sum()) > max_voices:
+        keep = torch.topk(logits.masked_fill(frame == 0, float("-inf")), max_voices).indices
+        frame = torch.zeros(KEYS, dtype=torch.uint8)
+        frame[keep] = 1
+    return frame
 
 
 def events_to_notes(tokens, vocab: EventVocab):

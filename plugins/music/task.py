@@ -43,6 +43,9 @@ class MusicTask(Task):
         self.train_pieces, self.valid_pieces, self.test_pieces = [], [], []
         self.skipped: list[str] = []
         self.state = dict(state or {})
+        if self.representation == "events" and config["model"]["output"] != "auto":
+            raise UserError(f"output={config['model']['output']} is for piano rolls; events are "
+                            "predicted one token at a time (a softmax over the tokens)")
         if data is not None:
             pieces, self.skipped = load_corpus(data, self.settings, self.use_cache)
             extra = {}
@@ -112,6 +115,14 @@ class MusicTask(Task):
         return self.representation == "events" and bool(m["pitch_classes"]) and bool(m["keys_down"])
 
     @property
+    def frame_output(self) -> str:
+        """pianoroll: "nade" (the keys of a frame jointly) or "independent"; events: "softmax"."""
+        if self.representation == "events":
+            return "softmax"
+        output = self.config["model"]["output"]
+        return "nade" if output == "auto" else output
+
+    @property
     def input_size(self) -> int:
         return len(self.vocab) if self.representation == "events" else KEYS
 
@@ -137,6 +148,10 @@ class MusicTask(Task):
             model = SequenceModel(m["cell"], input_size=KEYS,
                                   embedding_dim=m["embedding_dim"] or None, output_size=KEYS,
                                   **common)
+            if self.frame_output == "nade":
+                from rnnsuite.plugins.music.nade import FrameNADE
+
+                model.head = FrameNADE(model.rnn.output_size, KEYS, int(m["nade_hidden"]))
         if self.train_pieces and model.head is not None:
             # Start from the training set's unigram statistics (log-probabilities of tokens,
             # log-odds of keys) instead of uniform outputs: the first epochs then learn
@@ -170,8 +185,8 @@ class MusicTask(Task):
     def training_step(self, model, batch, hidden) -> StepOutput:
         if bool(batch["reset"]):
             hidden = None
-        out, hidden = model(batch["x"], hidden)  # (T, B, V) or (T, B, 88)
-        nll, count = sequence_nll(out, batch["y"], batch["mask"], self.representation)
+        out, hidden = model(batch["x"], hidden)  # (T, B, V), (T, B, 88) or NADE's (T, B, 88 + H)
+        nll, count = sequence_nll(out, batch["y"], batch["mask"], self.representation, model.head)
         return StepOutput(nll / count.clamp(min=1), hidden=hidden, items=int(count))
 
     def validate(self, model) -> dict:
@@ -210,7 +225,8 @@ class MusicTask(Task):
                 for t in range(0, x.shape[0], window):
                     out, state = model(x[t:t + window].to(device), state)
                     nll, n = sequence_nll(out, y[t:t + window].to(device),
-                                          mask[t:t + window].to(device), self.representation)
+                                          mask[t:t + window].to(device), self.representation,
+                                          model.head)
                     total += float(nll)
                     count += int(n)
         model.train(was_training)
@@ -325,16 +341,21 @@ class _Epoch:
                        "reset": torch.tensor(1 if w == 0 else 0)}
 
 
-def sequence_nll(out, y, mask, representation: str):
+def sequence_nll(out, y, mask, representation: str, head=None):
     """Summed NLL (nats) over the unmasked steps, and their count.
 
-    events: cross-entropy of the next token; pianoroll: independent Bernoulli per key, summed
-    over the 88 keys (so a frame's NLL is the published per-frame figure).
+    events: cross-entropy of the next token; pianoroll: -log p(frame), with a FrameNADE `head`
+    the exact joint probability of the frame's keys, otherwise independent Bernoulli per key
+    summed over the 88 keys (either way a frame's NLL is the published per-frame figure).
     """
-    mask_f = mask.to(out.dtype)
+    from rnnsuite.plugins.music.nade import FrameNADE
+
+    mask_f = mask.to(torch.float32)
     if representation == "events":
         nll = F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), y.reshape(-1),
                               reduction="none").view_as(mask_f)
+    elif isinstance(head, FrameNADE):
+        nll = head.nll(out, y)
     else:
         nll = F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction="none").sum(-1)
     return (nll * mask_f).sum(), mask.sum()
