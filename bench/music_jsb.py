@@ -166,20 +166,32 @@ def roll_stats(rolls: list) -> dict:
     return {"pc_hist": pc / max(pc.sum(), 1), "density": float(frames.sum(1).mean())}
 
 
-def music_quality(model_rolls: list, train: list, seed: int = 0) -> dict:
-    """Pitch-class histogram distance (total variation, 0..1) to the training set, and notes
-    per frame, for generated rolls and for uniformly random notes (every key on with p=1/2 per
-    frame: what an untrained model samples)."""
-    from rnnsuite.plugins.music.metrics import pc_distance
+def music_quality(model_rolls: list, train: list, chorales: list, seed: int = 0) -> dict:
+    """Generated rolls against the training set, beside held-out chorales cut to the same
+    length and uniformly random notes (every key on with p=1/2 per frame: what an untrained
+    model samples): pitch-class histogram distance (total variation, 0..1), notes per frame,
+    the share of frames with 3+ pitch classes that are a triad or seventh chord (or part of
+    one), and the distance between the distributions of the frames' pitch-class sets."""
+    from rnnsuite.plugins.music.metrics import (
+        chord_fraction,
+        distribution_distance,
+        pc_distance,
+        pcset_distribution,
+    )
 
     ref = roll_stats(train)
+    ref_sets = pcset_distribution(train)
     rng = np.random.default_rng(seed)
     random_rolls = [(rng.random(r.shape) < 0.5).astype(np.uint8) for r in model_rolls]
-    out = {"train_density": round(ref["density"], 3)}
-    for name, rolls in (("generated", model_rolls), ("random", random_rolls)):
+    out = {"train_density": round(ref["density"], 3),
+           "train_chord_fraction": round(chord_fraction(train), 4)}
+    for name, rolls in (("generated", model_rolls), ("chorales", chorales), ("random", random_rolls)):
         s = roll_stats(rolls)
         out[f"{name}_pc_distance"] = round(pc_distance(s["pc_hist"], ref["pc_hist"]), 4)
         out[f"{name}_density"] = round(s["density"], 3)
+        out[f"{name}_chord_fraction"] = round(chord_fraction(rolls), 4)
+        out[f"{name}_pcset_distance"] = round(distribution_distance(pcset_distribution(rolls),
+                                                                    ref_sets), 4)
     return out
 
 
@@ -278,7 +290,8 @@ def run_job(job: dict) -> dict:
         metrics = loaded.task.evaluate(loaded.model, Path(folders["test"]))
         rolls = load_jsb_rolls(job["test_rolls"])
         direct = loaded.task.score(loaded.model, [Encoded(f"t{i}", "", r) for i, r in enumerate(rolls)])
-    # 20 pieces of 64 frames, each from a training piece's first frame
+    # 20 pieces of 64 frames, each from a training piece's first frame (and, to compare, the
+    # first 64 frames of 20 test chorales)
     gen = torch.Generator().manual_seed(0)
     train_rolls = load_jsb_rolls(job["train_rolls"])
     generated = [sample_roll(loaded.model, r[:1], 63, 1.0, gen) for r in train_rolls[:20]]
@@ -288,7 +301,7 @@ def run_job(job: dict) -> dict:
         "test_nll_json": round(direct["nll"], 6), "test_files": metrics["files"],
         "test_frames": metrics["frames"], "summary": loaded.summary, "train_s": round(train_s, 1),
         "params": sum(p.numel() for p in loaded.model.parameters()),
-        "quality": music_quality(generated, train_rolls),
+        "quality": music_quality(generated, train_rolls, [r[:64] for r in rolls[:20]]),
     }
 
 
@@ -451,6 +464,19 @@ def print_table(results: dict) -> None:
     for name, b in results["baselines"].items():
         print(f"| {name} | per-key unigram | - | {b['unigram']:.3f} | | | |")
         print(f"| {name} | per-key Markov | - | {b['markov']:.3f} | | | |")
+    print("\nHarmony (20 pieces of 64 frames against the training set; chords: share of frames with"
+          " 3+ pitch classes that are a triad or seventh chord or part of one)")
+    print("| data | recipe | cell | pieces | chords | pitch-class-set distance | pitch-class distance"
+          " | notes per frame |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results["runs"]:
+        q = r.get("quality")
+        if not q:
+            continue
+        for name in ("generated", "chorales", "random"):
+            print(f"| {r['dataset']} | {r['label']} | {r['cell']} | {name} | "
+                  f"{q[name + '_chord_fraction']:.3f} | {q[name + '_pcset_distance']:.3f} | "
+                  f"{q[name + '_pc_distance']:.3f} | {q[name + '_density']:.2f} |")
 
 
 if __name__ == "__main__":

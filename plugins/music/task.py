@@ -54,16 +54,21 @@ class MusicTask(Task):
                     extra[split], skipped = load_corpus(Path(d[split]), self.settings,
                                                         self.use_cache)
                     self.skipped += skipped
-            train, valid, test = split_files(
-                pieces, 0.0 if "valid" in extra else float(d["valid_fraction"]),
-                0.0 if "test" in extra else float(d["test_fraction"]), int(d["split_seed"]))
+            fractions = {"valid": 0.0 if "valid" in extra else float(d["valid_fraction"]),
+                         "test": 0.0 if "test" in extra else self.test_fraction}
+            train, valid, test = split_files(pieces, fractions["valid"], fractions["test"],
+                                             int(d["split_seed"]))
             valid = extra.get("valid", valid)
             test = extra.get("test", test)
             self.train_pieces, self.valid_pieces, self.test_pieces = train, valid, test
             if not self.state:
                 self.state = self._fresh_state(train, valid, test)
-            print(f"music: {len(train)} training, {len(valid)} validation, {len(test)} test files"
-                  f" ({self.representation})", file=sys.stderr)
+            print(f"music: {len(train)} training files from {data} ({self.representation})",
+                  file=sys.stderr)
+            for split, chosen in (("validation", valid), ("test", test)):
+                key = "valid" if split == "validation" else "test"
+                print(f"music: {_split_line(split, chosen, d[key], fractions[key], data)}",
+                      file=sys.stderr)
 
     # -- run state ---------------------------------------------------------------------------
 
@@ -101,11 +106,11 @@ class MusicTask(Task):
     @property
     def regularisation(self) -> dict:
         """input_dropout, output_dropout and weight_drop, each -1 (auto) resolved by
-        AUTO_REGULARISATION for the run's representation."""
+        AUTO_REGULARISATION for the run's representation and frame output."""
         from rnnsuite.plugins.music.domain import AUTO_REGULARISATION
 
         m = self.config["model"]
-        auto = AUTO_REGULARISATION[self.representation]
+        auto = AUTO_REGULARISATION["nade" if self.frame_output == "nade" else self.representation]
         return {k: float(m[k]) if float(m[k]) >= 0 else auto[k] for k in auto}
 
     @property
@@ -113,6 +118,16 @@ class MusicTask(Task):
         """events: the model also reads which keys are down (inputs (T, B, 1 + 128))."""
         m = self.config["model"]
         return self.representation == "events" and bool(m["pitch_classes"]) and bool(m["keys_down"])
+
+    @property
+    def test_fraction(self) -> float:
+        """Files of DATA held out for testing: `test_fraction`, or with -1 (auto) 0.1, none
+        when a separate validation folder is given (its user keeps a test folder too)."""
+        d = self.config["data"]
+        fraction = float(d["test_fraction"])
+        if fraction >= 0:
+            return fraction
+        return 0.0 if d.get("valid") else 0.1
 
     @property
     def frame_output(self) -> str:
@@ -304,6 +319,18 @@ class MusicTask(Task):
             factor = 1.0 + stretch * (2 * float(torch.rand((), generator=generator)) - 1)
             data = stretch_events(data, factor, self.vocab)
         return data
+
+
+def _split_line(split: str, pieces: list, folder: str, fraction: float, data) -> str:
+    """Where a split's files came from, naming the files held out of DATA."""
+    if folder:
+        return f"{len(pieces)} {split} files from {folder}"
+    if not pieces:
+        return (f"no {split} files (nothing held out of {data}; set {split[:5]}= to a folder or "
+                f"{'valid' if split == 'validation' else 'test'}_fraction to hold some out)")
+    names = sorted(p.name for p in pieces)
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    return f"{len(pieces)} {split} files held out of {data} ({fraction:g} of its files): {shown}"
 
 
 class _Epoch:

@@ -117,16 +117,54 @@ def test_batch_size_zero_picks_the_representations_default(midi_folder, represen
     assert task.batch_size == 2  # an explicit size wins
 
 
-@pytest.mark.parametrize("representation, expected", [
-    ("pianoroll", {"input_dropout": 0.2, "output_dropout": 0.4, "weight_drop": 0.3}),
-    ("events", {"input_dropout": 0.0, "output_dropout": 0.0, "weight_drop": 0.0}),
+@pytest.mark.parametrize("representation, output, expected", [
+    ("pianoroll", "auto", {"input_dropout": 0.2, "output_dropout": 0.6, "weight_drop": 0.5}),
+    ("pianoroll", "independent", {"input_dropout": 0.2, "output_dropout": 0.4, "weight_drop": 0.3}),
+    ("events", "auto", {"input_dropout": 0.0, "output_dropout": 0.0, "weight_drop": 0.0}),
 ])
-def test_auto_regularisation_follows_the_representation(representation, expected):
+def test_auto_regularisation_follows_the_representation(representation, output, expected):
     config = default_config(MusicDomain())
     config["data"].update(representation=representation)
+    config["model"].update(output=output)
     task = MusicDomain().create_task(config, None, {"representation": representation})
     assert task.regularisation == expected
     config["model"].update(output_dropout=0.25)
     assert task.regularisation["output_dropout"] == 0.25  # an explicit value wins
     model = task.build_model()
     assert model.output_dropout.p == 0.25 and model.rnn.weight_drop == expected["weight_drop"]
+
+
+def _folder(root, seeds, make_chorale):
+    root.mkdir(parents=True)
+    for i in seeds:
+        make_chorale(i).save(str(root / f"piece{i}.mid"))
+    return root
+
+
+def test_a_separate_validation_folder_holds_nothing_else_out_unless_asked(tmp_path, make_chorale,
+                                                                          capsys):
+    train = _folder(tmp_path / "train", range(10), make_chorale)
+    valid = _folder(tmp_path / "valid", range(10, 13), make_chorale)
+    config = default_config(MusicDomain())
+    config["data"].update(valid=str(valid))
+    task = MusicDomain().create_task(config, train, None)
+    assert (len(task.train_pieces), len(task.valid_pieces), len(task.test_pieces)) == (10, 3, 0)
+    err = capsys.readouterr().err
+    assert f"10 training files from {train}" in err and f"3 validation files from {valid}" in err
+    assert "no test files (nothing held out" in err
+    # asked for: a test split of the training folder, named on stderr
+    config["data"].update(test_fraction=0.2)
+    task = MusicDomain().create_task(config, train, None)
+    assert (len(task.train_pieces), len(task.test_pieces)) == (8, 2)
+    err = capsys.readouterr().err
+    names = sorted(p.name for p in task.test_pieces)
+    assert f"2 test files held out of {train} (0.2 of its files): {names[0]}, {names[1]}" in err
+    assert task.state["test_files"] == names
+
+
+def test_without_a_validation_folder_a_tenth_goes_to_each_split(tmp_path, make_chorale, capsys):
+    train = _folder(tmp_path / "train", range(20), make_chorale)
+    task = MusicDomain().create_task(default_config(MusicDomain()), train, None)
+    assert (len(task.train_pieces), len(task.valid_pieces), len(task.test_pieces)) == (16, 2, 2)
+    err = capsys.readouterr().err
+    assert "2 validation files held out" in err and "2 test files held out" in err

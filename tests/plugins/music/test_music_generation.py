@@ -179,3 +179,50 @@ def test_sampler_feeds_the_model_what_training_feeds_it(reads_keys):
     x, _, _ = task._pad([tokens])  # what training and scoring feed for this piece
     fed = torch.cat(fed)[: len(x)]
     assert fed.shape == x.shape and fed.dtype == x.dtype and torch.equal(fed, x)
+
+
+# -- harmony of piano-roll frames -----------------------------------------------------------------
+
+
+def _roll(*frames):
+    roll = np.zeros((len(frames), 88), dtype=np.uint8)
+    for i, pitches in enumerate(frames):
+        roll[i, [p - 21 for p in pitches]] = 1
+    return roll
+
+
+def test_frame_pitch_classes_fold_octaves_into_twelve_bits():
+    from rnnsuite.plugins.music.metrics import frame_pitch_classes
+
+    roll = _roll([60, 64, 67], [48, 72], [], [21])          # C E G; C C; silence; A0
+    assert frame_pitch_classes(roll).tolist() == [1 | 1 << 4 | 1 << 7, 1, 0, 1 << 9]
+
+
+def test_chord_fraction_counts_triads_sevenths_and_their_parts():
+    from rnnsuite.plugins.music.metrics import chord_fraction
+
+    chords = _roll([60, 64, 67],          # C major
+                   [57, 60, 64],          # A minor
+                   [59, 62, 65, 68],      # B diminished 7th
+                   [43, 59, 62, 65],      # G7 (G B D F)
+                   [60, 64, 71],          # C E B: part of C major 7th
+                   [61, 65, 68, 72])      # C# major 7th (C# F G# C)
+    clusters = _roll([60, 61, 62],        # C C# D
+                     [60, 62, 64],        # C D E
+                     [60, 66, 67])        # C F# G
+    assert chord_fraction([chords]) == 1.0
+    assert chord_fraction([clusters]) == 0.0
+    # frames with fewer than three classes are left out; 6 chords of 9 counted frames
+    assert chord_fraction([chords, clusters, _roll([60, 61], [60], [])]) == pytest.approx(6 / 9)
+    assert np.isnan(chord_fraction([_roll([60, 72], [])]))
+
+
+def test_pcset_distribution_and_its_distance():
+    from rnnsuite.plugins.music.metrics import distribution_distance, pcset_distribution
+
+    a = pcset_distribution([_roll([60, 64, 67], [60, 64, 67], [], [62])])
+    assert a == pytest.approx({145: 0.5, 0: 0.25, 4: 0.25})
+    b = pcset_distribution([_roll([60, 64, 67], [62])])
+    assert distribution_distance(a, b) == pytest.approx(0.25)    # |.5-.5| + |.25-0| + |.25-.5|, halved
+    assert distribution_distance(a, a) == 0.0
+    assert distribution_distance({1: 1.0}, {2: 1.0}) == 1.0
