@@ -34,6 +34,7 @@ _LAZY = {
     "one_of": "rnnsuite.core.config",
     "at_least": "rnnsuite.core.config",
     "between": "rnnsuite.core.config",
+    "held_out_fraction": "rnnsuite.core.config",
     "save_figure": "rnnsuite.core.plots",
     "sample_next": "rnnsuite.core.sampling",
     "filter_logits": "rnnsuite.core.sampling",

@@ -91,6 +91,16 @@ def one_of(*choices):
     return rule
 
 
+def held_out_fraction(value: float, default: float, separate_valid: bool) -> float:
+    """The share of DATA a task holds out for a split (its test part, say) whose configured
+    fraction is `value`: the value when the user set one (>= 0); with -1 (auto), `default`, or
+    nothing when a separate validation set was given: a user who brings one brings the test
+    set too, and means all of DATA to train. Music and NLP follow this one rule."""
+    if value >= 0:
+        return float(value)
+    return 0.0 if separate_valid else float(default)
+
+
 def at_least(low, *, above: bool = False):
     """A number >= low (> low with `above`)."""
     def rule(value):

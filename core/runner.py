@@ -77,6 +77,47 @@ def _check_data(domain, data) -> Path | None:
     return path
 
 
+def data_fingerprint(path: Path, exclude: Path | None = None) -> dict:
+    """What identifies a run's DATA cheaply: a file's size and SHA-256; a folder's count of
+    files, their total size and a SHA-256 of their relative paths and sizes (contents are not
+    read: a folder of audio can be gigabytes). Hidden files and folders are left out, and so is
+    `exclude` (the run folder, should it lie inside DATA)."""
+    import hashlib
+
+    path = Path(path)
+    skip = Path(exclude).resolve() if exclude is not None else None
+    if path.is_file():
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return {"files": 1, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+    listing, total = hashlib.sha256(), 0
+    files = sorted(p for p in path.rglob("*") if p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(path).parts)
+                   and not (skip is not None and p.resolve().is_relative_to(skip)))
+    for p in files:
+        size = p.stat().st_size
+        total += size
+        listing.update(f"{p.relative_to(path).as_posix()}\t{size}\n".encode("utf-8"))
+    return {"files": len(files), "bytes": total, "sha256": listing.hexdigest()}
+
+
+def _check_same_data(saved: dict, data: Path | None, run_dir: Path) -> None:
+    """--resume must rebuild the split it trained on: refuse DATA that is not the saved run's."""
+    before = saved.get("data_fingerprint")
+    if before is None or data is None:
+        return   # runs saved before fingerprints; domains without DATA
+    now = data_fingerprint(data, exclude=run_dir)
+    if now != before:
+        what = "same size, other contents"
+        if (now["files"], now["bytes"]) != (before["files"], before["bytes"]):
+            what = (f"{now['files']:,} files, {now['bytes']:,} bytes against "
+                    f"{before['files']:,} files, {before['bytes']:,} bytes")
+        raise UserError(f"{data}: not the data this run was trained on ({what}; trained on "
+                        f"{saved.get('data')}); resume with the same DATA, or train a new run")
+
+
 # What a resumed run may change: the budget, where it runs and how many threads. Anything
 # else the user types on --resume must equal the saved value (else one Error: line naming it).
 RESUME_KEYS = ("epochs", "max_steps", "max_time", "device", "threads")
@@ -184,12 +225,16 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
            show_progress, saved) -> LoadedRun:
     in_memory = run_dir is None
     seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
-    task = domain.create_task(run_config, data, state)
+    task = domain.create_task(run_config, data, state)   # bad data: the task's own error first
+    if resume:
+        _check_same_data(saved, data, run_dir)
     run_record = saved if resume else {
         "domain": domain.name,
         "plugin": getattr(domain, "plugin", ""),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "data": str(data) if data is not None else None,
+        "data_fingerprint": (data_fingerprint(data, exclude=run_dir)
+                             if data is not None and not in_memory else None),
         "versions": _versions(),
         "config": run_config,
         "task_state": task.state_dict(),

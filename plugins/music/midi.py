@@ -104,6 +104,9 @@ def read_midi(path, sustain: bool = True) -> Piece:
 # Longer than this (about 14 hours at 120 bpm) is a damaged or hostile file: a few bytes of
 # delta times can claim years, and the encoders would allocate a frame or token for each step.
 MAX_BEATS = 100_000
+# The median note of real music lasts a beat or two; a median of more than this many beats means
+# the header's ticks per beat is not the one the events were written with.
+MAX_MEDIAN_NOTE_BEATS = 64
 
 
 def parse_midi_bytes(data: bytes, sustain: bool = True) -> Piece:
@@ -114,7 +117,16 @@ def parse_midi_bytes(data: bytes, sustain: bool = True) -> Piece:
     if latest / raw.ticks_per_beat > MAX_BEATS:
         raise MidiFormatError(f"events run to beat {latest // raw.ticks_per_beat:,}, more than the "
                               f"{MAX_BEATS:,} beats a real piece could last (damaged delta times?)")
-    return _pair_notes(raw, sustain)
+    piece = _pair_notes(raw, sustain)
+    if not raw.smpte and len(piece):
+        # a file written for another resolution (480 ticks per beat, declaring 1) parses fine
+        # and plays every quarter note as hundreds of beats
+        beats = float(np.median(piece.end_tick - piece.start_tick)) / raw.ticks_per_beat
+        if beats > MAX_MEDIAN_NOTE_BEATS:
+            raise MidiFormatError(f"implausible ticks per beat ({raw.ticks_per_beat}): half the notes "
+                                  f"last {beats:,.0f} beats or more (a file written for another "
+                                  "resolution?)")
+    return piece
 
 
 MIN_BPM, MAX_BPM = 10, 1000   # tempos outside this are not music but a broken tempo map

@@ -122,12 +122,11 @@ class MusicTask(Task):
     @property
     def test_fraction(self) -> float:
         """Files of DATA held out for testing: `test_fraction`, or with -1 (auto) 0.1, none
-        when a separate validation folder is given (its user keeps a test folder too)."""
+        when a separate validation folder is given (core's held_out_fraction)."""
+        from rnnsuite.core import held_out_fraction
+
         d = self.config["data"]
-        fraction = float(d["test_fraction"])
-        if fraction >= 0:
-            return fraction
-        return 0.0 if d.get("valid") else 0.1
+        return held_out_fraction(float(d["test_fraction"]), 0.1, bool(d.get("valid")))
 
     @property
     def frame_output(self) -> str:

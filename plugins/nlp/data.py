@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rnnsuite.core import UserError
 
-__all__ = ["TEXT_SUFFIXES", "CORPUS_NOTES", "Corpus", "read_text", "read_corpus", "text_files",
+__all__ = ["TEXT_SUFFIXES", "CORPUS_NOTES", "Corpus", "describe_split", "read_text", "read_corpus", "text_files",
            "contiguous_split", "parse_split", "load_corpus"]
 
 TEXT_SUFFIXES = (".txt", ".md")
@@ -141,18 +141,34 @@ class Corpus:
     test: str
 
 
+def describe_split(corpus: Corpus, data, valid=None, test=None) -> str:
+    """One line: how many characters each part holds and where it came from."""
+    def part(text, given, name):
+        if given:
+            return f"{name} {len(text):,} from {given}"
+        return f"{name} {len(text):,} held out of DATA" if text else f"no {name} part"
+
+    return (f"nlp: {len(corpus.train):,} characters to train from {data}; "
+            f"{part(corpus.valid, valid, 'validation')}; {part(corpus.test, test, 'test')}")
+
+
 def load_corpus(data: Path | str, *, valid: str | None = None, test: str | None = None,
-                split="0.9,0.05,0.05", encoding: str = "utf-8") -> Corpus:
+                split="auto", encoding: str = "utf-8") -> Corpus:
     """Read DATA and split it; `valid`/`test` files, when given, replace those parts of the split.
 
-    With both given, all of DATA trains. With one given, DATA is split between train and the
-    other part in the proportions of `split`.
+    `split` "auto": 0.9,0.05,0.05, except that with a separate `valid` nothing is held out of
+    DATA (core's held_out_fraction): all of it trains. An explicit split is followed as given:
+    with one file given, DATA is split between train and the other part in its proportions.
     """
-    fractions = parse_split(split)
+    from rnnsuite.core import held_out_fraction
+
+    if split == "auto":
+        tr, va, te = 0.9, 0.05, held_out_fraction(-1, 0.05, bool(valid))
+    else:
+        tr, va, te = parse_split(split)
     text = read_corpus(data, encoding)
     valid_text = read_corpus(valid, encoding) if valid else None
     test_text = read_corpus(test, encoding) if test else None
-    tr, va, te = fractions
     if valid_text is not None:
         va = 0.0
     if test_text is not None:

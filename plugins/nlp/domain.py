@@ -26,7 +26,9 @@ NLP_DEFAULTS = {
         "encoding": "utf-8",
         "valid": None,  # a separate validation text (file or folder) instead of the split
         "test": None,  # a separate test text instead of the split
-        "split": "0.9,0.05,0.05",  # contiguous train,valid,test fractions of DATA, by position
+        # contiguous train,valid,test fractions of DATA, by position; auto: 0.9,0.05,0.05, or
+        # all of DATA to train when a separate `valid` is given (an explicit split is followed)
+        "split": "auto",
         "variable_bptt": False,  # AWD-LSTM: window length drawn around bptt each step
         "eval_streams": 16,  # parallel streams when validating during training (evaluate uses 1)
     },
@@ -80,10 +82,13 @@ _encoding.bad = ["no-such-encoding"]
 def _split(value):
     from rnnsuite.plugins.nlp.data import parse_split
 
+    if value == "auto":
+        return None
     try:
         parse_split(value)
     except UserError:
-        return "must be three non-negative numbers train,valid,test (train > 0) like 0.9,0.05,0.05"
+        return ("must be auto or three non-negative numbers train,valid,test (train > 0) like "
+                "0.9,0.05,0.05")
 
 
 _split.bad = ["0.9,0.1", "0,0.5,0.5"]
@@ -148,7 +153,8 @@ class LanguageModelDomain(Domain):
         encoding = click.Option(["--encoding"], help="Text encoding of the input files (default utf-8).")
         if verb == "train":
             return [
-                click.Option(["--valid"], type=click.Path(), help="Validation text (file or folder) instead of the split."),
+                click.Option(["--valid"], type=click.Path(), help="Validation text (file or folder) instead of the split; then all of DATA trains "
+                             "unless --set split=... asks for a test part."),
                 click.Option(["--test"], type=click.Path(), help="Test text (file or folder) instead of the split."),
                 click.Option(["--tokenizer"], type=click.Choice(["char", "word", "bpe"]),
                              help="Tokeniser (default char; bpe needs `pip install tokenizers`)."),

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from rnnsuite.core import StepOutput, Task, UserError, batchify, tbptt_windows, warn
-from rnnsuite.plugins.nlp.data import Corpus, load_corpus, read_corpus
+from rnnsuite.plugins.nlp.data import Corpus, describe_split, load_corpus, read_corpus
 from rnnsuite.plugins.nlp.metrics import lm_metrics
 from rnnsuite.plugins.nlp.tokenizers import build_tokenizer, tokenizer_from_state
 
@@ -102,6 +103,9 @@ class LanguageModelTask(Task):
             self.corpus = load_corpus(data, valid=d.get("valid"), test=d.get("test"),
                                       split=d["split"],
                                       encoding=d.get("encoding") or "utf-8")
+            if state is None:   # a new run says what went where (a resume rebuilds the same)
+                print(describe_split(self.corpus, data, d.get("valid"), d.get("test")),
+                      file=sys.stderr)
         if state is not None and "tokenizer" in state:
             self.tokenizer = tokenizer_from_state(state["tokenizer"])
         elif self.corpus is not None:

@@ -221,3 +221,37 @@ def test_plugins_table_columns_line_up():
     for column in ("version", "source", "domains", "status"):
         at = header.index(column)
         assert all(line[at - 2:at] == "  " for line in lines[1:]), column
+
+
+def test_resume_refuses_data_that_is_not_the_runs(in_tmp):
+    text = in_tmp / "a.txt"
+    text.write_text("to be or not to be, that is the question\n" * 40)
+    tiny = ["--set", "hidden_size=8", "--set", "batch_size=2", "--set", "bptt=8"]
+    run = in_tmp / "run"
+    assert invoke("nlp", "train", text, "--out", run, "--max-steps", "2", *tiny).exit_code == 0
+    saved = (run / "config.json").read_bytes()
+    assert json.loads(saved)["data_fingerprint"]["files"] == 1
+    text.write_text("a different text altogether, of about the same kind\n" * 40)
+    result = invoke("nlp", "train", text, "--out", run, "--resume", "--max-steps", "4", *tiny)
+    assert result.exit_code == 2, result.output
+    assert "not the data this run was trained on" in error_line(result)
+    assert (run / "config.json").read_bytes() == saved
+    text.write_text("to be or not to be, that is the question\n" * 40)   # the same again: fine
+    result = invoke("nlp", "train", text, "--out", run, "--resume", "--max-steps", "4", *tiny)
+    assert result.exit_code == 0, result.output
+
+
+def test_data_fingerprint_of_a_folder_follows_its_files_not_the_run_inside(tmp_path):
+    from rnnsuite.core.runner import data_fingerprint
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "a.mid").write_bytes(b"x" * 10)
+    (tmp_path / "sub" / "b.mid").write_bytes(b"y" * 5)
+    (tmp_path / ".hidden").write_bytes(b"z")
+    first = data_fingerprint(tmp_path, exclude=tmp_path / "run")
+    assert (first["files"], first["bytes"]) == (2, 15)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.safetensors").write_bytes(b"w" * 99)   # the run, inside DATA
+    assert data_fingerprint(tmp_path, exclude=tmp_path / "run") == first
+    (tmp_path / "sub" / "b.mid").write_bytes(b"y" * 6)
+    assert data_fingerprint(tmp_path, exclude=tmp_path / "run") != first

@@ -28,3 +28,14 @@ def test_core_all_is_the_documented_table():
 def test_every_public_name_resolves():
     for name in core.__all__:
         assert getattr(core, name) is not None
+
+
+def test_the_guides_pyproject_snippet_is_installable_metadata():
+    import tomllib
+
+    text = GUIDE.read_text(encoding="utf-8")
+    snippet = text.split("```toml", 1)[1].split("```", 1)[0]
+    meta = tomllib.loads(snippet)
+    assert meta["build-system"]["build-backend"] == "setuptools.build_meta"
+    assert {"name", "version", "dependencies"} <= set(meta["project"])
+    assert meta["project"]["entry-points"]["rnnsuite"]       # how rnnsuite finds the plugin

@@ -78,6 +78,8 @@ CASES = {
     "midi/wav_bytes.mid": ("music", "evaluate", "not a valid MIDI file"),
     "midi/drums_only.mid": ("music", "train", "no notes"),
     "midi/zero_ticks_per_beat.mid": ("music", "train", "ticks per beat"),
+    # quarter notes of 96 ticks in a file that declares 1 tick per beat: 96-beat notes
+    "midi/one_tick_per_beat.mid": ("music", "train", "implausible ticks per beat"),
     # parse fine but are not playable as written (issue 20): a tempo of 1 microsecond per beat,
     # and a type-2 file (independent sequences) that merging would play all at once
     "midi/absurd_tempo.mid": ("music", "train", "implausible tempo"),
@@ -215,6 +217,7 @@ def make_midi():
     drums = b"".join(b"\x00\x99" + bytes([36, 100]) + b"\x30\x89" + bytes([36, 0]) for _ in range(8))
     write("midi/drums_only.mid", smf(TEMPO + drums + END))
     write("midi/zero_ticks_per_beat.mid", smf(TEMPO + NOTES + END, tpb=0))
+    write("midi/one_tick_per_beat.mid", smf(TEMPO + NOTES + END, tpb=1))
     # a good file, and a folder with one good and one bad file: the bad one is skipped with a warning
     write("warn/midi_folder/good.mid", smf(TEMPO + NOTES * 4 + END))
     write("warn/midi_folder/corrupt.mid", smf(TEMPO + NOTES + END)[:40])

@@ -130,11 +130,26 @@ def test_pianoroll_run_with_joint_output_trains_evaluates_and_generates(midi_fol
     assert json.loads(result.stdout)["frames"] > 0
     out = tmp_path / "out.mid"
     result = CliRunner().invoke(cli, ["music", "generate", str(run), "--out", str(out), "--bars", "2",
-                                      "--plot", str(tmp_path / "roll.png"), "--seed", "0"])
+                                      "--plot", str(tmp_path / "roll.png"), "--wav",
+                                      str(tmp_path / "out.wav"), "--seed", "0"])
     assert result.exit_code == 0, result.output
-    notes = [m for track in mido.MidiFile(out).tracks for m in track
-             if m.type == "note_on" and m.velocity > 0]
-    assert notes and (tmp_path / "roll.png").read_bytes()[:4] == b"\x89PNG"
+    _assert_paired_notes(out)
+    assert (tmp_path / "roll.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "out.wav").read_bytes()[:4] == b"RIFF"
+
+
+def _assert_paired_notes(path):
+    """Valid MIDI whose every note-on is ended by a note-off of the same key and channel."""
+    sounding, ons = set(), 0
+    for track in mido.MidiFile(path).tracks:
+        for m in track:
+            if m.type == "note_on" and m.velocity > 0:
+                assert (m.channel, m.note) not in sounding
+                sounding.add((m.channel, m.note))
+                ons += 1
+            elif m.type in ("note_off", "note_on"):
+                sounding.discard((m.channel, m.note))
+    assert ons > 0 and not sounding
 
 
 def test_events_reject_a_frame_output(midi_folder, tmp_path):
@@ -157,3 +172,8 @@ def test_runs_without_the_output_key_load_with_independent_keys(midi_folder, tmp
     result = CliRunner().invoke(cli, ["music", "evaluate", str(run), str(midi_folder), "--json"])
     assert result.exit_code == 0, result.output
     assert np.isfinite(json.loads(result.stdout)["nll"])
+    out = tmp_path / "old.mid"
+    result = CliRunner().invoke(cli, ["music", "generate", str(run), "--out", str(out), "--bars", "2",
+                                      "--seed", "0"])
+    assert result.exit_code == 0, result.output
+    _assert_paired_notes(out)

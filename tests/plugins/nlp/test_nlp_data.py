@@ -105,3 +105,27 @@ def test_separate_valid_file_leaves_train_and_test_from_data(tmp_path):
     assert 0 < len(corpus.test) < len(corpus.train)
     both = load_corpus(data, valid=str(valid), test=str(valid))
     assert both.train == data.read_text()
+
+
+def test_auto_split_holds_nothing_out_of_data_when_a_validation_file_is_given(tmp_path):
+    data = tmp_path / "train.txt"
+    data.write_text("".join(f"{i}\n" for i in range(100)))
+    valid = tmp_path / "valid.txt"
+    valid.write_text("held out\n")
+    corpus = load_corpus(data, valid=str(valid))              # split "auto", the default
+    assert corpus.train == data.read_text() and corpus.test == ""
+    alone = load_corpus(data)                                  # auto without one: 0.9/0.05/0.05
+    assert alone.train + alone.valid + alone.test == data.read_text()
+    assert 0 < len(alone.valid) < len(alone.train) and 0 < len(alone.test) < len(alone.train)
+    only_test = load_corpus(data, test=str(valid))             # validation still carved
+    assert only_test.test == "held out\n" and 0 < len(only_test.valid) < len(only_test.train)
+
+
+def test_describe_split_says_what_went_where(tmp_path):
+    from rnnsuite.plugins.nlp.data import Corpus, describe_split
+
+    line = describe_split(Corpus("a" * 1200, "bb", ""), "train.txt", valid="valid.txt")
+    assert line == ("nlp: 1,200 characters to train from train.txt; validation 2 from valid.txt; "
+                    "no test part")
+    line = describe_split(Corpus("a" * 90, "b" * 5, "c" * 5), "train.txt")
+    assert line.endswith("validation 5 held out of DATA; test 5 held out of DATA")
