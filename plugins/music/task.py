@@ -65,9 +65,8 @@ class MusicTask(Task):
                 self.state = self._fresh_state(train, valid, test)
             print(f"music: {len(train)} training files from {data} ({self.representation})",
                   file=sys.stderr)
-            for split, chosen in (("validation", valid), ("test", test)):
-                key = "valid" if split == "validation" else "test"
-                print(f"music: {_split_line(split, chosen, d[key], fractions[key], data)}",
+            for split, key, chosen in (("validation", "valid", valid), ("test", "test", test)):
+                print(f"music: {_split_line(split, key, chosen, d[key], fractions[key], data)}",
                       file=sys.stderr)
 
     # -- run state ---------------------------------------------------------------------------
@@ -320,13 +319,13 @@ class MusicTask(Task):
         return data
 
 
-def _split_line(split: str, pieces: list, folder: str, fraction: float, data) -> str:
-    """Where a split's files came from, naming the files held out of DATA."""
+def _split_line(split: str, key: str, pieces: list, folder: str, fraction: float, data) -> str:
+    """Where a split's files came from (`key`: its config key), naming the files held out of DATA."""
     if folder:
         return f"{len(pieces)} {split} files from {folder}"
     if not pieces:
-        return (f"no {split} files (nothing held out of {data}; set {split[:5]}= to a folder or "
-                f"{'valid' if split == 'validation' else 'test'}_fraction to hold some out)")
+        return (f"no {split} files (nothing held out of {data}; set {key}= to a folder or "
+                f"{key}_fraction to hold some out)")
     names = sorted(p.name for p in pieces)
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return f"{len(pieces)} {split} files held out of {data} ({fraction:g} of its files): {shown}"
