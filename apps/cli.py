@@ -222,6 +222,29 @@ def devices_command(as_json):
         click.echo(f"  {d['name']:<8} {extra}")
 
 
+@cli.command("export")
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
+              help="File format.")
+@click.option("--out", type=click.Path(path_type=Path), help="File to write (default: RUN/model.onnx).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as one JSON object.")
+def export_command(run, fmt, out, as_json):
+    """Export a trained RUN's network (any domain) as an ONNX graph, checked against torch with
+    onnxruntime on two sets of input sizes before it is written. Feature extraction and
+    decoding stay outside the graph: each domain's README shows how to run it. Needs the
+    `onnx` extra."""
+    from rnnsuite.core.export import export_run
+
+    summary = export_run(run, fmt, out)
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    shapes = "; ".join(f"{k} {v}" for k, v in summary["inputs"].items())
+    click.echo(f"wrote {summary['path']} ({summary['bytes'] / 1e6:.1f} MB, {summary['domain']}, "
+               f"opset {summary['opset']}): inputs {shapes}; outputs {', '.join(summary['outputs'])}; "
+               f"onnxruntime matches torch within {summary['max_abs_diff']:.1g}")
+
+
 # ---------------------------------------------------------------------------------------------
 # generic verbs for every domain
 # ---------------------------------------------------------------------------------------------

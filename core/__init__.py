@@ -6,7 +6,7 @@ Light names (`Domain`, `Task`, `UserError`, `hookimpl`, ...) import without torc
 
 from importlib import import_module
 
-from rnnsuite.core.domain import Domain, StepOutput, Task
+from rnnsuite.core.domain import Domain, ExportGraph, StepOutput, Task
 from rnnsuite.core.errors import UserError, warn
 from rnnsuite.core.hookspecs import hookimpl
 
@@ -46,9 +46,11 @@ _LAZY = {
     "load_weights": "rnnsuite.core.checkpoint",
     "progress": "rnnsuite.core._progress",
     "get_domains": "rnnsuite.core.plugins",
+    "export_run": "rnnsuite.core.export",
+    "step_graph": "rnnsuite.core.export",
 }
 
-__all__ = ["Domain", "StepOutput", "Task", "UserError", "hookimpl", "warn", *_LAZY]
+__all__ = ["Domain", "ExportGraph", "StepOutput", "Task", "UserError", "hookimpl", "warn", *_LAZY]
 
 
 def __getattr__(name):

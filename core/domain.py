@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["Domain", "Task", "StepOutput"]
+__all__ = ["Domain", "Task", "StepOutput", "ExportGraph"]
 
 
 class Domain:
@@ -93,6 +93,24 @@ class StepOutput:
     items: int = 0  # tokens/frames/samples in the batch, for the throughput shown
 
 
+@dataclass
+class ExportGraph:
+    """What `Task.export_graph` returns: the network `rnnsuite export` writes as ONNX.
+
+    `module(*inputs.values())` returns a tensor or a tuple named by `outputs`; `dynamic` names
+    the axes that may change size ({"feats": {0: "batch", 1: "frames"}, ...}, outputs too);
+    `check`, when given, is a second set of inputs with other sizes on those axes, run in both
+    torch and onnxruntime to prove they are dynamic; `doc` says what each input and output
+    means (stored in the file's metadata as `rnnsuite.doc`)."""
+
+    module: Any
+    inputs: dict
+    outputs: tuple
+    dynamic: dict
+    check: dict | None = None
+    doc: str = ""
+
+
 class Task:
     """One run's data and model recipe. Subclass it in your domain; see docs/plugin-guide.md."""
 
@@ -135,6 +153,12 @@ class Task:
         keeps (the best ones, averaged under train.ema), in eval mode without gradients; the
         runner saves model.safetensors again afterwards. Anything `validate` writes into the
         model is not kept: validation may run on temporarily swapped (averaged) weights."""
+
+    def export_graph(self, model) -> ExportGraph:
+        """Optional: the part of `model` (in eval mode, on the CPU) that `rnnsuite export`
+        writes, with example inputs; feature extraction and decoding stay outside the graph.
+        `rnnsuite.core.export.step_graph` builds it for a SequenceModel run step by step."""
+        raise NotImplementedError
 
     def evaluate(self, model, data: Path | None) -> dict:
         """Metrics of the `evaluate` verb on `data`, as one flat dict of lower-case names."""

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from rnnsuite.core import RecurrentStack
 from torch import nn
 
-__all__ = ["QUANTILES", "HEAD_COLUMNS", "ForecastNet", "forecast_loss", "to_columns", "calibrate", "blend_weight"]
+__all__ = ["QUANTILES", "HEAD_COLUMNS", "ForecastNet", "ColumnsGraph", "forecast_loss", "to_columns", "calibrate", "blend_weight"]
 
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 HEAD_COLUMNS = ("lo95", "lo80", "mean", "hi80", "hi95")  # the quantile head's order
@@ -127,8 +127,9 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
         mu, sigma = raw[..., 0], F.softplus(raw[..., 1]) + 1e-3
         q = torch.stack([mu - _Z95 * sigma, mu - _Z80 * sigma, mu, mu + _Z80 * sigma,
                          mu + _Z95 * sigma], dim=-1)
-    # (E, B, H, 5) -> (B, H, 5); torch's median of an even count is the lower middle value
-    q = q.median(0).values if combine == "median" and q.shape[0] > 2 else q.mean(0)
+    # (E, B, H, 5) -> (B, H, 5); the median of an even count is the lower middle value (as
+    # torch.median's), taken from a sort so that the ONNX export has it too
+    q = q.sort(0).values[(q.shape[0] - 1) // 2] if combine == "median" and q.shape[0] > 2 else q.mean(0)
     if anchor_weight is not None:
         q = q + (anchor_weight.to(q.dtype).reshape(()) - 1) * q[..., 2:3]
     if interval_scale is None:
@@ -139,6 +140,19 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
     lo95 = torch.minimum(med - c95 * (med - q[..., 0]), lo80)
     hi95 = torch.maximum(med + c95 * (q[..., 4] - med), hi80)
     return torch.stack([lo95, lo80, med, hi80, hi95], dim=-1)
+
+
+class ColumnsGraph(nn.Module):
+    """ForecastNet -> the forecast columns exactly as the forecaster computes them (what
+    `rnnsuite export` writes): x (L, B, F) -> (B, H, 5) in HEAD_COLUMNS order."""
+
+    def __init__(self, model: ForecastNet):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        m = self.model
+        return to_columns(m(x), m.loss, m.interval_scale, m.combine, m.anchor_weight)
 
 
 def blend_weight(median, base, actual, inverse, steps: int = 10) -> float:

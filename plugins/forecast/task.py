@@ -272,6 +272,25 @@ class ForecastTask(Task):
 
     # -- evaluation --------------------------------------------------------------------------
 
+    def export_graph(self, model):
+        """The ensemble on one batch of input windows: the windows `stacked_inputs` builds in,
+        the forecast columns out, in the scaled space as offsets from each window's anchor
+        (combined over members, the anchor weight and the interval calibration applied)."""
+        import torch
+        from rnnsuite.core import ExportGraph
+        from rnnsuite.plugins.forecast.model import HEAD_COLUMNS, ColumnsGraph
+
+        graph = ColumnsGraph(model)
+        length, features = self.spec.input_size, self.num_features
+        doc = (f"x: (L={length}, B, {features}) float32 input windows as "
+               "rnnsuite.plugins.forecast.windows.stacked_inputs builds them (scaled values first, "
+               f"then the run's other features); columns: (B, H={self.spec.horizon}, 5) in the order "
+               f"{', '.join(HEAD_COLUMNS)}, scaled, as offsets from the anchor that stacked_inputs "
+               "returns beside x: add it, then invert the scaling (Scaler.inverse)")
+        return ExportGraph(graph, {"x": torch.randn(length, 4, features)}, ("columns",),
+                           {"x": {1: "batch"}, "columns": {0: "batch"}},
+                           {"x": torch.randn(length, 7, features)}, doc)
+
     def evaluate(self, model, data) -> dict:
         from rnnsuite.plugins.forecast.forecaster import backtest
 
@@ -281,3 +300,4 @@ class ForecastTask(Task):
         fdata = self.read(data)
         return backtest(model, self.config["model"]["loss"], fdata, self.scaler,
                         self.spec, self.spec.horizon, folds=folds)
+

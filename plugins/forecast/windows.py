@@ -228,7 +228,7 @@ def history_window(s, end: int, scaler: Scaler, spec: WindowSpec, freq) -> dict:
 
 def stacked_inputs(windows: list, spec: WindowSpec, dtype, device=None):
     """(x, base) of a batch of history_window results: the network's input features and the
-    anchor its outputs are added to. Shapes: x (B, L, F), base (B, H)."""
+    anchor its outputs are added to. Shapes: x (L, B, F), base (B, H)."""
     import torch
 
     def stack(key):

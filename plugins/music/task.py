@@ -245,6 +245,45 @@ class MusicTask(Task):
         model.train(was_training)
         return {"nll": total / max(count, 1), "items": count}
 
+    def export_graph(self, model):
+        """One step (or T steps) of the model with its state as inputs and outputs. Events:
+        token ids in, next-token logits out. Piano roll: the frame (88 keys, 0/1) in; with
+        independent keys the next frame's logits out, with the NADE output the next frame
+        itself, drawn key by key inside the graph from `uniform` noise at `temperature`."""
+        from rnnsuite.core.export import step_graph
+
+        fused = model.rnn.backend == "fused"
+        steps = (3, 5) if fused else (1, 1)
+        state = ("h0/c0: (layers, B, hidden) state, zeros to start; h1/c1: the state after the "
+                 "last step")
+        if self.representation == "events":
+            vocab = len(self.vocab)
+            x, check = (torch.randint(vocab, (t, b)) for t, b in zip(steps, (2, 3)))
+            if self.keys_down_input:
+                x, check = (torch.cat([v.unsqueeze(2), torch.randint(2, (*v.shape, 128))], 2)
+                            for v in (x, check))
+                what = "tokens: (T, B, 1 + 128) int64, the token id then the 128 keys down after it"
+            else:
+                what = "tokens: (T, B) int64 event-token ids (the vocabulary is in task_state)"
+            return step_graph(model, x, "tokens", "logits",
+                              f"{what}; logits: (T, B, vocab) next-token logits; {state}", check)
+        x, check = (torch.randint(2, (t, b, KEYS)).float() for t, b in zip(steps, (2, 3)))
+        if self.frame_output != "nade":
+            return step_graph(model, x, "frames", "logits",
+                              "frames: (T, B, 88) float 0/1, piano keys A0..C8 sounding in each "
+                              f"frame; logits: (T, B, 88) each key's log-odds in the next frame; {state}",
+                              check)
+        sampler = _NadeSampler(model.head)
+        extra = {"uniform": torch.rand(steps[0], 2, KEYS), "temperature": torch.ones(1)}
+        axes = {"uniform": {0: "steps", 1: "batch"} if fused else {1: "batch"}, "next_frames": {}}
+        axes["next_frames"] = {0: "steps", 1: "batch"} if fused else {1: "batch"}
+        return step_graph(model, x, "frames", "next_frames",
+                          "frames: (T, B, 88) float 0/1, piano keys A0..C8 sounding in each frame; "
+                          "uniform: (T, B, 88) noise in [0, 1), one draw per key; temperature: (1,) "
+                          "(1 samples the model; near 0 takes each key's likelier value); "
+                          f"next_frames: (T, B, 88) the frame after each one, drawn by the NADE; {state}",
+                          check, sampler=sampler, extra=extra, extra_axes=axes)
+
     def evaluate(self, model, data: Path | None) -> dict:
         if data is None:
             raise UserError("music evaluate: DATA is required")
@@ -384,3 +423,24 @@ def sequence_nll(out, y, mask, representation: str, head=None):
     else:
         nll = F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction="none").sum(-1)
     return (nll * mask_f).sum(), mask.sum()
+
+
+class _NadeSampler(torch.nn.Module):
+    """The NADE's key-by-key draw as tensor operations (exported with the graph): the
+    conditioning output (T, B, 88 + H) and uniform noise (T, B, 88) -> frames (T, B, 88); key i
+    sounds when its noise is below sigmoid(logit_i / temperature), as FrameNADE.sample."""
+
+    def __init__(self, nade):
+        super().__init__()
+        self.nade = nade
+
+    def forward(self, params, uniform, temperature):
+        nade = self.nade
+        b, a = params.float().split([nade.keys, nade.hidden], dim=-1)
+        keys = []
+        for i in range(nade.keys):
+            logit = b[..., i] + (torch.sigmoid(a) * nade.V[i]).sum(-1)
+            on = (uniform[..., i] < torch.sigmoid(logit / temperature)).float()
+            a = a + on.unsqueeze(-1) * nade.W[i]
+            keys.append(on)
+        return torch.stack(keys, dim=-1)

@@ -191,6 +191,19 @@ class LanguageModelTask(Task):
                            generator=torch.Generator().manual_seed(0))
         return {"samples/text": "".join(self.tokenizer.stream(ids, after=""))}
 
+    def export_graph(self, model):
+        """One step (or T steps) of the language model: token ids and state in, next-token
+        logits and state out. Tokenising and sampling stay outside (see the nlp README)."""
+        from rnnsuite.core.export import step_graph
+
+        vocab = len(self.tokenizer)
+        steps = (3, 5) if model.rnn.backend == "fused" else (1, 1)
+        doc = ("tokens: (T, B) int64 token ids of the run's tokenizer (task_state in the metadata); "
+               "h0/c0: (layers, B, hidden) state, zeros to start; logits: (T, B, vocab) "
+               "next-token logits; h1/c1: the state after the last step")
+        return step_graph(model, torch.randint(vocab, (steps[0], 2)), "tokens", "logits", doc,
+                          check_x=torch.randint(vocab, (steps[1], 3)))
+
     def evaluate(self, model, data) -> dict:
         if data is None:
             if self.corpus is None or not self.corpus.test.strip():

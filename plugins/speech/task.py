@@ -349,6 +349,35 @@ class SpeechTask(Task):
         return {"samples/audio": (u.waveform(), 16000),
                 "samples/transcript": f"reference: {u.text}\n\nheard: {text}"}
 
+    def export_graph(self, model):
+        """The acoustic model over whole utterances: normalised log-mel features and their
+        lengths in, per-frame log-probabilities of the units out; time and batch dynamic.
+        Features (LogMel) and decoding (greedy or the lexicon beam search) stay outside."""
+        from rnnsuite.core import ExportGraph
+
+        if model.rnn.backend != "fused":
+            raise UserError(f"speech export: cell {self.config['model']['cell']!r} has no fused "
+                            "kernel, so its time loop cannot be exported; train with lstm or gru")
+        n_mels = int(self.config["data"]["n_mels"])
+
+        def example(lengths):
+            frames = torch.tensor(lengths)
+            feats = torch.randn(len(lengths), max(lengths), n_mels)
+            feats *= (torch.arange(max(lengths))[None, :] < frames[:, None]).unsqueeze(2)
+            return {"feats": feats, "frames": frames}
+
+        units = ", ".join(["<blank>", *self.vocab.units[:3]]) + ", ..."
+        doc = (f"feats: (B, T, {n_mels}) float32 log-mel features, 25 ms windows every 10 ms, "
+               "normalised per utterance (rnnsuite.plugins.speech.features.LogMel), zero past each "
+               "utterance's end; frames: (B,) int64 valid frames of each; log_probs: (T', B, V) "
+               f"log-probabilities of the units per output frame (T' = T / {model.subsample}; unit 0 "
+               f"is the CTC blank, then the run's units: {units}, listed in task_state); "
+               "out_frames: (B,) valid output frames of each")
+        return ExportGraph(model, example([120, 83]), ("log_probs", "out_frames"),
+                           {"feats": {0: "batch", 1: "frames"}, "frames": {0: "batch"},
+                            "log_probs": {0: "out_frames", 1: "batch"}, "out_frames": {0: "batch"}},
+                           example([201, 150, 37]), doc)
+
     def evaluate(self, model, data) -> dict:
         """WER/CER of the configured decoder on `data`, per speaker (and per `group` when the
         manifest has that column), and the real-time factor (processing seconds per second of

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from rnnsuite.core import SequenceModel, StepOutput, Task, UserError
+from rnnsuite.core import ExportGraph, SequenceModel, StepOutput, Task, UserError
 from torch import nn
 
 IMAGE_ROWS = 8  # time steps
@@ -49,6 +49,17 @@ class DigitsClassifier(nn.Module):
     def forward(self, images, state=None):  # images: (B, 8, 8)
         out, state = self.seq(images.transpose(0, 1), state)  # (T=8, B, H)
         return self.head(self.dropout(out[-1])), state  # (B, 10)
+
+
+class LogitsOnly(nn.Module):
+    """The classifier without its state output: what `rnnsuite export` writes."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images):
+        return self.model(images)[0]
 
 
 class DigitsTask(Task):
@@ -100,3 +111,11 @@ class DigitsTask(Task):
     def evaluate(self, model, data):
         metrics = self._score(model, *self.test)
         return {"accuracy": metrics["accuracy"], "loss": metrics["loss"], "samples": len(self.test[1])}
+
+    def export_graph(self, model):
+        """`rnnsuite export`: images (B, 8, 8) in [0, 1] in, class logits (B, 10) out."""
+        return ExportGraph(LogitsOnly(model), {"images": self.test[0][:4]}, ("logits",),
+                           {"images": {0: "batch"}, "logits": {0: "batch"}},
+                           {"images": self.test[0][4:11]},
+                           "images: (B, 8, 8) float32 digit images scaled to [0, 1], rows as time "
+                           "steps; logits: (B, 10) class logits (argmax: the digit)")
