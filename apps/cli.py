@@ -305,8 +305,8 @@ def _typed_keys(domain, config, config_file, overrides, options) -> dict:
 def make_train_command(domain):
     def train(data=None, out=None, resume=False, config_file=None, overrides=(), extend_steps=None,
               extend_schedule="restart", **options):
-        from rnnsuite.core.runner import train_run
-        from rnnsuite.core.runs import RUNS_ROOT, latest_run_dir, next_run_dir
+        from rnnsuite.core.run_lifecycle import train_run
+        from rnnsuite.core.run_folder import RUNS_ROOT, latest_run_dir, next_run_dir
 
         config = build_config(domain, config_file, overrides, **options)
         _apply_data_options(config, domain, options)
@@ -387,7 +387,7 @@ def _attach(fn, option):
 
 def make_evaluate_command(domain):
     def evaluate(run=None, data=None, as_json=False, device="auto", **options):
-        from rnnsuite.core.runner import evaluate_run
+        from rnnsuite.core.run_lifecycle import evaluate_run
 
         data_options = {o.name: options[o.name] for o in domain.cli_options("evaluate")
                         if options.get(o.name) is not None}
@@ -428,7 +428,7 @@ def _flatten(metrics: dict, prefix: str = "") -> dict:
 def make_tune_command(domain):
     def tune(data=None, out=None, trials=20, max_time=0.0, storage=None, study="tune", seed=0,
              config_file=None, overrides=(), as_json=False, **options):
-        from rnnsuite.core.runs import RUNS_ROOT
+        from rnnsuite.core.run_folder import RUNS_ROOT
         from rnnsuite.core.tune import run_study
 
         config = build_config(domain, config_file, overrides)

@@ -87,10 +87,10 @@ def step_graph(model, x: torch.Tensor, input_name: str, output_name: str, doc: s
 
 
 def _run_domain(path: Path):
-    from rnnsuite.core import runs
+    from rnnsuite.core import run_folder
     from rnnsuite.core.plugins import domain_named
 
-    saved = runs.read_run_config(path)
+    saved = run_folder.read_run_config(path)
     return domain_named(saved["domain"]), saved
 
 
@@ -127,7 +127,7 @@ def export_run(run, fmt: str = "onnx", out=None) -> dict:
         raise UserError(f"{path}: run folder not found" if not path.exists() else f"{path}: not a run folder")
     domain, saved = _run_domain(path)
     onnx, ort = onnx_modules()
-    from rnnsuite.core.runner import load_run
+    from rnnsuite.core.run_lifecycle import load_run
 
     loaded = load_run(path, domain, device="cpu")
     model = loaded.model.float().eval()

@@ -113,7 +113,7 @@ def run_study(domain, config: dict, data, folder: Path, trials: int, max_time: f
     worker may add one more) or `max_time` seconds have passed for this worker; returns the
     summary (`tune --json`). A trial whose worker died is failed after a minute without its
     heartbeat and does not count."""
-    from rnnsuite.core.runner import train_run
+    from rnnsuite.core.run_lifecycle import train_run
 
     optuna = optuna_module()
     folder = Path(folder)

@@ -242,7 +242,7 @@ def test_resume_refuses_data_that_is_not_the_runs(in_tmp):
 
 
 def test_data_fingerprint_of_a_folder_follows_its_files_not_the_run_inside(tmp_path):
-    from rnnsuite.core.runner import data_fingerprint
+    from rnnsuite.core.run_lifecycle import data_fingerprint
 
     (tmp_path / "sub").mkdir()
     (tmp_path / "a.mid").write_bytes(b"x" * 10)

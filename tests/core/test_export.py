@@ -35,7 +35,7 @@ def session(path):
 
 
 def loaded(run, domain):
-    from rnnsuite.core.runner import load_run
+    from rnnsuite.core import load_run
 
     return load_run(run, domain, device="cpu")
 

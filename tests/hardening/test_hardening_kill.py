@@ -22,8 +22,8 @@ import pytest
 import torch
 from hardening_helpers import EXAMPLES, cli_env
 from rnnsuite.core.checkpoint import load_weights
-from rnnsuite.core.runner import load_run
-from rnnsuite.core.runs import read_run_config
+from rnnsuite.core.run_lifecycle import load_run
+from rnnsuite.core.run_folder import read_run_config
 
 COMMON = ["--device", "cpu", "--set", "threads=1", "--set", "checkpoint_every=1"]
 SPEECH = ["hidden_size=8", "num_layers=1", "conv_channels=8", "batch_size=4", "n_mels=16",
@@ -239,7 +239,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_zero(tmp_pat
     """Killed after config.json but before any checkpoint: `--resume` starts the saved config
     over (a fresh `train` would refuse the folder), and ends where an uninterrupted run ends."""
     from hardening_helpers import StreamDomain, stream_config
-    from rnnsuite.core.runner import train_run
+    from rnnsuite.core.run_lifecycle import train_run
 
     cfg = stream_config("max_steps=6")
     train_run(StreamDomain(), cfg, out=tmp_path / "full", show_progress=False)

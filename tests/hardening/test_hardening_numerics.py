@@ -8,7 +8,7 @@ import torch
 from hardening_helpers import StreamDomain, StreamTask, stream_config
 from rnnsuite.core import UserError
 from rnnsuite.core.checkpoint import load_weights
-from rnnsuite.core.runner import train_run
+from rnnsuite.core.run_lifecycle import train_run
 from rnnsuite.core.trainer import Callback
 
 

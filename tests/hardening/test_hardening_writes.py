@@ -131,12 +131,12 @@ def test_disk_full_in_the_middle_of_training_keeps_the_last_checkpoint(monkeypat
 
 
 def test_run_folder_that_cannot_be_created_is_one_error_line(monkeypatch, tmp_path, corpus):
-    from rnnsuite.core import runner
+    from rnnsuite.core import run_lifecycle
 
     def no_mkdir(self, *args, **kwargs):
         raise PermissionError(errno.EACCES, "Permission denied", str(self))
 
-    monkeypatch.setattr(runner.Path, "mkdir", no_mkdir)
+    monkeypatch.setattr(run_lifecycle.Path, "mkdir", no_mkdir)
     result = invoke("nlp", "train", corpus, "--out", tmp_path / "denied", "--max-steps", 1, *NLP_TINY)
     assert result.exit_code == 2, result.output
     [error] = error_lines(result.stderr)

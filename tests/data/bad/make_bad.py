@@ -255,7 +255,7 @@ def make_runs():
     from rnnsuite.core.checkpoint import save_weights
     from rnnsuite.core.config import apply_overrides, default_config
     from rnnsuite.core.plugins import get_domains
-    from rnnsuite.core.runner import train_run
+    from rnnsuite.core.run_lifecycle import train_run
 
     base = HERE / "runs"
     if base.exists():

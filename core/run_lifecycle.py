@@ -1,4 +1,4 @@
-"""Driving a domain: create a run, train (or resume) it, load it back, evaluate it."""
+"""A run's life: create it, train (or resume or extend) it, load it back, evaluate it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from rnnsuite.core import runs
+from rnnsuite.core import run_folder
 from rnnsuite.core.checkpoint import atomic_write_json, load_weights, save_weights
 from rnnsuite.core.config import check_config, complete_config
 from rnnsuite.core.device import init_distributed, seed_everything, select_device
@@ -144,7 +144,7 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
     if in_memory and resume:
         raise UserError("--resume needs a run folder")
     if resume:
-        saved = runs.read_run_config(run_dir, domain.name)
+        saved = run_folder.read_run_config(run_dir, domain.name)
         run_config = saved["config"] = complete_config(saved["config"], domain)
         changed = []
         for key, value in typed.items():
@@ -160,7 +160,7 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
         if extend:
             _extend(run_dir, run_config, extend)
             if dist.is_main:   # recorded first: a plain --resume after a kill goes on extending
-                atomic_write_json(run_dir / runs.CONFIG, saved)
+                atomic_write_json(run_dir / run_folder.CONFIG, saved)
     else:
         if dist.is_main and run_dir is not None:
             _refuse_existing_run(run_dir)
@@ -178,7 +178,7 @@ def _extend(run_dir: Path, run_config: dict, extend: dict) -> None:
 
     if extend.get("steps", 0) < 1:
         raise UserError(f"--extend-steps must be at least 1, got {extend.get('steps')}")
-    step, lr = checkpoint_position(run_dir / runs.TRAINER_STATE)
+    step, lr = checkpoint_position(run_dir / run_folder.TRAINER_STATE)
     train = run_config["train"]
     train["extensions"] = [*train.get("extensions", []), {
         "start_step": step, "steps": int(extend["steps"]), "schedule": extend["schedule"],
@@ -194,7 +194,7 @@ def _remove_failed_start(run_dir: Path, fresh_folder: bool) -> None:
     if fresh_folder:
         shutil.rmtree(run_dir, ignore_errors=True)
         return
-    for name in (runs.CONFIG, ".lock", "metrics.csv", "grad_norms.csv"):
+    for name in (run_folder.CONFIG, ".lock", "metrics.csv", "grad_norms.csv"):
         (run_dir / name).unlink(missing_ok=True)
 
 
@@ -204,7 +204,7 @@ def _train_locked(domain, run_config, state, data, run_dir, resume, device, dist
     lock = run_lock(run_dir) if dist.is_main and not in_memory else contextlib.nullcontext()
     with lock:
         new_run = not resume and dist.is_main and run_dir is not None
-        if resume and not runs.has_checkpoint(run_dir):
+        if resume and not run_folder.has_checkpoint(run_dir):
             # killed before its first checkpoint: nothing was trained yet, so start the saved
             # config again from step 0 rather than leave a folder that neither trains nor resumes
             warn(f"{run_dir}: no checkpoint yet (stopped before the first one); starting from step 0")
@@ -216,7 +216,7 @@ def _train_locked(domain, run_config, state, data, run_dir, resume, device, dist
             return _train(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
                           show_progress, saved)
         except Exception:
-            if new_run and not runs.has_checkpoint(run_dir):
+            if new_run and not run_folder.has_checkpoint(run_dir):
                 _remove_failed_start(run_dir, fresh_folder)
             raise
 
@@ -240,7 +240,7 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
         "task_state": task.state_dict(),
     }
     if not resume and dist.is_main and not in_memory:
-        atomic_write_json(run_dir / runs.CONFIG, run_record)
+        atomic_write_json(run_dir / run_folder.CONFIG, run_record)
     seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
     model = task.build_model()
     trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
@@ -251,7 +251,7 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
             model.load_state_dict(trainer.best_weights.state)
         _finalize(task, model)
     else:
-        best = run_dir / runs.WEIGHTS
+        best = run_dir / run_folder.WEIGHTS
         if best.is_file():
             tensors, meta = load_weights(best)
             model.load_state_dict(tensors)
@@ -261,7 +261,7 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
         final_state = task.state_dict()
         if dist.is_main and final_state != run_record.get("task_state"):
             run_record["task_state"] = final_state
-            atomic_write_json(run_dir / runs.CONFIG, run_record)
+            atomic_write_json(run_dir / run_folder.CONFIG, run_record)
     model.eval()
     return LoadedRun(run_dir, run_config, task, model, device, summary)
 
@@ -278,7 +278,7 @@ def _finalize(task, model) -> bool:
 
 def _refuse_existing_run(run_dir: Path) -> None:
     """A fresh training must not write into a folder that already holds a run."""
-    if run_dir.exists() and (runs.has_checkpoint(run_dir) or (run_dir / runs.CONFIG).exists()):
+    if run_dir.exists() and (run_folder.has_checkpoint(run_dir) or (run_dir / run_folder.CONFIG).exists()):
         raise UserError(f"{run_dir}: already holds a run; use --resume to continue it or another --out")
 
 
@@ -295,13 +295,13 @@ def load_run(run, domain, device: str = "auto", data_options: dict | None = None
         from rnnsuite.core.plugins import domain_named
 
         domain = domain_named(domain)
-    path = runs.resolve_run(run, domain.name)
-    saved = runs.read_run_config(path, domain.name)
-    weights = path / runs.WEIGHTS
+    path = run_folder.resolve_run(run, domain.name)
+    saved = run_folder.read_run_config(path, domain.name)
+    weights = path / run_folder.WEIGHTS
     if not weights.is_file():
         raise UserError(f"{path}: run has no trained weights (model.safetensors); train it first")
     config = saved["config"]
-    cfg_path = path / runs.CONFIG
+    cfg_path = path / run_folder.CONFIG
     if not isinstance(config, dict) or not all(isinstance(config.get(s), dict) for s in ("model", "train", "data")):
         raise UserError(f"{cfg_path}: 'config' must hold model, train and data tables")
     if not isinstance(saved.get("task_state"), dict):
