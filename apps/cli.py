@@ -305,8 +305,8 @@ def _typed_keys(domain, config, config_file, overrides, options) -> dict:
 def make_train_command(domain):
     def train(data=None, out=None, resume=False, config_file=None, overrides=(), extend_steps=None,
               extend_schedule="restart", **options):
-        from rnnsuite.core.run_lifecycle import train_run
         from rnnsuite.core.run_folder import RUNS_ROOT, latest_run_dir, next_run_dir
+        from rnnsuite.core.run_lifecycle import train_run
 
         config = build_config(domain, config_file, overrides, **options)
         _apply_data_options(config, domain, options)

@@ -22,8 +22,8 @@ import pytest
 import torch
 from hardening_helpers import EXAMPLES, cli_env
 from rnnsuite.core.checkpoint import load_weights
-from rnnsuite.core.run_lifecycle import load_run
 from rnnsuite.core.run_folder import read_run_config
+from rnnsuite.core.run_lifecycle import load_run
 
 COMMON = ["--device", "cpu", "--set", "threads=1", "--set", "checkpoint_every=1"]
 SPEECH = ["hidden_size=8", "num_layers=1", "conv_channels=8", "batch_size=4", "n_mels=16",
