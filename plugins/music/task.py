@@ -23,11 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from rnnsuite.core import StepOutput, Task, UserError
+from rnnsuite.plugins.music.codecs import CODECS
 from rnnsuite.plugins.music.data import Settings, load_corpus, split_files
-from rnnsuite.plugins.music.events import keys_down, stretch_events, transpose_events
-from rnnsuite.plugins.music.pianoroll import KEYS, transpose_roll
 
 __all__ = ["MusicTask", "sequence_nll"]
 
@@ -43,9 +41,7 @@ class MusicTask(Task):
         self.train_pieces, self.valid_pieces, self.test_pieces = [], [], []
         self.skipped: list[str] = []
         self.state = dict(state or {})
-        if self.representation == "events" and config["model"]["output"] != "auto":
-            raise UserError(f"output={config['model']['output']} is for piano rolls; events are "
-                            "predicted one token at a time (a softmax over the tokens)")
+        self.codec = CODECS[self.representation](config, self.vocab)   # what differs by representation
         if data is not None:
             pieces, self.skipped = load_corpus(data, self.settings, self.use_cache)
             extra = {}
@@ -84,8 +80,7 @@ class MusicTask(Task):
             "test_files": sorted(p.name for p in test),
             "skipped": len(self.skipped),
             # pianoroll generation starts from one of these opening chords
-            "first_frames": [[int(k) + 21 for k in np.flatnonzero(p.data[0])]
-                             for p in train[:64]] if self.representation == "pianoroll" else [],
+            "first_frames": self.codec.first_frames(train),
         }
 
     def state_dict(self) -> dict:
@@ -109,14 +104,13 @@ class MusicTask(Task):
         from rnnsuite.plugins.music.domain import AUTO_REGULARISATION
 
         m = self.config["model"]
-        auto = AUTO_REGULARISATION["nade" if self.frame_output == "nade" else self.representation]
+        auto = AUTO_REGULARISATION["nade" if self.frame_output == "nade" else self.codec.name]
         return {k: float(m[k]) if float(m[k]) >= 0 else auto[k] for k in auto}
 
     @property
     def keys_down_input(self) -> bool:
         """events: the model also reads which keys are down (inputs (T, B, 1 + 128))."""
-        m = self.config["model"]
-        return self.representation == "events" and bool(m["pitch_classes"]) and bool(m["keys_down"])
+        return self.codec.keys_down_input
 
     @property
     def test_fraction(self) -> float:
@@ -130,60 +124,26 @@ class MusicTask(Task):
     @property
     def frame_output(self) -> str:
         """pianoroll: "nade" (the keys of a frame jointly) or "independent"; events: "softmax"."""
-        if self.representation == "events":
-            return "softmax"
-        output = self.config["model"]["output"]
-        return "nade" if output == "auto" else output
+        return self.codec.frame_output
 
     @property
     def input_size(self) -> int:
-        return len(self.vocab) if self.representation == "events" else KEYS
+        return self.codec.input_size
 
     # -- model -------------------------------------------------------------------------------
 
     def build_model(self):
-        from rnnsuite.core import SequenceModel
-
         m = self.config["model"]
         common = dict(hidden_size=m["hidden_size"], num_layers=m["num_layers"],
                       dropout=m["dropout"], backend=m["backend"], **self.regularisation)
-        if self.representation == "events":
-            model = SequenceModel(m["cell"], vocab_size=len(self.vocab),
-                                  embedding_dim=m["embedding_dim"] or None,
-                                  output_size=len(self.vocab), **common)
-            if m["pitch_classes"]:
-                from rnnsuite.plugins.music.model import PitchClassEmbedding, PitchClassHead
-
-                model.encoder = PitchClassEmbedding(self.vocab, model.encoder.embedding_dim,
-                                                    keys_down=self.keys_down_input)
-                model.head = PitchClassHead(model.rnn.output_size, self.vocab)
-        else:
-            model = SequenceModel(m["cell"], input_size=KEYS,
-                                  embedding_dim=m["embedding_dim"] or None, output_size=KEYS,
-                                  **common)
-            if self.frame_output == "nade":
-                from rnnsuite.plugins.music.nade import FrameNADE
-
-                model.head = FrameNADE(model.rnn.output_size, KEYS, int(m["nade_hidden"]))
+        model = self.codec.build_model(common)
         if self.train_pieces and model.head is not None:
             # Start from the training set's unigram statistics (log-probabilities of tokens,
             # log-odds of keys) instead of uniform outputs: the first epochs then learn
             # structure rather than how rare each key is.
             with torch.no_grad():
-                model.head.bias.copy_(torch.from_numpy(self._output_prior()))
+                model.head.bias.copy_(torch.from_numpy(self.codec.output_prior(self.train_pieces)))
         return model
-
-    def _output_prior(self) -> np.ndarray:
-        if self.representation == "events":
-            counts = np.ones(len(self.vocab))
-            for p in self.train_pieces:
-                counts += np.bincount(p.data.astype(np.int64), minlength=len(self.vocab))
-            counts[self.vocab.start] = 1.0
-            return np.log(counts / counts.sum()).astype(np.float32)
-        on = sum(p.data.sum(0).astype(np.float64) for p in self.train_pieces) + 1
-        frames = sum(len(p.data) for p in self.train_pieces) + 2
-        prob = on / frames
-        return np.log(prob / (1 - prob)).astype(np.float32)
 
     # -- training ----------------------------------------------------------------------------
 
@@ -246,43 +206,10 @@ class MusicTask(Task):
         return {"nll": total / max(count, 1), "items": count}
 
     def export_graph(self, model):
-        """One step (or T steps) of the model with its state as inputs and outputs. Events:
-        token ids in, next-token logits out. Piano roll: the frame (88 keys, 0/1) in; with
-        independent keys the next frame's logits out, with the NADE output the next frame
-        itself, drawn key by key inside the graph from `uniform` noise at `temperature`."""
-        from rnnsuite.core.export import step_graph
-
-        fused = model.rnn.backend == "fused"
-        steps = (3, 5) if fused else (1, 1)
-        state = ("h0/c0: (layers, B, hidden) state, zeros to start; h1/c1: the state after the "
-                 "last step")
-        if self.representation == "events":
-            vocab = len(self.vocab)
-            x, check = (torch.randint(vocab, (t, b)) for t, b in zip(steps, (2, 3)))
-            if self.keys_down_input:
-                x, check = (torch.cat([v.unsqueeze(2), torch.randint(2, (*v.shape, 128))], 2)
-                            for v in (x, check))
-                what = "tokens: (T, B, 1 + 128) int64, the token id then the 128 keys down after it"
-            else:
-                what = "tokens: (T, B) int64 event-token ids (the vocabulary is in task_state)"
-            return step_graph(model, x, "tokens", "logits",
-                              f"{what}; logits: (T, B, vocab) next-token logits; {state}", check)
-        x, check = (torch.randint(2, (t, b, KEYS)).float() for t, b in zip(steps, (2, 3)))
-        if self.frame_output != "nade":
-            return step_graph(model, x, "frames", "logits",
-                              "frames: (T, B, 88) float 0/1, piano keys A0..C8 sounding in each "
-                              f"frame; logits: (T, B, 88) each key's log-odds in the next frame; {state}",
-                              check)
-        sampler = _NadeSampler(model.head)
-        extra = {"uniform": torch.rand(steps[0], 2, KEYS), "temperature": torch.ones(1)}
-        axes = {"uniform": {0: "steps", 1: "batch"} if fused else {1: "batch"}, "next_frames": {}}
-        axes["next_frames"] = {0: "steps", 1: "batch"} if fused else {1: "batch"}
-        return step_graph(model, x, "frames", "next_frames",
-                          "frames: (T, B, 88) float 0/1, piano keys A0..C8 sounding in each frame; "
-                          "uniform: (T, B, 88) noise in [0, 1), one draw per key; temperature: (1,) "
-                          "(1 samples the model; near 0 takes each key's likelier value); "
-                          f"next_frames: (T, B, 88) the frame after each one, drawn by the NADE; {state}",
-                          check, sampler=sampler, extra=extra, extra_axes=axes)
+        """One step (or T steps) of the model with its state as inputs and outputs (the codec's:
+        events give next-token logits; piano rolls the next frame's, or with the NADE the next
+        frame itself, drawn inside the graph)."""
+        return self.codec.export_graph(model)
 
     def evaluate(self, model, data: Path | None) -> dict:
         if data is None:
@@ -294,67 +221,36 @@ class MusicTask(Task):
             raise UserError(f"{data}: all {len(pieces)} MIDI files were used to train this run; "
                             "evaluate on files it has not seen")
         result = self.score(model, unseen)
-        unit = "events" if self.representation == "events" else "frames"
         out = {
             "nll": round(result["nll"], 6),
             "representation": self.representation,
             "files": len(unseen),
             "skipped": len(skipped),
             "seen": len(pieces) - len(unseen),
-            unit: result["items"],
+            self.codec.unit: result["items"],
         }
-        if self.representation == "events":
-            out["perplexity"] = round(math.exp(min(result["nll"], 50.0)), 4)
-        return out
+        return {**out, **self.codec.metrics(result["nll"])}
 
     # -- batching ----------------------------------------------------------------------------
 
     def _pad(self, arrays):
-        """Encoded pieces -> inputs, targets, mask, padded to the longest.
-
-        Shape: events x, y (T, B) long (with keys_down x (T, B, 1 + 128) int32: the token, then
-        the keys down after it); pianoroll x, y (T, B, 88) float; mask (T, B) bool.
-        """
-        lengths = [len(a) - 1 for a in arrays]
-        T, B = max(lengths), len(arrays)
-        mask = torch.zeros(T, B, dtype=torch.bool)
-        if self.representation == "events":
-            seq = torch.zeros(T + 1, B, dtype=torch.long)
-            for b, a in enumerate(arrays):
-                seq[: len(a), b] = torch.from_numpy(a.astype(np.int64))
-                mask[: lengths[b], b] = True
-            if self.keys_down_input:  # x (T, B, 1 + 128) int32: token, then the keys down after it
-                down = torch.zeros(T, B, 128, dtype=torch.int32)
-                for b, a in enumerate(arrays):
-                    down[: lengths[b], b] = torch.from_numpy(keys_down(a[:-1], self.vocab).astype(np.int32))
-                return torch.cat([seq[:-1].unsqueeze(2).int(), down], dim=2), seq[1:], mask
-            return seq[:-1], seq[1:], mask
-        seq = torch.zeros(T + 1, B, KEYS)
-        for b, a in enumerate(arrays):
-            seq[: len(a), b] = torch.from_numpy(a.astype(np.float32))
-            mask[: lengths[b], b] = True
-        return seq[:-1], seq[1:], mask
+        """Encoded pieces -> inputs, targets, mask (T, B), padded to the longest (the codec's)."""
+        return self.codec.pad(arrays)
 
     def _augment(self, data: np.ndarray, generator) -> np.ndarray:
         d = self.config["data"]
         limit = int(d["transpose"])
         if limit < 0:
-            limit = 5 if self.representation == "events" else 0
+            limit = self.codec.default_transpose
         if limit > 0:
-            if self.representation == "events":
-                notes = data[data < 256].astype(np.int64) % 128
-                lo_room, hi_room = (int(notes.min()), 127 - int(notes.max())) if len(notes) else (0, 0)
-            else:
-                keys = np.flatnonzero(data.any(axis=0))
-                lo_room, hi_room = (int(keys.min()), KEYS - 1 - int(keys.max())) if len(keys) else (0, 0)
+            lo_room, hi_room = self.codec.transpose_room(data)
             lo, hi = -min(limit, lo_room), min(limit, hi_room)
             shift = lo + int(torch.randint(hi - lo + 1, (), generator=generator))
-            data = (transpose_events(data, shift) if self.representation == "events"
-                    else transpose_roll(data, shift))
+            data = self.codec.transpose(data, shift)
         stretch = float(d["stretch"])
-        if stretch > 0 and self.representation == "events":
+        if stretch > 0 and self.codec.stretch is not None:
             factor = 1.0 + stretch * (2 * float(torch.rand((), generator=generator)) - 1)
-            data = stretch_events(data, factor, self.vocab)
+            data = self.codec.stretch(data, factor)
         return data
 
 
@@ -406,41 +302,7 @@ class _Epoch:
 
 
 def sequence_nll(out, y, mask, representation: str, head=None):
-    """Summed NLL (nats) over the unmasked steps, and their count.
-
-    events: cross-entropy of the next token; pianoroll: -log p(frame), with a FrameNADE `head`
-    the exact joint probability of the frame's keys, otherwise independent Bernoulli per key
-    summed over the 88 keys (either way a frame's NLL is the published per-frame figure).
-    """
-    from rnnsuite.plugins.music.nade import FrameNADE
-
-    mask_f = mask.to(torch.float32)
-    if representation == "events":
-        nll = F.cross_entropy(out.reshape(-1, out.shape[-1]).float(), y.reshape(-1),
-                              reduction="none").view_as(mask_f)
-    elif isinstance(head, FrameNADE):
-        nll = head.nll(out, y)
-    else:
-        nll = F.binary_cross_entropy_with_logits(out.float(), y.float(), reduction="none").sum(-1)
-    return (nll * mask_f).sum(), mask.sum()
-
-
-class _NadeSampler(torch.nn.Module):
-    """The NADE's key-by-key draw as tensor operations (exported with the graph): the
-    conditioning output (T, B, 88 + H) and uniform noise (T, B, 88) -> frames (T, B, 88); key i
-    sounds when its noise is below sigmoid(logit_i / temperature), as FrameNADE.sample."""
-
-    def __init__(self, nade):
-        super().__init__()
-        self.nade = nade
-
-    def forward(self, params, uniform, temperature):
-        nade = self.nade
-        b, a = params.float().split([nade.keys, nade.hidden], dim=-1)
-        keys = []
-        for i in range(nade.keys):
-            logit = b[..., i] + (torch.sigmoid(a) * nade.V[i]).sum(-1)
-            on = (uniform[..., i] < torch.sigmoid(logit / temperature)).float()
-            a = a + on.unsqueeze(-1) * nade.W[i]
-            keys.append(on)
-        return torch.stack(keys, dim=-1)
+    """Summed NLL (nats) over the unmasked steps, and their count: the representation's codec
+    scores each step (events: the next token; piano rolls: the next frame's keys)."""
+    nll = CODECS[representation].step_nll(out, y, head)
+    return (nll * mask.to(torch.float32)).sum(), mask.sum()
