@@ -336,7 +336,8 @@ def make_train_command(domain):
                        + ("on a new cosine from the base rate (warm restart)" if extend_schedule == "restart"
                           else "held at the rate the run reached"), err=True)
         loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()],
-                           resume_overrides=typed if resume else None, extend=extend)
+                           resume_overrides=typed if resume else None, extend=extend,
+                           user_keys=() if resume else tuple(typed))
         s = loaded.summary or {}
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
         faults = "".join(f", {s[k]} {what}" for k, what in (("skipped_steps", "non-finite steps skipped"),

@@ -7,6 +7,7 @@ silently with a default.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import sys
@@ -347,3 +348,86 @@ def load_config_file(config: dict, path: str | Path) -> dict:
         except UserError as exc:
             raise UserError(f"{path}: {exc}") from None
     return config
+
+
+# -- keys a task must honour ------------------------------------------------------------------
+
+#: Core keys that only the domain's Task can act on (core's trainer reads the other train keys
+#: itself): set by the user and never read during a run, they had no effect, and train says so.
+TASK_KEYS = ("model.cell", "model.hidden_size", "model.num_layers", "model.dropout",
+             "model.bidirectional", "model.weight_drop", "model.backend",
+             "train.batch_size", "train.bptt")
+
+
+class ReadLog(dict):
+    """A config section that notes which of its keys were read (`read`). Bulk access (iterating,
+    items, copies) counts as reading every key, so a copy never hides a read; `paused` stops
+    the noting, e.g. while the config is written to config.json."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.read: set = set()
+        self.paused = False
+
+    def _note(self, keys) -> None:
+        if not self.paused:
+            self.read.update(keys)
+
+    def __getitem__(self, key):
+        self._note((key,))
+        return super().__getitem__(key)
+
+    def get(self, key, default=None):
+        self._note((key,))
+        return super().get(key, default)
+
+    def __iter__(self):
+        self._note(super().keys())
+        return super().__iter__()
+
+    def keys(self):
+        self._note(super().keys())
+        return super().keys()
+
+    def items(self):
+        self._note(super().keys())
+        return super().items()
+
+    def values(self):
+        self._note(super().keys())
+        return super().values()
+
+    def copy(self):
+        self._note(super().keys())
+        return dict(super().items())
+
+
+def track_reads(config: dict) -> None:
+    """Make config's model, train and data sections ReadLogs (in place)."""
+    for section in ("model", "train", "data"):
+        if isinstance(config.get(section), dict) and not isinstance(config[section], ReadLog):
+            config[section] = ReadLog(config[section])
+
+
+@contextlib.contextmanager
+def reads_paused(config: dict):
+    """Reads of config's tracked sections inside the block are not noted."""
+    logs = [v for v in config.values() if isinstance(v, ReadLog)]
+    for log in logs:
+        log.paused = True
+    try:
+        yield
+    finally:
+        for log in logs:
+            log.paused = False
+
+
+def unread_task_keys(config: dict, user_keys) -> list:
+    """The TASK_KEYS among `user_keys` ("section.key") that no one read from config."""
+    out = []
+    for key in user_keys:
+        section, _, name = key.partition(".")
+        log = config.get(section)
+        if key in TASK_KEYS and isinstance(log, ReadLog) and name not in log.read:
+            out.append(key)
+    return out

@@ -12,7 +12,13 @@ from pathlib import Path
 import torch
 from rnnsuite.core import run_folder
 from rnnsuite.core.checkpoint import atomic_write_json, load_weights, save_weights
-from rnnsuite.core.config import check_config, complete_config
+from rnnsuite.core.config import (
+    check_config,
+    complete_config,
+    reads_paused,
+    track_reads,
+    unread_task_keys,
+)
 from rnnsuite.core.device import init_distributed, seed_everything, select_device
 from rnnsuite.core.domain import Task
 from rnnsuite.core.errors import UserError, WriteError, warn
@@ -125,14 +131,16 @@ RESUME_KEYS = ("epochs", "max_steps", "max_time", "device", "threads")
 
 def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
               show_progress: bool = True, callbacks=(), resume_overrides: dict | None = None,
-              extend: dict | None = None) -> LoadedRun:
+              extend: dict | None = None, user_keys=()) -> LoadedRun:
     """Train `domain` on `data` into the run folder `out` (None: train in memory, writing no
     files; the returned LoadedRun holds the best model). With `resume`, continue from the
     checkpoint in `out` using the config saved there. `resume_overrides` holds what the user
     typed (`section.key` or a train key: value): the budget (epochs, max_steps, max_time), the
     device and threads are applied; any other key must equal the saved value. `extend`
     ({"steps": N, "schedule": "restart" | "constant"}) continues a finished run for N more steps
-    with that learning-rate schedule (recorded in train.extensions)."""
+    with that learning-rate schedule (recorded in train.extensions). `user_keys` ("section.key")
+    are the keys the user set on a new run: those of core.config.TASK_KEYS that the domain never
+    read get a warning when training ends (they had no effect)."""
     data = _check_data(domain, data)
     typed = {(k if "." in k else f"train.{k}"): v for k, v in (resume_overrides or {}).items()}
     _set_threads(typed.get("train.threads", config["train"].get("threads", 0)))
@@ -168,7 +176,8 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
     check_config(run_config, domain)   # every value, before a folder or file is made
     fresh_folder = run_dir is not None and not run_dir.exists()
     return _train_locked(domain, run_config, state, data, run_dir, resume, device, dist,
-                         callbacks, show_progress, saved if resume else None, fresh_folder)
+                         callbacks, show_progress, saved if resume else None, fresh_folder,
+                         () if resume else tuple(user_keys))
 
 
 def _extend(run_dir: Path, run_config: dict, extend: dict) -> None:
@@ -199,7 +208,7 @@ def _remove_failed_start(run_dir: Path, fresh_folder: bool) -> None:
 
 
 def _train_locked(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
-                  show_progress, saved, fresh_folder) -> LoadedRun:
+                  show_progress, saved, fresh_folder, user_keys=()) -> LoadedRun:
     in_memory = run_dir is None
     lock = run_lock(run_dir) if dist.is_main and not in_memory else contextlib.nullcontext()
     with lock:
@@ -214,7 +223,7 @@ def _train_locked(domain, run_config, state, data, run_dir, resume, device, dist
             _refuse_existing_run(run_dir)
         try:
             return _train(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
-                          show_progress, saved)
+                          show_progress, saved, user_keys)
         except Exception:
             if new_run and not run_folder.has_checkpoint(run_dir):
                 _remove_failed_start(run_dir, fresh_folder)
@@ -222,8 +231,10 @@ def _train_locked(domain, run_config, state, data, run_dir, resume, device, dist
 
 
 def _train(domain, run_config, state, data, run_dir, resume, device, dist, callbacks,
-           show_progress, saved) -> LoadedRun:
+           show_progress, saved, user_keys=()) -> LoadedRun:
     in_memory = run_dir is None
+    if user_keys:
+        track_reads(run_config)   # which of the user's keys the task reads (TASK_KEYS)
     seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
     task = domain.create_task(run_config, data, state)   # bad data: the task's own error first
     if resume:
@@ -240,12 +251,15 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
         "task_state": task.state_dict(),
     }
     if not resume and dist.is_main and not in_memory:
-        atomic_write_json(run_dir / run_folder.CONFIG, run_record)
+        with reads_paused(run_config):
+            atomic_write_json(run_dir / run_folder.CONFIG, run_record)
     seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
     model = task.build_model()
     trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
                       show_progress=show_progress, dist=dist)
     summary = trainer.fit(resume=resume)
+    if dist.is_main:
+        _warn_unread(domain, run_config, user_keys)
     if in_memory:
         if trainer.best_weights.state is not None:
             model.load_state_dict(trainer.best_weights.state)
@@ -264,6 +278,15 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
             atomic_write_json(run_dir / run_folder.CONFIG, run_record)
     model.eval()
     return LoadedRun(run_dir, run_config, task, model, device, summary)
+
+
+def _warn_unread(domain, run_config: dict, user_keys) -> None:
+    import json
+
+    for key in unread_task_keys(run_config, user_keys):
+        section, name = key.split(".", 1)
+        value = json.dumps(dict.get(run_config[section], name))
+        warn(f"{key}={value} was set, but the {domain.name} domain never read it: it had no effect")
 
 
 def _finalize(task, model) -> bool:
