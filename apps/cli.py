@@ -304,7 +304,7 @@ def _typed_keys(domain, config, config_file, overrides, options) -> dict:
 
 def make_train_command(domain):
     def train(data=None, out=None, resume=False, config_file=None, overrides=(), extend_steps=None,
-              extend_schedule="restart", **options):
+              extend_epochs=None, extend_schedule="restart", **options):
         from rnnsuite.core.run_folder import RUNS_ROOT, latest_run_dir, next_run_dir
         from rnnsuite.core.run_lifecycle import train_run
 
@@ -328,11 +328,16 @@ def make_train_command(domain):
                            f"(step {trainer.step}, device {trainer.device})", err=True)
 
         extend = None
-        if extend_steps is not None:
+        if extend_steps is not None and extend_epochs is not None:
+            raise UserError("--extend-steps and --extend-epochs: give one of them")
+        if extend_steps is not None or extend_epochs is not None:
+            flag = "--extend-steps" if extend_steps is not None else "--extend-epochs"
             if not resume:
-                raise UserError("--extend-steps continues a finished run: use it with --resume")
-            extend = {"steps": extend_steps, "schedule": extend_schedule}
-            click.echo(f"Extending {out}: {extend_steps} more steps, learning rate "
+                raise UserError(f"{flag} continues a finished run: use it with --resume")
+            extend = ({"steps": extend_steps} if extend_steps is not None else {"epochs": extend_epochs})
+            extend["schedule"] = extend_schedule
+            amount = f"{extend_steps} more steps" if extend_steps is not None else f"{extend_epochs} more epochs"
+            click.echo(f"Extending {out}: {amount}, learning rate "
                        + ("on a new cosine from the base rate (warm restart)" if extend_schedule == "restart"
                           else "held at the rate the run reached"), err=True)
         loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()],
@@ -362,9 +367,12 @@ def make_train_command(domain):
         click.option("--extend-steps", type=int, metavar="N",
                      help="With --resume: train a finished (or stopped) run N more steps, on the "
                           "schedule --extend-schedule names; recorded in the run's config."),
+        click.option("--extend-epochs", type=int, metavar="N",
+                     help="With --resume: like --extend-steps, N epochs of this run's steps per "
+                          "completed epoch (printed)."),
         click.option("--extend-schedule", type=click.Choice(["restart", "constant"]), default="restart",
                      show_default=True,
-                     help="restart: a new cosine from the base learning rate over the N steps; "
+                     help="restart: a new cosine from the base learning rate over the extension; "
                           "constant: keep the rate the run reached."),
         _data_argument(domain),
     ]

@@ -181,13 +181,23 @@ def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
 
 
 def _extend(run_dir: Path, run_config: dict, extend: dict) -> None:
-    """Record an extension of the saved run: from its checkpoint's step, `steps` more, with the
-    stated schedule; the budget becomes exactly that (no epoch or time limit)."""
+    """Record an extension of the saved run: from its checkpoint's step, `steps` more (or
+    `epochs` more, at the run's steps per completed epoch), with the stated schedule; the budget
+    becomes exactly that (no epoch or time limit)."""
     from rnnsuite.core.trainer_state import checkpoint_position
 
+    step, lr, per_epoch = checkpoint_position(run_dir / run_folder.TRAINER_STATE)
+    if "epochs" in extend:   # N epochs: N x this run's steps per completed epoch
+        if extend["epochs"] < 1:
+            raise UserError(f"--extend-epochs must be at least 1, got {extend['epochs']}")
+        if per_epoch <= 0:
+            raise UserError(f"{run_dir}: the run has not completed an epoch, so an epoch's steps "
+                            "are unknown; extend it with --extend-steps")
+        extend = {**extend, "steps": max(1, round(extend["epochs"] * per_epoch))}
+        print(f"{extend['epochs']} epochs = {extend['steps']} steps ({per_epoch:g} steps per "
+              "epoch so far)", file=sys.stderr)
     if extend.get("steps", 0) < 1:
         raise UserError(f"--extend-steps must be at least 1, got {extend.get('steps')}")
-    step, lr = checkpoint_position(run_dir / run_folder.TRAINER_STATE)
     train = run_config["train"]
     train["extensions"] = [*train.get("extensions", []), {
         "start_step": step, "steps": int(extend["steps"]), "schedule": extend["schedule"],

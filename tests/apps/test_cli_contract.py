@@ -255,3 +255,24 @@ def test_data_fingerprint_of_a_folder_follows_its_files_not_the_run_inside(tmp_p
     assert data_fingerprint(tmp_path, exclude=tmp_path / "run") == first
     (tmp_path / "sub" / "b.mid").write_bytes(b"y" * 6)
     assert data_fingerprint(tmp_path, exclude=tmp_path / "run") != first
+
+
+def test_extend_by_epochs_uses_the_runs_steps_per_epoch(tmp_path):
+    from click.testing import CliRunner
+    from rnnsuite.apps.cli import cli
+
+    run, runner = str(tmp_path / "run"), CliRunner()
+    tiny = ["--set", "hidden_size=8", "--set", "threads=1"]
+    first = runner.invoke(cli, ["digits", "train", "--out", run, "--epochs", "1", *tiny])
+    assert first.exit_code == 0 and "Done: 40 steps (epochs)" in first.stderr, first.output
+    more = runner.invoke(cli, ["digits", "train", "--out", run, "--resume", "--extend-epochs", "2"])
+    assert more.exit_code == 0, more.output
+    assert "2 epochs = 80 steps (40 steps per epoch so far)" in more.stderr
+    assert "Done: 120 steps" in more.stderr
+    both = runner.invoke(cli, ["digits", "train", "--out", run, "--resume", "--extend-epochs", "1",
+                               "--extend-steps", "3"])
+    assert both.exit_code == 2 and both.stderr.strip() == "Error: --extend-steps and --extend-epochs: give one of them"
+    short = str(tmp_path / "short")
+    assert runner.invoke(cli, ["digits", "train", "--out", short, "--max-steps", "3", *tiny]).exit_code == 0
+    early = runner.invoke(cli, ["digits", "train", "--out", short, "--resume", "--extend-epochs", "1"])
+    assert early.exit_code == 2 and "has not completed an epoch" in early.stderr
