@@ -304,7 +304,7 @@ def _typed_keys(domain, config, config_file, overrides, options) -> dict:
 
 def make_train_command(domain):
     def train(data=None, out=None, resume=False, config_file=None, overrides=(), extend_steps=None,
-              extend_epochs=None, extend_schedule="restart", **options):
+              extend_epochs=None, extend_time=None, extend_schedule="restart", **options):
         from rnnsuite.core.run_folder import RUNS_ROOT, latest_run_dir, next_run_dir
         from rnnsuite.core.run_lifecycle import train_run
 
@@ -328,16 +328,17 @@ def make_train_command(domain):
                            f"(step {trainer.step}, device {trainer.device})", err=True)
 
         extend = None
-        if extend_steps is not None and extend_epochs is not None:
-            raise UserError("--extend-steps and --extend-epochs: give one of them")
-        if extend_steps is not None or extend_epochs is not None:
-            flag = "--extend-steps" if extend_steps is not None else "--extend-epochs"
+        given = {k: v for k, v in (("steps", extend_steps), ("epochs", extend_epochs),
+                                   ("seconds", extend_time)) if v is not None}
+        flags = {"steps": "--extend-steps", "epochs": "--extend-epochs", "seconds": "--extend-time"}
+        if len(given) > 1:
+            raise UserError(f"{' and '.join(flags[k] for k in given)}: give one of them")
+        if given:
+            (kind, amount), = given.items()
             if not resume:
-                raise UserError(f"{flag} continues a finished run: use it with --resume")
-            extend = ({"steps": extend_steps} if extend_steps is not None else {"epochs": extend_epochs})
-            extend["schedule"] = extend_schedule
-            amount = f"{extend_steps} more steps" if extend_steps is not None else f"{extend_epochs} more epochs"
-            click.echo(f"Extending {out}: {amount}, learning rate "
+                raise UserError(f"{flags[kind]} continues a finished run: use it with --resume")
+            extend = {kind: amount, "schedule": extend_schedule}
+            click.echo(f"Extending {out}: {amount:g} more {kind}, learning rate "
                        + ("on a new cosine from the base rate (warm restart)" if extend_schedule == "restart"
                           else "held at the rate the run reached"), err=True)
         loaded = train_run(domain, config, data=data, out=out, resume=resume, callbacks=[Announce()],
@@ -370,6 +371,9 @@ def make_train_command(domain):
         click.option("--extend-epochs", type=int, metavar="N",
                      help="With --resume: like --extend-steps, N epochs of this run's steps per "
                           "completed epoch (printed)."),
+        click.option("--extend-time", type=float, metavar="S",
+                     help="With --resume: like --extend-steps, S more seconds of training, the "
+                          "schedule running over them."),
         click.option("--extend-schedule", type=click.Choice(["restart", "constant"]), default="restart",
                      show_default=True,
                      help="restart: a new cosine from the base learning rate over the extension; "

@@ -138,7 +138,8 @@ _betas.bad = [[0.9], [0.9, 1.0]]
 def _extensions(value):
     ok = isinstance(value, list) and all(
         isinstance(e, dict) and e.get("schedule") in ("restart", "constant")
-        and isinstance(e.get("start_step"), int) and isinstance(e.get("steps"), int) and e["steps"] > 0
+        and isinstance(e.get("start_step"), int) and isinstance(e.get("steps"), int)
+        and (e["steps"] > 0 or isinstance(e.get("seconds"), (int, float)) and e["seconds"] > 0)
         for e in value)
     if not ok:
         return "must be a list of extensions written by `train --resume --extend-steps`"

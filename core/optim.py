@@ -46,7 +46,11 @@ def lr_factor(step: int, cfg: dict, total_steps: int, time_fraction: float = 0.0
         e = extensions[-1]
         if e["schedule"] == "constant":
             return e["factor"]      # the rate the run had reached
-        progress_ = min(1.0, (step - e["start_step"]) / max(1, e["steps"]))
+        if e.get("seconds"):        # --extend-time: the cosine runs over the extension's seconds
+            now = time_fraction * cfg["max_time"]
+            progress_ = min(1.0, max(0.0, (now - e["start_elapsed"]) / e["seconds"]))
+        else:
+            progress_ = min(1.0, (step - e["start_step"]) / max(1, e["steps"]))
         floor = cfg["min_lr"]       # a warm restart: a new cosine from the base rate
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress_))
     warm = cfg["warmup_steps"]

@@ -186,7 +186,17 @@ def _extend(run_dir: Path, run_config: dict, extend: dict) -> None:
     becomes exactly that (no epoch or time limit)."""
     from rnnsuite.core.trainer_state import checkpoint_position
 
-    step, lr, per_epoch = checkpoint_position(run_dir / run_folder.TRAINER_STATE)
+    step, lr, per_epoch, elapsed = checkpoint_position(run_dir / run_folder.TRAINER_STATE)
+    train = run_config["train"]
+    factor = lr / train["lr"] if train["lr"] else 0.0
+    if "seconds" in extend:  # a time budget: the schedule runs over the seconds, not steps
+        if not extend["seconds"] > 0:
+            raise UserError(f"--extend-time must be above 0 seconds, got {extend['seconds']}")
+        train["extensions"] = [*train.get("extensions", []), {
+            "start_step": step, "steps": 0, "seconds": float(extend["seconds"]),
+            "start_elapsed": elapsed, "schedule": extend["schedule"], "factor": factor}]
+        train.update(max_steps=0, epochs=0, max_time=elapsed + float(extend["seconds"]))
+        return
     if "epochs" in extend:   # N epochs: N x this run's steps per completed epoch
         if extend["epochs"] < 1:
             raise UserError(f"--extend-epochs must be at least 1, got {extend['epochs']}")
@@ -198,10 +208,9 @@ def _extend(run_dir: Path, run_config: dict, extend: dict) -> None:
               "epoch so far)", file=sys.stderr)
     if extend.get("steps", 0) < 1:
         raise UserError(f"--extend-steps must be at least 1, got {extend.get('steps')}")
-    train = run_config["train"]
     train["extensions"] = [*train.get("extensions", []), {
         "start_step": step, "steps": int(extend["steps"]), "schedule": extend["schedule"],
-        "factor": lr / train["lr"] if train["lr"] else 0.0}]
+        "factor": factor}]
     train.update(max_steps=step + int(extend["steps"]), epochs=0, max_time=0.0)
 
 

@@ -161,9 +161,9 @@ def save_trainer(trainer, path) -> None:
     save_weights(path, tensors, {"format": FORMAT, "trainer": dumps(meta)})
 
 
-def checkpoint_position(path) -> tuple[int, float, float]:
-    """(step, learning rate, steps per completed epoch, 0 when none was completed) at which a
-    saved trainer state stands."""
+def checkpoint_position(path) -> tuple[int, float, float, float]:
+    """(step, learning rate, steps per completed epoch (0 when none was completed), seconds of
+    training) at which a saved trainer state stands."""
     if not path.is_file():
         raise UserError(f"{path.parent}: nothing to extend (no trainer_state.safetensors)")
     _, meta_raw = load_weights(path)
@@ -171,7 +171,8 @@ def checkpoint_position(path) -> tuple[int, float, float]:
         meta = loads(meta_raw["trainer"])
         step, epochs = int(meta["step"]), int(meta["epoch"])
         per_epoch = (step - int(meta["batch_in_epoch"])) / epochs if epochs > 0 else 0.0
-        return step, float(meta["optimizer"]["param_groups"][0]["lr"]), per_epoch
+        return (step, float(meta["optimizer"]["param_groups"][0]["lr"]), per_epoch,
+                float(meta.get("elapsed", 0.0)))
     except (KeyError, ValueError, TypeError, IndexError):
         raise UserError(f"{path}: damaged trainer state, cannot extend the run") from None
 

@@ -276,3 +276,28 @@ def test_extend_by_epochs_uses_the_runs_steps_per_epoch(tmp_path):
     assert runner.invoke(cli, ["digits", "train", "--out", short, "--max-steps", "3", *tiny]).exit_code == 0
     early = runner.invoke(cli, ["digits", "train", "--out", short, "--resume", "--extend-epochs", "1"])
     assert early.exit_code == 2 and "has not completed an epoch" in early.stderr
+
+
+def test_extend_by_time_runs_its_schedule_over_the_seconds(tmp_path):
+    import csv
+    import json
+
+    from click.testing import CliRunner
+    from rnnsuite.apps.cli import cli
+
+    run, runner = str(tmp_path / "run"), CliRunner()
+    first = runner.invoke(cli, ["digits", "train", "--out", run, "--epochs", "1", "--set", "hidden_size=8",
+                                "--set", "threads=1"])
+    assert first.exit_code == 0, first.output
+    more = runner.invoke(cli, ["digits", "train", "--out", run, "--resume", "--extend-time", "4"])
+    assert more.exit_code == 0 and "(max_time)" in more.stderr, more.output
+    train = json.loads((tmp_path / "run" / "config.json").read_text())["config"]["train"]
+    (ext,) = train["extensions"]
+    assert ext["seconds"] == 4.0 and ext["start_step"] == 40 and train["max_time"] == ext["start_elapsed"] + 4
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        lrs = [(int(r["step"]), float(r["value"])) for r in csv.DictReader(f) if r["metric"] == "lr"]
+    base = train["lr"]
+    assert max(lr for step, lr in lrs if step > 40) > 0.3 * base     # restarted from the base rate
+    assert lrs[-1][1] < 0.05 * base                                  # and decayed by the end
+    again = runner.invoke(cli, ["digits", "train", "--out", run, "--resume"])
+    assert again.exit_code == 0 and f"Done: {lrs[-1][0]} steps" in again.stderr  # nothing more

@@ -118,6 +118,9 @@ def test_resume_continues_bit_exact(tmp_path, crash_at):
     rows_split = list(csv.DictReader(open(tmp_path / "split" / "metrics.csv")))
     pick = lambda rows: [(r["step"], r["metric"], r["value"]) for r in rows if r["split"] == "valid"]  # noqa: E731
     assert pick(rows_full) == pick(rows_split)
+    # the resumed log holds each row once (no second lr row at the resume step), as the full one
+    keys = lambda rows: [(r["step"], r["split"], r["metric"]) for r in rows]  # noqa: E731
+    assert keys(rows_split) == keys(rows_full) and len(set(keys(rows_split))) == len(rows_split)
 
 
 def test_saved_weights_are_byte_identical_whatever_the_metadata_order(tmp_path):

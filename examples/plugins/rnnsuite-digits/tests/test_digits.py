@@ -59,7 +59,9 @@ def test_kill_9_then_resume_ends_bit_identical(tmp_path):
         deadline = time.time() + 300
         state = run / "trainer_state.safetensors"
         start = state.stat().st_mtime if state.exists() else 0
-        while time.time() < deadline and (not state.exists() or state.stat().st_mtime == start):
+        # (a run that ends before writing another checkpoint ends the wait too)
+        while (time.time() < deadline and proc.poll() is None
+               and (not state.exists() or state.stat().st_mtime == start)):
             time.sleep(0.02)
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
