@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from rnnsuite.core import StepOutput, Task, UserError, batchify, tbptt_windows, warn
 from rnnsuite.plugins.nlp.data import Corpus, describe_split, load_corpus, read_corpus
 from rnnsuite.plugins.nlp.metrics import lm_metrics
-from rnnsuite.plugins.nlp.tokenizers import build_tokenizer, tokenizer_from_state
+from rnnsuite.plugins.nlp.tokenizers import build_tokenizer, encode_array, tokenizer_from_state
 
 __all__ = ["LanguageModelTask", "build_language_model", "score_text", "score_ids"]
 
@@ -58,7 +58,7 @@ def score_ids(model, ids: list[int], boundary_id: int, streams: int = 1, window:
         return 0.0, 0
     streams = max(1, min(int(streams), n))
     length = -(-n // streams)  # ceil
-    seq = torch.tensor(ids, dtype=torch.long)
+    seq = torch.as_tensor(ids).long()
     targets = torch.full((streams * length,), -100, dtype=torch.long)
     targets[:n] = seq
     inputs = torch.zeros(streams * length, dtype=torch.long)
@@ -127,11 +127,13 @@ class LanguageModelTask(Task):
         return build_language_model(self.config, len(self.tokenizer))
 
     def train_stream(self) -> torch.Tensor:
-        """The training tokens laid out as columns: (N // batch_size, batch_size)."""
+        """The training tokens laid out as columns: (N // batch_size, batch_size), int16 (int32
+        for vocabularies of 32,768 tokens or more): 2 bytes a token, made into int64 a window at
+        a time in `training_step`."""
         if self._train_stream is None:
             if self.corpus is None:
                 raise UserError("nlp: no training text was given")
-            ids = torch.tensor(self.tokenizer.encode(self.corpus.train), dtype=torch.long)
+            ids = torch.from_numpy(encode_array(self.tokenizer, self.corpus.train))
             self._fit_batch_to_text(len(ids))
             self._train_stream = batchify(ids, self.config["train"]["batch_size"])  # (N // B, B)
         return self._train_stream
@@ -166,7 +168,7 @@ class LanguageModelTask(Task):
         yield from tbptt_windows(self.train_stream(), bptt, generator=generator, variable=variable)
 
     def training_step(self, model, batch, hidden) -> StepOutput:
-        inputs, targets = batch  # (k, B) each
+        inputs, targets = (t.long() for t in batch)  # (k, B) each
         logits, hidden = model(inputs, hidden)  # (k, B, V)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
         return StepOutput(loss, hidden=hidden, items=targets.numel())
@@ -175,7 +177,7 @@ class LanguageModelTask(Task):
         if self.corpus is None or not self.corpus.valid.strip():
             return {}
         if self._valid_ids is None:
-            self._valid_ids = self.tokenizer.encode(self.corpus.valid)
+            self._valid_ids = torch.from_numpy(encode_array(self.tokenizer, self.corpus.valid))
         total, tokens = score_ids(model, self._valid_ids, self.tokenizer.boundary_id,
                                   streams=self.config["data"]["eval_streams"])
         metrics = lm_metrics(total, tokens, len(self.corpus.valid))

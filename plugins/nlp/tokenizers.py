@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 
+import numpy as np
 from rnnsuite.core import UserError
 
-__all__ = ["UNK", "EOS", "CharTokenizer", "WordTokenizer", "BpeTokenizer", "TOKENIZERS", "build_tokenizer",
+__all__ = ["UNK", "EOS", "encode_array", "CharTokenizer", "WordTokenizer", "BpeTokenizer", "TOKENIZERS", "build_tokenizer",
            "tokenizer_from_state"]
 
 UNK = "<unk>"
@@ -241,3 +242,45 @@ def tokenizer_from_state(state: dict):
     if cls is None:
         raise UserError(f"config.json: unknown tokenizer {state.get('kind')!r}")
     return cls.from_state(state)
+
+
+#: Characters per piece when `encode_array` walks a long text.
+ENCODE_PIECE = 1 << 20
+
+
+def _piece_end(text: str, at: int) -> int:
+    """The first line start at or after `at` that follows a newline and begins with a visible
+    character (len(text) if none): every tokeniser here encodes the text before and after such
+    a point as it encodes the whole."""
+    while True:
+        nl = text.find("\n", at)
+        if nl < 0 or nl + 1 >= len(text):
+            return len(text)
+        if not text[nl + 1].isspace():
+            return nl + 1
+        at = nl + 1
+
+
+def _char_ids(tokenizer: CharTokenizer, text: str) -> np.ndarray:
+    """CharTokenizer.encode vectorised: code points through a lookup table (unseen: 0)."""
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+    table = np.zeros(max([ord(c) for c in tokenizer.stoi if len(c) == 1] or [0]) + 2, dtype=np.int32)
+    for c, i in tokenizer.stoi.items():
+        if len(c) == 1:
+            table[ord(c)] = i
+    return table[np.minimum(points, len(table) - 1)]
+
+
+def encode_array(tokenizer, text: str, piece: int = ENCODE_PIECE) -> np.ndarray:
+    """`tokenizer.encode(text)` as a compact integer array (int16 for vocabularies under 32,768
+    tokens, else int32), encoded a piece at a time: no Python list of the whole text's tokens
+    (8 bytes a token, plus the list) is ever built."""
+    dtype = np.int16 if len(tokenizer) < 2 ** 15 else np.int32
+    parts, start = [], 0
+    while start < len(text):
+        end = _piece_end(text, start + piece)
+        chunk = text[start:end]
+        ids = _char_ids(tokenizer, chunk) if tokenizer.kind == "char" else tokenizer.encode(chunk)
+        parts.append(np.asarray(ids, dtype=dtype))
+        start = end
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)

@@ -60,3 +60,22 @@ def test_bpe_round_trips_any_text_and_survives_json(sample_text):
     assert len(tok.encode(sample_text)) < len(sample_text) / 1.5  # merges were learnt
     again = tokenizer_from_state(json.loads(json.dumps(tok.state_dict())))
     assert again.encode(sample_text) == tok.encode(sample_text)
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe"])
+def test_encode_array_equals_encode_whatever_the_pieces(kind, sample_text):
+    """The compact array the trainer walks is the plain encoding, cut into pieces anywhere
+    (here every 50 characters), with blank lines, indented lines and characters the training
+    text never held."""
+    import numpy as np
+    from rnnsuite.plugins.nlp.tokenizers import encode_array
+
+    if kind == "bpe":
+        pytest.importorskip("tokenizers")
+    tok = build_tokenizer(kind, sample_text, vocab_size=300)
+    text = sample_text + "\n\n  indented line\n\tthen tab\n\nzéro ∂ new\n" + sample_text[:500] + "no end"
+    for piece in (50, 1 << 20):
+        ids = encode_array(tok, text, piece=piece)
+        assert ids.dtype == np.int16
+        assert ids.tolist() == tok.encode(text), piece
+    assert encode_array(tok, "").tolist() == []
