@@ -514,6 +514,7 @@ def _regularise(data: ForecastData, raw_series: list, dated: bool, freq, fill: s
     """Every series onto the regular grid (data.series), gaps filled or masked; one warning
     per kind of repair."""
     gaps, constant, negative, averaged = {}, [], [], {}
+    grids = {}   # (first, last) -> the date grid: series of one span share it (100,000 series)
     for sid, s, cov in raw_series:
         valid = np.flatnonzero(s.notna().to_numpy())
         if len(valid) == 0:
@@ -522,7 +523,10 @@ def _regularise(data: ForecastData, raw_series: list, dated: bool, freq, fill: s
         s = s.iloc[valid[0] : valid[-1] + 1]
         cov = cov.iloc[valid[0] : valid[-1] + 1] if cov is not None else None
         if dated:
-            grid = pd.date_range(s.index[0], s.index[-1], freq=data.freq)
+            span = (s.index[0], s.index[-1])
+            grid = grids.get(span)
+            if grid is None:
+                grid = grids[span] = pd.date_range(*span, freq=data.freq)
             off_grid = ~pd.DatetimeIndex(s.index).isin(grid)
             if off_grid.any() and not freq:
                 bad = _stamp(s.index[off_grid][0])
