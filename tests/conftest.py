@@ -7,6 +7,14 @@ import pytest
 os.environ.setdefault("RNNSUITE_PROGRESS", "0")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Caches (music tokens, speech features) go to this session's temporary folder, never to
+    the user's ~/.cache; a test that needs a cold cache sets its own."""
+    if "RNNSUITE_CACHE_DIR" not in os.environ:
+        os.environ["RNNSUITE_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
+
 def pytest_configure(config):
     # Tests use tiny models: one intra-op thread is as fast, and it avoids OpenMP threads
     # spin-waiting against each other on a shared 2-core CI machine.

@@ -11,7 +11,6 @@ bytes and the tokeniser settings, so later epochs and later runs parse no MIDI a
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,8 +71,9 @@ class Encoded:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("RNNSUITE_CACHE_DIR") or Path.home() / ".cache" / "rnnsuite"
-    return Path(root) / "music"
+    from rnnsuite.core.disk_cache import cache_dir as domain_cache
+
+    return domain_cache("music")
 
 
 def find_midi_files(path: Path) -> list[Path]:

@@ -1,8 +1,11 @@
 """Labelled speech corpora: a manifest (CSV/TSV `path,text`) or a folder of `x.wav` + `x.txt`.
 
 Loading reads every recording once (in threads: soundfile and soxr release the GIL), resamples
-to 16 kHz mono, normalises the transcript and keeps the waveform as int16 in memory. A file that
-cannot be used is reported on stderr and counted in `Corpus.skipped`; it never stops training.
+to 16 kHz mono and normalises the transcript. Without a feature store the waveform is kept as
+int16 in memory; with one (training), its features go to the store's disk cache and the audio is
+dropped (read again on demand), so that memory does not grow with the corpus, and a recording
+already in the cache is not read at all. A file that cannot be used is reported on stderr and
+counted in `Corpus.skipped`; it never stops training.
 """
 
 from __future__ import annotations
@@ -42,17 +45,28 @@ class Entry:
 class Utterance:
     path: str
     text: str                     # normalised transcript
-    audio: np.ndarray             # int16 (N,) at 16 kHz
+    audio: np.ndarray | None      # int16 (N,) at 16 kHz; None: read from `path` on demand
     speaker: str = ""
     group: str = ""               # the manifest's `group` column: evaluate reports WER per group
     name: str = ""                # Entry.name: the same wherever the corpus is read from
+    samples: int = -1             # N, known without the audio
+    features: object = None       # a FeatureRef when loaded through a feature store
+
+    def __post_init__(self):
+        if self.samples < 0:
+            self.samples = len(self.audio)
 
     @property
     def seconds(self) -> float:
-        return len(self.audio) / SAMPLE_RATE
+        return self.samples / SAMPLE_RATE
 
     def waveform(self) -> np.ndarray:
-        return self.audio.astype(np.float32) / 32768.0
+        pcm = self.audio if self.audio is not None else _pcm(read_audio(self.path))
+        return pcm.astype(np.float32) / 32768.0
+
+
+def _pcm(audio: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
 
 
 @dataclass
@@ -156,7 +170,7 @@ def other_script(text: str) -> str | None:
     return None
 
 
-def _load_one(entry: Entry, min_seconds: float, max_seconds: float):
+def _load_one(entry: Entry, min_seconds: float, max_seconds: float, store=None):
     script = other_script(entry.text)
     if script is not None:
         # never a transcript with words silently dropped
@@ -166,16 +180,28 @@ def _load_one(entry: Entry, min_seconds: float, max_seconds: float):
     if not text:
         return None, (str(entry.path), "empty transcript")
     try:
-        audio = read_audio(entry.path)
-        check_signal(entry.path, audio, min_seconds, max_seconds)
+        # in the store: its audio passed these checks when it was cached (the settings, in the
+        # key, include min and max seconds)
+        hit = store.cached(entry.path) if store is not None else None
+        if hit is None:
+            audio = read_audio(entry.path)
+            check_signal(entry.path, audio, min_seconds, max_seconds)
     except AudioError as exc:
         return None, (str(entry.path), str(exc).split(": ", 1)[-1])
-    seconds = len(audio) / SAMPLE_RATE
+    samples = hit[1] if hit is not None else len(audio)
+    seconds = samples / SAMPLE_RATE
     if len(text) / seconds > MAX_CHARS_PER_SECOND:
         return None, (str(entry.path), f"transcript too long for the audio ({len(text)} "
                       f"characters in {seconds:.2f} s): mislabelled?")
-    pcm = np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
-    return Utterance(str(entry.path), text, pcm, entry.speaker, entry.group, entry.name), None
+    where = (str(entry.path), text)
+    who = {"speaker": entry.speaker, "group": entry.group, "name": entry.name}
+    if hit is not None:
+        return Utterance(*where, None, **who, samples=samples, features=hit[0]), None
+    pcm = _pcm(audio)
+    if store is not None:
+        features = store.make(entry.path, pcm.astype(np.float32) / 32768.0)
+        return Utterance(*where, None, **who, samples=samples, features=features), None
+    return Utterance(*where, pcm, **who), None
 
 
 def report_skipped(skipped, stream=None) -> None:
@@ -185,14 +211,16 @@ def report_skipped(skipped, stream=None) -> None:
 
 
 def load_corpus(data, min_seconds: float = 0.2, max_seconds: float = 30.0, workers: int = 0,
-                report: bool = True) -> Corpus:
-    """Read and check every recording of `data` (manifest or folder)."""
+                report: bool = True, store=None) -> Corpus:
+    """Read and check every recording of `data` (manifest or folder). With a `store`
+    (feature_store.FeatureStore), each utterance gets its features from it (computed and cached
+    if new) and keeps no audio."""
     import os
 
     entries, skipped = read_entries(data)
     workers = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda e: _load_one(e, min_seconds, max_seconds), entries))
+        results = list(pool.map(lambda e: _load_one(e, min_seconds, max_seconds, store), entries))
     corpus = Corpus(skipped=list(skipped))
     for utterance, problem in results:
         if utterance is not None:

@@ -102,6 +102,7 @@ class SpeechDomain(Domain):
                 "f_max": 4000.0,             # features up to 4 kHz: wide band and telephone alike
                 "min_seconds": 0.2,
                 "max_seconds": 20.0,
+                "cache": True,               # features on disk ($RNNSUITE_CACHE_DIR/speech), read a batch at a time
                 "valid_fraction": 0.05,
                 "tempo": [0.9, 1.0, 1.1],    # feature-domain tempo factors drawn per utterance
                 "vtlp": [0.9, 1.1],          # vocal-tract-length warp factor range

@@ -20,7 +20,6 @@ import math
 import sys
 import time
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,7 @@ from rnnsuite.plugins.speech.decode import (
     spelled,
     word_times,
 )
+from rnnsuite.plugins.speech.feature_store import FeatureStore
 from rnnsuite.plugins.speech.features import (
     HOP,
     LogMel,
@@ -81,18 +81,6 @@ def _transcripts(path) -> list[str]:
     return texts
 
 
-def _speech_span(feats: torch.Tensor) -> tuple[int, int]:
-    """(first, last + 1) frame of the speech in log-mels (T, F): the first and last frame whose
-    mean over the bins rises a quarter of the way from the quietest frame's to the loudest's
-    (low enough to keep weak fricatives at the edges)."""
-    energy = feats.float().mean(1)
-    threshold = energy.min() + 0.25 * (energy.max() - energy.min())
-    loud = torch.nonzero(energy > threshold).flatten()
-    if len(loud) == 0:
-        return 0, len(feats)
-    return int(loud[0]), int(loud[-1]) + 1
-
-
 def _is_valid_split(name: str, fraction: float) -> bool:
     # A hash of the path as the manifest writes it, not a random draw: the split is the same on
     # resume and on reruns, from any working directory.
@@ -123,7 +111,10 @@ class SpeechTask(Task):
                 raise UserError("speech: a run needs training data or a saved vocabulary")
             self._choose_lexicon(None)
             return
-        corpus = load_corpus(data, d["min_seconds"], d["max_seconds"])
+        start = time.perf_counter()
+        store = FeatureStore(f"{d['n_mels']}|{d['f_max']}|{d['min_seconds']}|{d['max_seconds']}",
+                             self._wave_features, use_cache=bool(d["cache"]))
+        corpus = load_corpus(data, d["min_seconds"], d["max_seconds"], store=store)
         if not corpus.utterances:
             raise UserError(f"{data}: no usable recordings ({len(corpus.skipped)} skipped)")
         if not state:
@@ -153,15 +144,13 @@ class SpeechTask(Task):
             self.lm = CharNgramLM.estimate(texts, order) if order > 0 else None
         if self.lexicon is None:   # a new run, or a resumed one trained before lexicons
             self._choose_lexicon(texts)
-        start = time.perf_counter()
-        self.features = self._cache_features(self.utterances)
-        self.valid_features = self._cache_features(self.valid)
-        self.speech_spans = [_speech_span(f) for f in self.features]
+        self.features = [u.features for u in self.utterances]    # FeatureRefs: on disk
+        self.valid_features = [u.features for u in self.valid]
         hours = sum(u.seconds for u in self.utterances) / 3600
         print(f"speech: {len(self.utterances)} training utterances ({hours:.2f} h), "
               f"{len(self.valid)} validation, {len(self.skipped)} skipped; "
-              f"{len(self.vocab) - 1} {self.vocab.kind}; features in "
-              f"{time.perf_counter() - start:.0f} s", file=sys.stderr)
+              f"{len(self.vocab) - 1} {self.vocab.kind}; read and features in "
+              f"{time.perf_counter() - start:.0f} s ({store.hits} from the cache)", file=sys.stderr)
 
     def _with_targets(self, utterances):
         """([(utterance, its label sequences to train on)], problems [(path, reason)]).
@@ -185,7 +174,7 @@ class SpeechTask(Task):
                 targets = [self.vocab.encode(alt) for alt in target_alternatives(u.text)]
             else:
                 targets = [self.vocab.encode(u.text)]
-            frames = int(subsampled_lengths(torch.tensor(len(u.audio) // HOP + 1), subsample))
+            frames = int(subsampled_lengths(torch.tensor(u.samples // HOP + 1), subsample))
             need = min(_min_ctc_frames(t) for t in targets)
             if need > int(frames / fastest):
                 problems.append((u.path, f"transcript too long for the audio ({need} CTC "
@@ -195,26 +184,26 @@ class SpeechTask(Task):
                 usable.append((u, targets))
         return usable, problems
 
-    def _cropped(self, i: int, crop) -> torch.Tensor:
-        """Utterance i's cached features (a view) with a random share (`crop`: two fractions)
-        of the silence before and after its speech cut off, keeping at least SILENCE_KEPT
-        frames: the model still hears pauses of every length, and a step spends less time on
-        them."""
-        feats = self.features[i]
-        first, last = self.speech_spans[i]
+    def _crop_bounds(self, i: int, crop) -> tuple[int, int]:
+        """The frames [start, end) of utterance i left when a random share (`crop`: two
+        fractions) of the silence before and after its speech is cut off, keeping at least
+        SILENCE_KEPT frames: the model still hears pauses of every length, and a step spends
+        less time on them. Known without reading the features."""
+        ref = self.features[i]
+        first, last = ref.span
         head = int(crop[0] * max(0, first - SILENCE_KEPT))
-        tail = int(crop[1] * max(0, len(feats) - last - SILENCE_KEPT))
-        return feats[head:len(feats) - tail]
+        tail = int(crop[1] * max(0, ref.frames - last - SILENCE_KEPT))
+        return head, ref.frames - tail
 
-    def _cache_features(self, utterances) -> list:
-        """Normalised log-mels (T, F) in float16, one per utterance, computed in threads."""
-        def one(u):
-            wave = torch.from_numpy(u.waveform())
-            feats, frames = self._features([wave], torch.device("cpu"))
-            return feats[0, :int(frames[0])].half()
+    def _cropped(self, i: int, crop) -> torch.Tensor:
+        """Utterance i's cached features, cropped (`_crop_bounds`)."""
+        start, end = self._crop_bounds(i, crop)
+        return self.features[i].load()[start:end]
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            return list(pool.map(one, utterances))
+    def _wave_features(self, wave: np.ndarray) -> torch.Tensor:
+        """Normalised log-mels (T, F) in float16 of one 16 kHz waveform."""
+        feats, frames = self._features([torch.from_numpy(wave)], torch.device("cpu"))
+        return feats[0, :int(frames[0])].half()
 
     def _choose_lexicon(self, training_texts) -> None:
         """Set the lexicon and word LM from the `lexicon` option: 'off', 'on' (the run's own,
@@ -278,7 +267,8 @@ class SpeechTask(Task):
         low, high = d["vtlp"] or [1.0, 1.0]
         warp = low + (high - low) * torch.rand(n, generator=generator)
         crop = torch.rand(n, 2, generator=generator)
-        lengths = torch.tensor([len(self._cropped(i, c)) for i, c in enumerate(crop.tolist())],
+        lengths = torch.tensor([end - start for start, end in (self._crop_bounds(i, c) for i, c in
+                                                               enumerate(crop.tolist()))],
                                dtype=torch.float64) / tempo
         # Sorting by a jittered length varies batch membership between epochs but keeps the
         # lengths inside a batch close, so little compute goes to padding.
@@ -324,7 +314,7 @@ class SpeechTask(Task):
         size = self.config["train"]["batch_size"]
         for start in range(0, len(order), size):
             chunk = order[start:start + size]
-            feats = [self.valid_features[i].float() for i in chunk]
+            feats = [self.valid_features[i].load().float() for i in chunk]
             frames = torch.tensor([len(f) for f in feats], device=device)
             x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True).to(device)
             log_probs, out_frames = model(x, frames)
@@ -541,7 +531,7 @@ class SpeechTask(Task):
                 padded.float(), lengths)
 
     def _eval_batches(self, utterances):
-        order = sorted(range(len(utterances)), key=lambda i: len(utterances[i].audio))
+        order = sorted(range(len(utterances)), key=lambda i: utterances[i].samples)
         size = self.config["train"]["batch_size"]
         for start in range(0, len(order), size):
             yield [utterances[i] for i in order[start:start + size]]
