@@ -102,7 +102,8 @@ class SpeechDomain(Domain):
                 "f_max": 4000.0,             # features up to 4 kHz: wide band and telephone alike
                 "min_seconds": 0.2,
                 "max_seconds": 20.0,
-                "cache": True,               # features on disk ($RNNSUITE_CACHE_DIR/speech), read a batch at a time
+                "cache": True,               # features cached on disk ($RNNSUITE_CACHE_DIR/speech)
+                "feature_memory_mb": 1024,   # features up to this size are held in memory; beyond, read a batch at a time from the cache
                 "valid_fraction": 0.05,
                 "tempo": [0.9, 1.0, 1.1],    # feature-domain tempo factors drawn per utterance
                 "vtlp": [0.9, 1.1],          # vocal-tract-length warp factor range
@@ -138,6 +139,7 @@ class SpeechDomain(Domain):
                 "n_mels": at_least(1),
                 "f_max": _f_max,
                 "min_seconds": at_least(0),
+                "feature_memory_mb": at_least(0),
                 "max_seconds": at_least(0),  # 0: no limit
                 "valid_fraction": between(0, 1, high_open=True),
                 "tempo": _tempo,

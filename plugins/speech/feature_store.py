@@ -3,6 +3,7 @@ float16, are cached once under $RNNSUITE_CACHE_DIR/speech/ (core.disk_cache: nam
 the file's bytes and the feature settings) and read back a batch at a time. A training run holds,
 per utterance, only its transcript, its length and where its speech starts and ends, so its
 memory does not grow with the hours of audio; a second load of the same corpus reads no audio.
+(The task holds the features in memory after all when they fit in `feature_memory_mb`.)
 
 A cache that cannot be written is not an error: those features stay in memory.
 """
@@ -53,6 +54,9 @@ class FeatureRef:
 
     def __len__(self) -> int:
         return self.frames
+
+    def in_memory(self) -> "FeatureRef":
+        return self if isinstance(self.source, torch.Tensor) else FeatureRef(self.load(), self.frames, self.span)
 
 
 class FeatureStore:

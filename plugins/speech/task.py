@@ -146,6 +146,10 @@ class SpeechTask(Task):
             self._choose_lexicon(texts)
         self.features = [u.features for u in self.utterances]    # FeatureRefs: on disk
         self.valid_features = [u.features for u in self.valid]
+        size_mb = sum(r.frames for r in self.features + self.valid_features) * d["n_mels"] * 2 / 2**20
+        if size_mb <= d["feature_memory_mb"]:   # small enough: in memory, no reading per step
+            self.features = [r.in_memory() for r in self.features]
+            self.valid_features = [r.in_memory() for r in self.valid_features]
         hours = sum(u.seconds for u in self.utterances) / 3600
         print(f"speech: {len(self.utterances)} training utterances ({hours:.2f} h), "
               f"{len(self.valid)} validation, {len(self.skipped)} skipped; "

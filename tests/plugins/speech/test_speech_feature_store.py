@@ -14,7 +14,9 @@ from speech_helpers import EXAMPLES, TINY
 
 def make_task(data, *overrides):
     domain = domain_named("speech")
-    config = build_config(domain, overrides=[*TINY, "valid_fraction=0.2", *overrides])
+    # feature_memory_mb=0: read from the disk cache, as a corpus too large for memory is
+    config = build_config(domain, overrides=[*TINY, "valid_fraction=0.2", "feature_memory_mb=0",
+                                             *overrides])
     return domain.create_task(config, data, None)
 
 
@@ -34,6 +36,7 @@ def test_training_corpus_holds_no_audio_and_its_cached_features_equal_fresh_ones
     everyone = task.utterances + task.valid
     assert len(everyone) == 10 and all(u.audio is None for u in everyone)
     assert len(list(cold_cache.rglob("*.npz"))) == 10
+    assert not any(isinstance(r.source, torch.Tensor) for r in task.features + task.valid_features)
     for u, ref in zip(everyone, task.features + task.valid_features):
         feats = ref.load()
         assert feats.dtype == torch.float16 and len(feats) == ref.frames
@@ -85,3 +88,11 @@ def test_a_damaged_entry_is_made_again_and_an_unwritable_cache_keeps_features_in
     assert torch.equal(memory.features[0].load(), again.features[0].load())
     off = make_task(EXAMPLES / "manifest.csv", "cache=false")
     assert all(isinstance(r.source, torch.Tensor) for r in off.features)
+
+
+def test_features_that_fit_the_memory_budget_are_held_in_memory(cold_cache):
+    on_disk = make_task(EXAMPLES / "manifest.csv")
+    held = make_task(EXAMPLES / "manifest.csv", "feature_memory_mb=1024")
+    assert all(isinstance(r.source, torch.Tensor) for r in held.features + held.valid_features)
+    for a, b in zip(on_disk.features, held.features):
+        assert torch.equal(a.load(), b.load())
