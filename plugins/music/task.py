@@ -237,19 +237,29 @@ class MusicTask(Task):
         """Encoded pieces -> inputs, targets, mask (T, B), padded to the longest (the codec's)."""
         return self.codec.pad(arrays)
 
-    def _augment(self, data: np.ndarray, generator) -> np.ndarray:
+    def _augment_draw(self, data: np.ndarray, generator) -> tuple:
+        """This epoch's augmentation of one piece: (semitones, time factor), each None when
+        that augmentation is off, drawn from `generator` (the same draws in the same order,
+        epoch after epoch, for exact replay)."""
         d = self.config["data"]
         limit = int(d["transpose"])
         if limit < 0:
             limit = self.codec.default_transpose
+        shift = factor = None
         if limit > 0:
             lo_room, hi_room = self.codec.transpose_room(data)
             lo, hi = -min(limit, lo_room), min(limit, hi_room)
             shift = lo + int(torch.randint(hi - lo + 1, (), generator=generator))
-            data = self.codec.transpose(data, shift)
         stretch = float(d["stretch"])
         if stretch > 0 and self.codec.stretch is not None:
             factor = 1.0 + stretch * (2 * float(torch.rand((), generator=generator)) - 1)
+        return shift, factor
+
+    def _augment_apply(self, data: np.ndarray, draw: tuple) -> np.ndarray:
+        shift, factor = draw
+        if shift is not None:
+            data = self.codec.transpose(data, shift)
+        if factor is not None:
             data = self.codec.stretch(data, factor)
         return data
 
@@ -284,17 +294,22 @@ class _Epoch:
             groups += [part[j:j + batch_size] for j in range(0, len(part), batch_size)]
         order = torch.randperm(len(groups), generator=generator).tolist()
         self.groups = [groups[k] for k in order]
-        # Augmentation draws happen here, in a fixed order, so the epoch replays exactly.
-        self.data = {k: task._augment(pieces[k].data, generator) for k in perm}
-        self.windows = [math.ceil((max(len(self.data[k]) for k in g) - 1) / self.bptt)
-                        for g in self.groups]
+        # Augmentation draws happen here, in a fixed order, so the epoch replays exactly; the
+        # augmented pieces are made a group at a time as the epoch reaches them (a stretch is
+        # made here too, for its length, and let go), so no copy of the corpus is held.
+        self.draws = {k: task._augment_draw(pieces[k].data, generator) for k in perm}
+        lengths = {k: len(pieces[k].data) if self.draws[k][1] is None else
+                   len(task._augment_apply(pieces[k].data, (None, self.draws[k][1]))) for k in perm}
+        self.windows = [math.ceil((max(lengths[k] for k in g) - 1) / self.bptt) for g in self.groups]
 
     def __len__(self) -> int:
         return sum(self.windows)
 
     def __iter__(self):
         for group, n in zip(self.groups, self.windows):
-            x, y, mask = self.task._pad([self.data[k] for k in group])
+            pieces = self.task.train_pieces
+            x, y, mask = self.task._pad([self.task._augment_apply(pieces[k].data, self.draws[k])
+                                         for k in group])
             for w in range(n):
                 s = slice(w * self.bptt, (w + 1) * self.bptt)
                 yield {"x": x[s], "y": y[s], "mask": mask[s],
