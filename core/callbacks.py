@@ -125,7 +125,8 @@ class GradNormDiagnostics(Callback):
             write_csv(trainer.run_dir / "grad_norms.csv", self.FIELDS, self.rows)
 
     def on_resume(self, trainer) -> None:
-        self.rows = [r for r in read_csv(trainer.run_dir / "grad_norms.csv") if int(r["step"]) <= trainer.step]
+        self.rows = [r for r in read_csv(trainer.run_dir / "grad_norms.csv")
+                     if int(r["step"]) <= trainer.last_eval_step]   # as the trainer's metrics
 
     def on_train_end(self, trainer) -> None:
         from rnnsuite.core.plots import plot_grad_norms

@@ -1,5 +1,5 @@
 """metrics.csv: one row per (step, split, metric) (a part of the Trainer), written atomically at
-every checkpoint; on resume the rows after the checkpoint's step are dropped."""
+every checkpoint; on resume the rows after the checkpoint's last validation are dropped."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class MetricsLog:
         write_csv(path, FIELDS, self.rows)
 
     def restore(self, path: Path, step: int) -> None:
-        """The saved rows up to `step` (a damaged log is a UserError)."""
+        """The saved rows up to `step`, the checkpoint's last validation (a damaged log is a
+        UserError)."""
         self.rows = [r for r in read_csv(path) if int(r["step"]) <= step]
         try:
             for r in self.rows:

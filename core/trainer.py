@@ -126,7 +126,7 @@ class Trainer:
             self.faults.remember(self.step)
             self._start_time = time.monotonic()
             self._call("on_train_start")
-            self.window.reset()
+            self.window.start = time.monotonic()   # its sums: zero, or the checkpoint's
             self._loop()
             if self.last_eval_step != self.step and self.stop_reason != "non_finite_weights":
                 self._evaluate_and_checkpoint()
@@ -262,6 +262,9 @@ class Trainer:
             # an extension starts here: its schedule, not the finished run's last rate
             for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs):
                 group["lr"] = base * lr_factor(self.step, self.cfg, self.total_steps)
-        self.log.restore(self.run_dir / "metrics.csv", self.step)
+        # every row is logged by a validation: those after the checkpoint's last one are from
+        # validations it does not hold (one at its own step, when a kill came between the log's
+        # write and the trainer state's), and the resumed run logs them again
+        self.log.restore(self.run_dir / "metrics.csv", self.last_eval_step)
         self._call("on_resume")
         self.model.train()

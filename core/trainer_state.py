@@ -151,6 +151,9 @@ def save_trainer(trainer, path) -> None:
         "skipped_steps": trainer.faults.skipped_steps, "rollbacks": trainer.faults.rollbacks,
         "ema_updates": trainer.ema.updates, "elapsed": trainer.elapsed(),
         "last_eval_step": trainer.last_eval_step,
+        # the training loss since the last validation: its first train/loss row after a resume
+        # averages the same steps as an uninterrupted run's
+        "window": [trainer.window.loss_sum.item(), trainer.window.count, trainer.window.items],
         "optimizer": optimizer_to_flat(trainer.optimizer, tensors),
         "scheduler": json_safe(trainer.scheduler.state_dict()),
         "plateau": json_safe(trainer.plateau.state_dict()) if trainer.plateau else None,
@@ -204,6 +207,9 @@ def restore_trainer(trainer, path) -> dict:
         trainer.best_weights.best, trainer.best_weights.bad_evals = meta["best"], meta["bad_evals"]
         trainer.faults.skipped_steps = meta["skipped_steps"]
         trainer.faults.rollbacks = meta.get("rollbacks", 0)
+        if "window" in meta:   # checkpoints before it: the window starts over
+            loss_sum, trainer.window.count, trainer.window.items = meta["window"]
+            trainer.window.loss_sum.fill_(loss_sum)
     except (KeyError, ValueError, RuntimeError, TypeError) as exc:
         raise UserError(f"{path}: checkpoint does not match this run ({' '.join(str(exc).split())[:200]})") from None
     return meta

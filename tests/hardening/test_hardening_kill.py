@@ -255,3 +255,52 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_step_zero(tmp_pat
     resumed, _ = load_weights(tmp_path / "killed" / "model.safetensors")
     assert all(torch.equal(full[k], resumed[k]) for k in full)
     assert not list((tmp_path / "killed").glob(".*.tmp"))
+
+
+class _Crash(Exception):
+    pass
+
+
+class _CrashAt:
+    """A callback that ends the process's training (as a kill would) inside the save at `step`,
+    after metrics.csv was written and before trainer_state: in the validation's save, or in a
+    plain checkpoint's."""
+
+    def __init__(self, step, in_validation):
+        self.step, self.in_validation = step, in_validation
+
+    def __getattr__(self, hook):
+        return lambda *a: None
+
+    def on_save(self, trainer):
+        if trainer.step == self.step and (trainer.last_eval_step == trainer.step) == self.in_validation:
+            raise _Crash
+
+
+def _rows(run):
+    from rnnsuite.core.metrics_log import read_csv
+
+    return [(r["step"], r["split"], r["metric"], r["value"]) for r in read_csv(run / "metrics.csv")
+            if r["metric"] != "items_per_s"]   # wall clock
+
+
+@pytest.mark.parametrize("crash_step, in_validation", [(30, True), (25, False)])
+def test_a_kill_inside_a_save_resumes_to_the_uninterrupted_log(tmp_path, crash_step, in_validation):
+    """(30, True): killed in an epoch-end validation's save after the log was written, with the
+    trainer state of the checkpoint just before it (same step): the resumed run validates again,
+    and its rows are logged once. (25, False): killed in a plain checkpoint's save: the resumed
+    run's first train/loss averages the steps since the last validation, restored ones included."""
+    from hardening_helpers import StreamDomain, stream_config
+    from rnnsuite.core.run_lifecycle import train_run
+
+    cfg = stream_config("epochs=3", "eval_every=0", "checkpoint_every=5")
+    train_run(StreamDomain(), cfg, out=tmp_path / "full", show_progress=False)
+    with pytest.raises(_Crash):
+        train_run(StreamDomain(), stream_config("epochs=3", "eval_every=0", "checkpoint_every=5"),
+                  out=tmp_path / "killed", show_progress=False,
+                  callbacks=[_CrashAt(crash_step, in_validation)])
+    train_run(StreamDomain(), stream_config(), out=tmp_path / "killed", resume=True, show_progress=False)
+    assert _rows(tmp_path / "killed") == _rows(tmp_path / "full")
+    full, _ = load_weights(tmp_path / "full" / "model.safetensors")
+    resumed, _ = load_weights(tmp_path / "killed" / "model.safetensors")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
