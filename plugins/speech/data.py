@@ -170,7 +170,8 @@ def other_script(text: str) -> str | None:
     return None
 
 
-def _load_one(entry: Entry, min_seconds: float, max_seconds: float, store=None):
+def _load_one(entry: Entry, min_seconds: float, max_seconds: float, store=None,
+              keep_audio: bool = True):
     script = other_script(entry.text)
     if script is not None:
         # never a transcript with words silently dropped
@@ -201,7 +202,7 @@ def _load_one(entry: Entry, min_seconds: float, max_seconds: float, store=None):
     if store is not None:
         features = store.make(entry.path, pcm.astype(np.float32) / 32768.0)
         return Utterance(*where, None, **who, samples=samples, features=features), None
-    return Utterance(*where, pcm, **who), None
+    return Utterance(*where, pcm if keep_audio else None, **who, samples=samples), None
 
 
 def report_skipped(skipped, stream=None) -> None:
@@ -211,16 +212,17 @@ def report_skipped(skipped, stream=None) -> None:
 
 
 def load_corpus(data, min_seconds: float = 0.2, max_seconds: float = 30.0, workers: int = 0,
-                report: bool = True, store=None) -> Corpus:
+                report: bool = True, store=None, keep_audio: bool = True) -> Corpus:
     """Read and check every recording of `data` (manifest or folder). With a `store`
     (feature_store.FeatureStore), each utterance gets its features from it (computed and cached
-    if new) and keeps no audio."""
+    if new) and keeps no audio; with keep_audio=False, it keeps only its length (its audio is
+    read again when asked for: memory flat however large the corpus)."""
     import os
 
     entries, skipped = read_entries(data)
     workers = workers or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda e: _load_one(e, min_seconds, max_seconds, store), entries))
+        results = list(pool.map(lambda e: _load_one(e, min_seconds, max_seconds, store, keep_audio), entries))
     corpus = Corpus(skipped=list(skipped))
     for utterance, problem in results:
         if utterance is not None:

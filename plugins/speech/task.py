@@ -377,7 +377,7 @@ class SpeechTask(Task):
         manifest has that column), and the real-time factor (processing seconds per second of
         audio: features, network and decoding, not file reading)."""
         d = self.config["data"]
-        corpus = load_corpus(data, d["min_seconds"], 0.0)
+        corpus = load_corpus(data, d["min_seconds"], 0.0, keep_audio=False)   # read again per batch
         if not corpus.utterances:
             raise UserError(f"{data}: no usable recordings ({len(corpus.skipped)} skipped)")
         if self.vocab.kind == "chars":
@@ -395,9 +395,12 @@ class SpeechTask(Task):
         totals = {"words": ErrorRate(), "chars": ErrorRate()}
         groups: dict = {"by_speaker": {}, "by_group": {}}
         worst = []
-        start = time.perf_counter()
+        elapsed = 0.0
         for batch in self._eval_batches(corpus.utterances):
-            texts = self.recognise(model, [u.waveform() for u in batch], device)
+            waves = [u.waveform() for u in batch]   # read from the files (not timed)
+            start = time.perf_counter()
+            texts = self.recognise(model, waves, device)
+            elapsed += time.perf_counter() - start
             for u, (hyp, _) in zip(batch, texts):
                 rates = [totals["words"], totals["chars"]]
                 for name, key in (("by_speaker", u.speaker), ("by_group", u.group)):
@@ -409,7 +412,6 @@ class SpeechTask(Task):
                     rate.add(u.text.split(), hyp.split()) if i % 2 == 0 else rate.add(u.text, hyp)
                 errors = totals["chars"].errors - before
                 worst.append((errors / max(len(u.text), 1), u.path, u.text, hyp))
-        elapsed = time.perf_counter() - start
         # The utterances the model gets most wrong are where mislabelled files show up.
         for cer, path, ref, hyp in sorted(worst, reverse=True)[:3]:
             if cer >= 0.5:
