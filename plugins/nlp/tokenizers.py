@@ -261,13 +261,19 @@ def _piece_end(text: str, at: int) -> int:
         at = nl + 1
 
 
-def _char_ids(tokenizer: CharTokenizer, text: str) -> np.ndarray:
-    """CharTokenizer.encode vectorised: code points through a lookup table (unseen: 0)."""
-    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+def _char_table(tokenizer: CharTokenizer) -> np.ndarray:
+    """Code point -> token id (0, <unk>, for the unseen; the last entry stands for every code
+    point above the vocabulary's highest)."""
     table = np.zeros(max([ord(c) for c in tokenizer.stoi if len(c) == 1] or [0]) + 2, dtype=np.int32)
     for c, i in tokenizer.stoi.items():
         if len(c) == 1:
             table[ord(c)] = i
+    return table
+
+
+def _char_ids(table: np.ndarray, text: str) -> np.ndarray:
+    """CharTokenizer.encode vectorised: code points through `_char_table`."""
+    points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
     return table[np.minimum(points, len(table) - 1)]
 
 
@@ -276,11 +282,12 @@ def encode_array(tokenizer, text: str, piece: int = ENCODE_PIECE) -> np.ndarray:
     tokens, else int32), encoded a piece at a time: no Python list of the whole text's tokens
     (8 bytes a token, plus the list) is ever built."""
     dtype = np.int16 if len(tokenizer) < 2 ** 15 else np.int32
+    table = _char_table(tokenizer) if tokenizer.kind == "char" else None
     parts, start = [], 0
     while start < len(text):
         end = _piece_end(text, start + piece)
         chunk = text[start:end]
-        ids = _char_ids(tokenizer, chunk) if tokenizer.kind == "char" else tokenizer.encode(chunk)
+        ids = _char_ids(table, chunk) if table is not None else tokenizer.encode(chunk)
         parts.append(np.asarray(ids, dtype=dtype))
         start = end
     return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
