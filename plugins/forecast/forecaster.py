@@ -47,7 +47,8 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
     """Forecast each history `horizon` steps ahead (horizon <= spec.horizon).
 
     Returns one dict of arrays per history: mean, lo80, hi80, lo95, hi95 (each (horizon,)),
-    and `method` ("model", "seasonal_naive" for short series, "constant").
+    `method` ("model", "seasonal_naive" for short series, "constant") and, for the two
+    fallbacks, `reason` (a phrase).
     """
     results: list[dict | None] = [None] * len(histories)
     use_model, short = [], []
@@ -55,9 +56,13 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
         finite = s.values[~np.isnan(s.values)]
         if len(finite) > 0 and np.all(finite == finite[0]):
             c = np.full(horizon, finite[0])
-            results[i] = {k: c.copy() for k in COLUMNS} | {"method": "constant"}
+            results[i] = {k: c.copy() for k in COLUMNS} | {"method": "constant", "reason": "constant history"}
         elif model is None or len(s) < spec.input_size or np.isnan(s.values[-spec.input_size:]).all():
-            results[i] = dict(seasonal_naive(s.values, horizon, spec.season), method="seasonal_naive")
+            reason = ("no model could be trained" if model is None else
+                      f"shorter than the input window ({len(s)} < {spec.input_size} points)"
+                      if len(s) < spec.input_size else "input window all missing")
+            results[i] = dict(seasonal_naive(s.values, horizon, spec.season), method="seasonal_naive",
+                              reason=reason)
             if model is not None:
                 short.append(s.id)
         else:
@@ -74,7 +79,8 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
 
 
 def forecast_table(data: ForecastData, results: list[dict], horizon: int) -> pd.DataFrame:
-    """The forecast as rows series_id, date, mean, lo80, hi80, lo95, hi95."""
+    """The forecast as rows series_id, date, mean, lo80, hi80, lo95, hi95; `attrs["methods"]`
+    holds how each series was forecast: [(series_id, method, reason or None)]."""
     frames = []
     for s, r in zip(data.series, results):
         frames.append(pd.DataFrame({
@@ -82,7 +88,9 @@ def forecast_table(data: ForecastData, results: list[dict], horizon: int) -> pd.
             "date": future_index(s, horizon, data.freq, data.step),
             **{k: r[k] for k in COLUMNS},
         }))
-    return pd.concat(frames, ignore_index=True)
+    table = pd.concat(frames, ignore_index=True)
+    table.attrs["methods"] = [(s.id, r.get("method", "model"), r.get("reason")) for s, r in zip(data.series, results)]
+    return table
 
 
 def _cut(s: Series, end: int) -> Series:

@@ -1,4 +1,5 @@
-"""Forecast accuracy: sMAPE (M3 definition), MASE, MAE, RMSE and interval coverage.
+"""Forecast accuracy: sMAPE (M3 definition), MASE, MAE, RMSE, interval coverage and the scaled
+pinball loss of the quantiles the bands stand for.
 
 Pure numpy. Missing actuals (NaN) are skipped everywhere.
 """
@@ -7,7 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["smape", "mase_scale", "mase", "mae", "rmse", "coverage", "summarize"]
+__all__ = ["smape", "mase_scale", "mase", "mae", "rmse", "coverage", "pinball", "scaled_pinball",
+           "BAND_QUANTILES", "summarize"]
+
+#: The quantile each forecast column stands for (the 80% and 95% central bands, the median).
+BAND_QUANTILES = {"lo95": 0.025, "lo80": 0.1, "mean": 0.5, "hi80": 0.9, "hi95": 0.975}
 
 
 def smape(actual, forecast) -> float:
@@ -66,20 +71,47 @@ def coverage(actual, lower, upper) -> float:
     return float(np.mean((lo[ok] <= y[ok]) & (y[ok] <= hi[ok])))
 
 
+def pinball(actual, columns: dict) -> float:
+    """Mean pinball (quantile) loss over the five BAND_QUANTILES columns and every point.
+
+    `columns` maps lo95, lo80, mean, hi80, hi95 to forecasts; `mean` counts as the median.
+    Missing actuals are skipped.
+    """
+    y = np.asarray(actual, dtype=float).ravel()
+    ok = ~np.isnan(y)
+    if not ok.any():
+        return float("nan")
+    losses = []
+    for name, q in BAND_QUANTILES.items():
+        diff = y[ok] - np.asarray(columns[name], dtype=float).ravel()[ok]
+        losses.append(np.maximum(q * diff, (q - 1) * diff))
+    return float(np.mean(losses))
+
+
+def scaled_pinball(actual, columns: dict, history, season: int = 1) -> float:
+    """`pinball` over `mase_scale(history, season)`: a scale-free score of the whole forecast
+    distribution (its median part is half the MASE), comparable across series as MASE is."""
+    return pinball(actual, columns) / mase_scale(history, season)
+
+
 def summarize(windows: list[dict], season: int) -> dict:
     """Pool the metrics of several forecast windows (series x origins).
 
     Each window is a dict with `actual`, `history`, `mean`, `lo80`, `hi80`, `lo95`, `hi95`
-    (arrays). sMAPE, MAE, RMSE and coverage pool every forecast point; MASE averages the
-    per-window MASE, as the M4 competition does (windows of constant history are left out).
+    (arrays). sMAPE, MAE, RMSE and coverage pool every forecast point; MASE and the scaled
+    pinball loss average the per-window figures, as the M4 competition does (windows of
+    constant history are left out).
     """
     if not windows:
         nan = float("nan")
-        return {"smape": nan, "mase": nan, "mae": nan, "rmse": nan, "coverage80": nan, "coverage95": nan}
+        return {"smape": nan, "mase": nan, "mae": nan, "rmse": nan, "coverage80": nan, "coverage95": nan,
+                "pinball": nan}
     cat = {k: np.concatenate([np.asarray(w[k], dtype=float).ravel() for w in windows])
            for k in ("actual", "mean", "lo80", "hi80", "lo95", "hi95")}
     scaled = [mase(w["actual"], w["mean"], w["history"], season) for w in windows]
     scaled = [s for s in scaled if np.isfinite(s)]
+    quantile = [scaled_pinball(w["actual"], w, w["history"], season) for w in windows]
+    quantile = [s for s in quantile if np.isfinite(s)]
     return {
         "smape": smape(cat["actual"], cat["mean"]),
         "mase": float(np.mean(scaled)) if scaled else float("nan"),
@@ -87,6 +119,7 @@ def summarize(windows: list[dict], season: int) -> dict:
         "rmse": rmse(cat["actual"], cat["mean"]),
         "coverage80": coverage(cat["actual"], cat["lo80"], cat["hi80"]),
         "coverage95": coverage(cat["actual"], cat["lo95"], cat["hi95"]),
+        "pinball": float(np.mean(quantile)) if quantile else float("nan"),
     }
 
 

@@ -19,7 +19,7 @@ from rnnsuite.plugins.forecast.data import (
     normalize_freq,
     season_for_freq,
 )
-from rnnsuite.plugins.forecast.windows import Scaler, TrainingWindows, WindowSpec
+from rnnsuite.plugins.forecast.windows import Scaler, TrainingWindows, WindowSpec, detect_season
 
 __all__ = ["ForecastTask", "TooShortError", "choose_sizes"]
 
@@ -34,7 +34,10 @@ SMALL_DATA_WINDOWS = 2000
 
 def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
     """Window sizes from the config, or from the data where the config says 0."""
-    season = int(cfg.get("season") or season_for_freq(data.freq))
+    season = int(cfg.get("season") or 0)
+    if not season:  # from the frequency; integer steps: detected from the data, or 1
+        season = season_for_freq(data.freq) if data.freq is not None else detect_season(
+            [s.values for s in data.series])
     horizon = int(cfg.get("horizon") or horizon_for_freq(data.freq))
     if horizon < 1:
         raise UserError(f"--horizon must be at least 1, got {horizon}")
@@ -47,8 +50,8 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
         # Two seasons and two horizons of context, but no more than half the typical series.
         input_size = max(min(max(2 * season, 2 * horizon, 8), median // 2), min(4, median))
     anchor = cfg["anchor"]
-    if anchor not in ("auto", "level", "seasonal_naive"):
-        raise UserError(f"data.anchor must be auto, level or seasonal_naive, not {anchor!r}")
+    if anchor not in ("auto", "level", "theta", "seasonal_naive"):
+        raise UserError(f"data.anchor must be auto, level, theta or seasonal_naive, not {anchor!r}")
     if anchor == "auto":
         # Few training windows: start from the seasonal-naive forecast (on examples/sales.csv,
         # 5 series, held-out sMAPE 12.2 against 13.5 from the level); many: from the level
@@ -156,7 +159,7 @@ class ForecastTask(Task):
 
     @property
     def num_features(self) -> int:
-        return 2 + int(self.spec.seasonal) + self.num_calendar + len(self.covariate_names)
+        return 2 + int(self.spec.seasonal) + 2 * int(self.spec.theta) + self.num_calendar + len(self.covariate_names)
 
     def build_model(self):
         from rnnsuite.plugins.forecast.model import ForecastNet

@@ -14,6 +14,10 @@ level of ES-RNN):
 3. A per-window level: the mean of the (deseasonalised) ``u`` over the last season of the
    input window is subtracted from the inputs and the targets, so the network sees shapes,
    not levels.
+4. With ``anchor = "theta"`` the targets are offsets from the Theta method's forecast of the
+   deseasonalised ``u`` instead of from the level: simple exponential smoothing with drift half
+   the linear trend's slope (Hyndman & Billah 2003), from the history up to the window's end
+   only. Its start and drift are two more inputs.
 
 Training windows are rows of one strided view (``Tensor.unfold``) over all series laid end to
 end, so making them copies nothing::
@@ -30,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from rnnsuite.plugins.forecast.data import ForecastData, Series, calendar_features
 
-__all__ = ["Scaler", "WindowSpec", "seasonal_indices", "seasonal_component", "window_features",
+__all__ = ["Scaler", "WindowSpec", "seasonal_indices", "detect_season", "theta_path", "seasonal_component", "window_features",
            "history_window", "stacked_inputs",
            "TrainingWindows"]
 
@@ -90,13 +94,18 @@ class WindowSpec:
     input_size: int
     horizon: int
     season: int
-    anchor: str = "level"  # what the network's outputs are added to: "level" or "seasonal_naive"
-    deseasonalize: bool = False  # remove each series' seasonal indices (level anchor only)
+    anchor: str = "level"  # what the network's outputs are added to: level, theta or seasonal_naive
+    deseasonalize: bool = False  # remove each series' seasonal indices (level and theta anchors)
 
     @property
     def seasonal(self) -> bool:
         """Whether windows carry a seasonal component (an extra input feature)."""
-        return self.deseasonalize and self.season > 1 and self.anchor == "level"
+        return self.deseasonalize and self.season > 1 and self.anchor in ("level", "theta")
+
+    @property
+    def theta(self) -> bool:
+        """Whether windows carry the Theta forecast's start and drift (two extra input features)."""
+        return self.anchor == "theta"
 
     @property
     def level_size(self) -> int:
@@ -144,17 +153,100 @@ def seasonal_indices(u: np.ndarray, season: int) -> np.ndarray:
     return out - out.mean()
 
 
+#: Periods `detect_season` considers for integer time steps: quarters, days of a week, months,
+#: hours of a day, weeks of a year.
+SEASON_CANDIDATES = (4, 7, 12, 24, 52)
+
+
+def detect_season(series: list, candidates=SEASON_CANDIDATES, min_share: float = 0.3) -> int:
+    """The seasonal period of a collection of series without dates, or 1 (none).
+
+    For each candidate m (those at least half the series are three seasons long for) the share
+    of series whose first differences (of the log where positive) have a significantly positive
+    autocorrelation at lag m (one-sided 95%: r_m > 1.645 / sqrt(n)); chance alone passes 5%.
+    The smallest m within 3/4 of the best share wins if that share reaches `min_share`, so a
+    multiple of the season (24 for monthly data) does not beat the season itself. On M3 without
+    dates: monthly 12 (42% of the series), quarterly 4 (42%), yearly and other 1 (best 3% and 15%).
+    """
+    diffs = []
+    for values in series:
+        v = np.asarray(values, dtype=np.float64)
+        v = v[~np.isnan(v)]
+        if len(v) < 3:
+            continue
+        diffs.append(np.diff(np.log(v) if (v > 0).all() else v))
+    shares = {}
+    for m in candidates:
+        usable = [d for d in diffs if len(d) >= 3 * m]
+        if not usable or len(usable) * 2 < len(diffs):
+            continue
+        hits = 0
+        for d in usable:
+            x = d - d.mean()
+            denom = float(x @ x)
+            hits += denom > 0 and float(x[m:] @ x[:-m]) / denom > _SEASONALITY_Z / np.sqrt(len(d))
+        shares[m] = hits / len(usable)
+    if not shares or max(shares.values()) < min_share:
+        return 1
+    best = max(shares.values())
+    return min(m for m, share in shares.items() if share >= 0.75 * best)
+
+
+#: Smoothing parameters `theta_path` chooses from (by one-step squared error).
+_ALPHAS = np.linspace(0.05, 1.0, 20)
+
+
+def theta_path(d: np.ndarray) -> np.ndarray:
+    """The Theta method's forecast from every point of a (deseasonalised) series. Shape: (n, 2).
+
+    Row t is (start, drift) of the forecast made after observing d[0..t]: the h-step forecast
+    is start + (h - 1) x drift. That is simple exponential smoothing (level l_t, smoothing
+    parameter alpha chosen over the whole of `d` by one-step squared error) plus drift b_t / 2,
+    b_t the least-squares slope of d[0..t]: start = l_t + b_t / 2 x (1/alpha - (1 - alpha)^(t+1)
+    / alpha), the SES-with-drift form of Theta (Hyndman & Billah 2003). The slope uses the
+    points up to t only; gaps are interpolated.
+    """
+    from scipy.signal import lfilter
+
+    d = np.asarray(d, dtype=np.float64)
+    n = len(d)
+    out = np.zeros((n, 2))
+    ok = ~np.isnan(d)
+    if not ok.any():
+        return out
+    if not ok.all():
+        idx = np.arange(n)
+        d = np.interp(idx, idx[ok], d[ok])
+    best, levels, alpha = np.inf, d, 1.0
+    for a in _ALPHAS:
+        lv = lfilter([a], [1.0, a - 1.0], d, zi=[(1.0 - a) * d[0]])[0]  # l_0 = d_0
+        sse = float(np.sum((d[1:] - lv[:-1]) ** 2))
+        if sse < best - 1e-12:
+            best, levels, alpha = sse, lv, a
+    t = np.arange(n, dtype=np.float64)
+    k = t + 1
+    st, sd, stt, std_ = np.cumsum(t), np.cumsum(d), np.cumsum(t * t), np.cumsum(t * d)
+    var = stt - st * st / k
+    slope = np.where(var > 0, (std_ - st * sd / k) / np.where(var > 0, var, 1.0), 0.0)
+    drift = slope / 2
+    out[:, 0] = levels + drift * (1.0 / alpha - (1.0 - alpha) ** k / alpha)
+    out[:, 1] = drift
+    return out
+
+
 def seasonal_component(indices: np.ndarray, start: int, length: int) -> np.ndarray:
     """The indices laid over positions start .. start + length - 1 of their series. (length,)"""
     m = len(indices)
     return np.asarray(indices, dtype=np.float64)[(start + np.arange(length)) % m]
 
 
-def anchor_values(u, level, spec: WindowSpec, seasonal_future=None):
+def anchor_values(u, level, spec: WindowSpec, seasonal_future=None, theta=None):
     """What the network's outputs are offsets from, per horizon step. Shape: (B, H).
 
     "level": the window's level at every step, plus the seasonal component of the target
-    steps `seasonal_future` (B, H) when the windows are deseasonalised. "seasonal_naive": the
+    steps `seasonal_future` (B, H) when the windows are deseasonalised. "theta": the Theta
+    forecast from `theta` (B, 2) = (start, drift), `theta_path`'s row at the window's last
+    point, plus the seasonal component likewise. "seasonal_naive": the
     value one season before each target step (the last value when the window is shorter than a season), so an all-zero
     output is the seasonal-naive forecast, a strong start when data are few.
     """
@@ -162,8 +254,12 @@ def anchor_values(u, level, spec: WindowSpec, seasonal_future=None):
 
     B, L = u.shape
     H, m = spec.horizon, spec.season
-    if spec.anchor == "level":
-        base = level[:, None].expand(B, H)
+    if spec.anchor in ("level", "theta"):
+        if spec.anchor == "theta":
+            steps = torch.arange(H, device=u.device, dtype=theta.dtype)
+            base = theta[:, :1] + theta[:, 1:] * steps
+        else:
+            base = level[:, None].expand(B, H)
         return base + seasonal_future if seasonal_future is not None else base
     if spec.anchor != "seasonal_naive":
         raise ValueError(f"unknown anchor {spec.anchor!r}")
@@ -173,7 +269,7 @@ def anchor_values(u, level, spec: WindowSpec, seasonal_future=None):
     return torch.where(torch.isnan(base), level[:, None].expand(B, H), base)
 
 
-def window_features(u, calendar=None, covariates=None, level_size: int = 1, seasonal=None):
+def window_features(u, calendar=None, covariates=None, level_size: int = 1, seasonal=None, theta=None):
     """Normalised model inputs for a batch of windows.
 
     Args:
@@ -181,9 +277,11 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1, seas
         calendar: (B, L, k) calendar features or None.
         covariates: (B, L, C) scaled covariates or None.
         seasonal: (B, L) seasonal component of u, removed before the level, or None.
+        theta: (B, 2) the Theta forecast's (start, drift) at the window's end, or None.
     Returns:
         x: (L, B, F) inputs: value minus seasonal component and level (0 where missing),
-            missing flag, [seasonal component], calendar, covariates.
+            missing flag, [seasonal component], [Theta start minus level, drift x L, the same
+            at every step], calendar, covariates.
         level: (B,) the level that was subtracted.
     """
     import torch
@@ -202,6 +300,11 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1, seas
     parts = [centred[..., None], missing.to(u.dtype)[..., None]]  # (B, L, 1) each
     if seasonal is not None:
         parts.append(seasonal.to(u.dtype)[..., None])
+    if theta is not None:
+        L = u.shape[1]
+        theta = theta.to(u.dtype)
+        summary = torch.stack([theta[:, 0] - level, theta[:, 1] * L], dim=1)  # (B, 2)
+        parts.append(summary[:, None, :].expand(-1, L, -1))
     if calendar is not None and calendar.shape[-1]:
         parts.append(calendar.to(u.dtype))
     if covariates is not None and covariates.shape[-1]:
@@ -212,16 +315,17 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1, seas
 
 def history_window(s, end: int, scaler: Scaler, spec: WindowSpec, freq) -> dict:
     """What the network reads to forecast series `s` from point `end` on, from the points before
-    it only: u (L,) scaled values, seasonal (L + H,) or None, calendar (L, C), covariates (L, K)
-    or None, and the series' scale."""
+    it only: u (L,) scaled values, seasonal (L + H,) or None, theta (2,) or None, calendar
+    (L, C), covariates (L, K) or None, and the series' scale."""
     from rnnsuite.plugins.forecast.data import calendar_features
 
     L, H = spec.input_size, spec.horizon
     scale = scaler.scale_for(s)
     u = scaler.forward(s.values[:end], scale)
+    seasonal = seasonal_component(seasonal_indices(u, spec.season), 0, end + H) if spec.seasonal else None
     return {"u": u[end - L:], "scale": scale,
-            "seasonal": (seasonal_component(seasonal_indices(u, spec.season), end - L, L + H)
-                         if spec.seasonal else None),
+            "seasonal": seasonal[end - L:] if seasonal is not None else None,
+            "theta": theta_path(u - seasonal[:end] if seasonal is not None else u)[-1] if spec.theta else None,
             "calendar": calendar_features(s.time[end - L:end], freq),
             "covariates": _standardise(s.covariates[:end])[end - L:] if s.covariates is not None else None}
 
@@ -237,10 +341,10 @@ def stacked_inputs(windows: list, spec: WindowSpec, dtype, device=None):
         return torch.tensor(np.stack([w[key] for w in windows]), dtype=dtype, device=device)
 
     L = spec.input_size
-    u, sw = stack("u"), stack("seasonal")
+    u, sw, theta = stack("u"), stack("seasonal"), stack("theta")
     x, level = window_features(u, stack("calendar"), stack("covariates"), spec.level_size,
-                               None if sw is None else sw[:, :L])
-    return x, anchor_values(u, level, spec, None if sw is None else sw[:, L:])
+                               None if sw is None else sw[:, :L], theta)
+    return x, anchor_values(u, level, spec, None if sw is None else sw[:, L:], theta)
 
 
 class TrainingWindows:
@@ -257,15 +361,20 @@ class TrainingWindows:
 
         L, H = spec.input_size, spec.horizon
         self.spec = spec
-        values, seas, cal, cov, starts, owner = [], [], [], [], [], []
+        values, seas, thetas, cal, cov, starts, owner = [], [], [], [], [], [], []
         offset = 0
         for i, s in enumerate(data.series):
             end = ends.get(s.id, len(s))
             u = scaler.forward(s.values[:end], scaler.scale_for(s))
             n = len(u)
             values.append(np.concatenate([u, np.full(H, np.nan)]))
+            component = None
             if spec.seasonal:  # indices from the training part only, laid over its targets too
-                seas.append(seasonal_component(seasonal_indices(u, spec.season), 0, n + H))
+                component = seasonal_component(seasonal_indices(u, spec.season), 0, n + H)
+                seas.append(component)
+            if spec.theta:  # the forecast from each point, from the points up to it
+                path = theta_path(u - component[:n] if component is not None else u)
+                thetas.append(np.concatenate([path, np.zeros((H, 2))]))
             c = calendar_features(s.time[:end], data.freq) if n else np.zeros((0, 0))
             cal.append(np.concatenate([c, np.zeros((H, c.shape[1]))]) if n else c)
             if s.covariates is not None:
@@ -284,6 +393,7 @@ class TrainingWindows:
         #: index (into data.series) of the series each window belongs to
         self.series_of = torch.tensor(np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64), dtype=torch.long)
         self.seasonal = torch.tensor(np.concatenate(seas), dtype=torch.float32) if seas else None
+        self.theta = torch.tensor(np.concatenate(thetas), dtype=torch.float32) if thetas else None
         # (num_positions, L + H) view, no copy
         self._value_windows = self.values.unfold(0, L + H, 1) if len(self.values) >= L + H else self.values[:0, None]
         self._cal_windows = self.calendar.unfold(0, L, 1) if len(self.values) >= L else None  # (N, k, L)
@@ -301,9 +411,10 @@ class TrainingWindows:
         cal = self._cal_windows[start].transpose(1, 2) if self._cal_windows is not None else None
         cov = self._cov_windows[start].transpose(1, 2) if self._cov_windows is not None else None
         sw = self._seas_windows[start] if self._seas_windows is not None else None  # (B, L + H)
+        theta = self.theta[start + L - 1] if self.theta is not None else None  # (B, 2) at the last input
         x, level = window_features(w[:, :L], cal, cov, self.spec.level_size,
-                                   None if sw is None else sw[:, :L])
-        base = anchor_values(w[:, :L], level, self.spec, None if sw is None else sw[:, L:])
+                                   None if sw is None else sw[:, :L], theta)
+        base = anchor_values(w[:, :L], level, self.spec, None if sw is None else sw[:, L:], theta)
         return {"x": x, "target": w[:, L:] - base}
 
     def sampling_weights(self):

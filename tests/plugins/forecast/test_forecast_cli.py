@@ -11,7 +11,7 @@ from rnnsuite.apps.cli import cli
 
 SALES = Path(__file__).resolve().parents[3] / "examples" / "sales.csv"
 TINY = ["--max-steps", "3", "--set", "hidden_size=8", "--set", "threads=1"]
-METRIC_KEYS = {"smape", "mase", "mae", "rmse", "coverage80", "coverage95"}
+METRIC_KEYS = {"smape", "mase", "mae", "rmse", "coverage80", "coverage95", "pinball"}
 
 
 def invoke(*args):
@@ -57,6 +57,10 @@ def test_predict_integer_steps_covariates_gaussian_and_short_series_fall_back(in
         assert r["lo95"] <= r["lo80"] <= r["mean"] <= r["hi80"] <= r["hi95"]
     assert [r["date"] for r in doc["forecast"] if r["series_id"] == "short"] == ["5", "6", "7", "8", "9", "10"]
     assert "shorter than the model's input window" in result.stderr
+    assert doc["methods"] == {"model": 1, "seasonal_naive": 1, "constant": 0}
+    assert doc["fallbacks"] == [{"series_id": "short", "method": "seasonal_naive",
+                                 "reason": doc["fallbacks"][0]["reason"]}]
+    assert doc["fallbacks"][0]["reason"].startswith("shorter than the input window (5 < ")
 
 
 def test_predict_masked_gaps_and_constant_series(in_tmp):
@@ -81,6 +85,18 @@ def test_predict_too_short_for_any_model_falls_back(in_tmp):
     assert result.exit_code == 0, result.output
     assert "seasonal-naive forecast for every series" in result.stderr
     assert "2020-04-01" in result.stdout
+    doc = json.loads(invoke("forecast", "predict", "tiny.csv", "--no-files", "--horizon", "2", "--json").stdout)
+    assert doc["methods"] == {"model": 0, "seasonal_naive": 1, "constant": 0}
+    assert doc["fallbacks"] == [{"series_id": "v", "method": "seasonal_naive", "reason": "no model could be trained"}]
+
+
+def test_predict_json_counts_constant_series(in_tmp):
+    dates = pd.date_range("2020-01-01", periods=40, freq="D")
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "wave": 20 + np.sin(np.arange(40)), "flat": 3.0}).to_csv(
+        "c.csv", index=False)
+    doc = json.loads(invoke("forecast", "predict", "c.csv", *TINY, "--no-files", "--json").stdout)
+    assert doc["methods"] == {"model": 1, "seasonal_naive": 0, "constant": 1}
+    assert doc["fallbacks"] == [{"series_id": "flat", "method": "constant", "reason": "constant history"}]
 
 
 def test_train_then_evaluate_json_has_model_and_baselines(in_tmp):

@@ -10,7 +10,9 @@ from rnnsuite.plugins.forecast.metrics import (
     mae,
     mase,
     mase_scale,
+    pinball,
     rmse,
+    scaled_pinball,
     smape,
     summarize,
 )
@@ -49,7 +51,21 @@ def test_summarize_pools_points_and_averages_mase():
     assert out["mae"] == pytest.approx((1 + 0 + 2) / 3)
     assert out["mase"] == pytest.approx((0.5 / 1 + 2 / 2) / 2)
     assert out["coverage80"] == pytest.approx(2 / 3) and out["coverage95"] == pytest.approx(1.0)
-    assert set(out) == {"smape", "mase", "mae", "rmse", "coverage80", "coverage95"}
+    assert set(out) == {"smape", "mase", "mae", "rmse", "coverage80", "coverage95", "pinball"}
+    assert out["pinball"] == pytest.approx((scaled_pinball(w1["actual"], w1, w1["history"], 1)
+                                            + scaled_pinball(w2["actual"], w2, w2["history"], 1)) / 2)
+
+
+def test_pinball_by_hand():
+    # y = 10; columns lo95 6, lo80 8, mean 11, hi80 12, hi95 15:
+    # 0.025*4, 0.1*2, (1-0.5)*1, (1-0.9)*2, (1-0.975)*5 -> 0.1, 0.2, 0.5, 0.2, 0.125
+    cols = {"lo95": [6], "lo80": [8], "mean": [11], "hi80": [12], "hi95": [15]}
+    assert pinball([10], cols) == pytest.approx((0.1 + 0.2 + 0.5 + 0.2 + 0.125) / 5)
+    # a point forecast in every column: the pinball loss is half the absolute error
+    point = {k: [3.0, 7.0] for k in cols}
+    assert pinball([5, 5], point) == pytest.approx(0.5 * mae([5, 5], [3, 7]))
+    assert scaled_pinball([5, 5], point, [1, 3, 5], 1) == pytest.approx(0.5 * 2 / 2)
+    assert math.isnan(pinball([np.nan], cols))
 
 
 def test_naive_forecast_and_intervals():

@@ -120,7 +120,16 @@ def test_calibrate_is_split_conformal_and_only_widens():
     c80, c95 = calibrate(columns, target)
     assert c80.item() == pytest.approx(float(np.quantile(np.arange(10.0), 0.8)))
     assert c95.item() == pytest.approx(float(np.quantile(np.arange(10.0) / 2, 0.95)))
-    assert calibrate(columns, torch.zeros(1, 10)).tolist() == [1.0, 1.0]  # never narrows
+    assert calibrate(columns, torch.zeros(1, 10)).tolist() == [1.0, 1.0]  # few points: never narrows
+    # from NARROW_MIN_POINTS on the hold-out is trusted to narrow too (to half at most)
+    from rnnsuite.plugins.forecast.model import NARROW_MIN_POINTS
+
+    many = torch.linspace(-1.2, 1.2, NARROW_MIN_POINTS)[None]  # |y| uniform on [0, 1.2]
+    wide = columns[:, :1].expand(1, NARROW_MIN_POINTS, 5)
+    c80, c95 = calibrate(wide, many)
+    assert c80.item() == pytest.approx(0.8 * 1.2, abs=0.01) and c95.item() == pytest.approx(0.95 * 0.6, abs=0.01)
+    assert calibrate(wide, many / 10).tolist() == [0.5, 0.5]  # clamped at half
+    assert calibrate(wide[:, :-1], many[:, :-1]).tolist() == [1.0, 1.0]
     k = float(np.log(np.e - 1))  # softplus(k) = 1: raw head outputs whose bands are +-1, +-2
     raw = torch.tensor([0.0, k, k, k, k]).expand(1, 1, 1, 5)
     np.testing.assert_allclose(to_columns(raw)[0, 0], [-2, -1, 0, 1, 2], atol=1e-6)
@@ -205,3 +214,87 @@ def test_runs_saved_without_anchor_weight_still_load():
     fresh = ForecastNet("rnn", 3, 8, 1, 6, 2)
     fresh.load_state_dict(state)
     assert fresh.anchor_weight.item() == 1.0
+
+
+def test_detect_season_finds_the_period_of_integer_step_series():
+    from rnnsuite.plugins.forecast.task import choose_sizes
+    from rnnsuite.plugins.forecast.windows import detect_season
+
+    rng = np.random.default_rng(0)
+    t = np.arange(120)
+
+    def series(period, n=40, amp=0.3):  # trending random walks with a seasonal pattern of `period`
+        pattern = rng.normal(0, 1, (n, period)) if period > 1 else np.zeros((n, 1))
+        return [np.exp(5 + 0.01 * t + np.cumsum(rng.normal(0, 0.02, len(t))) + amp * p[t % len(p)] / 3)
+                for p in pattern]
+
+    assert detect_season(series(12)) == 12  # not 24, its multiple
+    assert detect_season(series(4)) == 4    # not 12
+    assert detect_season(series(7)) == 7
+    assert detect_season(series(1)) == 1    # trend and noise only
+    assert detect_season([np.arange(10.0)] * 5) == 1  # too short for any candidate
+    cfg = {"horizon": 6, "season": 0, "input_size": 0, "anchor": "level", "deseasonalize": True}
+    assert choose_sizes(make_data(*series(12)), cfg).season == 12
+    assert choose_sizes(make_data(*series(12)), {**cfg, "season": 3}).season == 3  # given: kept
+
+
+def test_theta_path_is_ses_with_half_the_slope_so_far():
+    from rnnsuite.plugins.forecast.windows import _ALPHAS, theta_path
+
+    rng = np.random.default_rng(1)
+    d = 0.03 * np.arange(40) + rng.normal(0, 0.1, 40)
+    path = theta_path(d)
+
+    def ses(a):  # the recursion written out, l_0 = d_0
+        levels = [d[0]]
+        for v in d[1:]:
+            levels.append(levels[-1] + a * (v - levels[-1]))
+        return np.array(levels)
+
+    sse = [np.sum((d[1:] - ses(a)[:-1]) ** 2) for a in _ALPHAS]
+    a = _ALPHAS[int(np.argmin(sse))]
+    for t in (1, 5, 39):
+        b = np.polyfit(np.arange(t + 1), d[: t + 1], 1)[0]  # the slope of the points so far
+        start = ses(a)[t] + b / 2 * (1 / a - (1 - a) ** (t + 1) / a)
+        np.testing.assert_allclose(path[t], [start, b / 2], atol=1e-9)
+    assert path[0, 1] == 0.0  # one point: no slope
+    # a straight line: alpha 1 (no one-step error), drift half its slope, as Theta extrapolates
+    np.testing.assert_allclose(theta_path(2.0 + 0.5 * np.arange(30))[-1], [2.0 + 0.5 * 29 + 0.25, 0.25])
+    assert theta_path(np.full(5, np.nan)).tolist() == [[0.0, 0.0]] * 5
+
+
+def test_theta_anchor_windows_by_hand():
+    from rnnsuite.plugins.forecast.windows import (
+        history_window,
+        seasonal_component,
+        seasonal_indices,
+        stacked_inputs,
+        theta_path,
+    )
+
+    rng = np.random.default_rng(2)
+    t = np.arange(60)
+    values = np.exp(3 + 0.02 * t + 0.3 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 0.05, 60))
+    data = make_data(values)
+    scaler = Scaler(log=True, scales={"s0": 1.0})
+    spec = WindowSpec(input_size=8, horizon=3, season=4, anchor="theta", deseasonalize=True)
+    assert spec.seasonal and spec.theta
+    u = np.log(values)
+    # training: the last window's input is points 41..48, its one target in the training part 49
+    w = TrainingWindows(data, scaler, spec, ends={"s0": 50})
+    last = w.batch(torch.tensor([len(w) - 1]))
+    component = seasonal_component(seasonal_indices(u[:50], 4), 0, 53)
+    start, drift = theta_path(u[:50] - component[:50])[48]  # the forecast made after point 48
+    base = start + drift * np.arange(3) + component[49:52]
+    assert last["x"].shape[-1] == 2 + 1 + 2  # value, missing flag, seasonal, theta start and drift
+    np.testing.assert_allclose(last["target"][0, 0], u[49] - base[0], atol=1e-5)
+    assert torch.isnan(last["target"][0, 1:]).all()
+    level = np.mean((u[:53] - component)[45:49])  # the last season of the input
+    np.testing.assert_allclose(last["x"][:, 0, 0], (u[:53] - component)[41:49] - level, atol=1e-5)
+    np.testing.assert_allclose(last["x"][0, 0, 3:], [start - level, drift * 8], atol=1e-5)
+    # forecasting from point 50 on: the same definitions over the whole history given
+    window = history_window(data.series[0], 50, scaler, spec, None)
+    x, base = stacked_inputs([window], spec, torch.float32)
+    start, drift = theta_path(u[:50] - component[:50])[-1]
+    np.testing.assert_allclose(window["theta"], [start, drift])
+    np.testing.assert_allclose(base[0], start + drift * np.arange(3) + component[50:53], atol=1e-5)
