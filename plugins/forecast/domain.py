@@ -95,7 +95,7 @@ class ForecastDomain(Domain):
                 "horizon": at_least(0),  # 0: from the frequency
                 "season": at_least(0),  # 0: from the frequency
                 "input_size": at_least(0),  # 0: from the season, horizon and series lengths
-                "anchor": one_of("auto", "level", "theta", "seasonal_naive"),
+                "anchor": one_of("auto", "level", "theta", "mixed", "seasonal_naive"),
                 "sampling": one_of("series", "windows"),
                 "transform": one_of("auto", "log", "none"),
                 "history_limit": at_least(0),  # 0: all

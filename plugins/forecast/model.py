@@ -48,12 +48,21 @@ class _Member(nn.Module):
 
 
 class ForecastNet(nn.Module):
-    """`members` networks over the same inputs. forward(x (L,B,F)) -> raw (E, B, H, K)."""
+    """`members` networks over the same inputs. forward(x (L,B,F)) -> raw (E, B, H, K).
+
+    With `level_frame` (the index of the Theta features in x, see windows.window_features; the
+    "mixed" anchor) every other member (the 2nd, 4th, ...) predicts its median as an offset
+    from the window's level while the others and the targets use the Theta forecast: its
+    output is moved by the level's distance from that forecast, which the inputs carry, so all
+    members answer in the same frame and the ensemble mixes two anchors' errors.
+    """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
                  input_len: int, horizon: int, loss: str = "quantile", dropout: float = 0.0,
-                 backend: str = "auto", members: int = 1, skip: bool = True, combine: str = "mean"):
+                 backend: str = "auto", members: int = 1, skip: bool = True, combine: str = "mean",
+                 level_frame: int | None = None):
         super().__init__()
+        self.level_frame, self.input_len = level_frame, input_len
         if loss not in ("quantile", "gaussian"):
             raise ValueError(f"loss must be 'quantile' or 'gaussian', not {loss!r}")
         if combine not in ("mean", "median"):
@@ -79,7 +88,16 @@ class ForecastNet(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x):
-        return torch.stack([m(x) for m in self.members])  # (E, B, H, K)
+        raw = torch.stack([m(x) for m in self.members])  # (E, B, H, K)
+        if self.level_frame is None or len(self.members) < 2:
+            return raw
+        # level - theta forecast at step h: -(theta start - level) - drift x h
+        f = x[-1, :, self.level_frame : self.level_frame + 2]  # (B, 2): start - level, drift x L
+        steps = torch.arange(raw.shape[2], device=x.device, dtype=x.dtype)
+        shift = -(f[:, :1] + f[:, 1:] / self.input_len * steps)  # (B, H)
+        level_members = torch.arange(len(self.members), device=x.device) % 2 == 1  # (E,)
+        median = raw[..., 0] + level_members[:, None, None].to(raw.dtype) * shift.to(raw.dtype)
+        return torch.cat([median[..., None], raw[..., 1:]], dim=-1)
 
 
 def _quantiles(raw):

@@ -50,8 +50,8 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
         # Two seasons and two horizons of context, but no more than half the typical series.
         input_size = max(min(max(2 * season, 2 * horizon, 8), median // 2), min(4, median))
     anchor = cfg["anchor"]
-    if anchor not in ("auto", "level", "theta", "seasonal_naive"):
-        raise UserError(f"data.anchor must be auto, level, theta or seasonal_naive, not {anchor!r}")
+    if anchor not in ("auto", "level", "theta", "mixed", "seasonal_naive"):
+        raise UserError(f"data.anchor must be auto, level, theta, mixed or seasonal_naive, not {anchor!r}")
     if anchor == "auto":
         # Few training windows: start from the seasonal-naive forecast (on examples/sales.csv,
         # 5 series, held-out sMAPE 12.2 against 13.5 from the level); many: from the level
@@ -171,6 +171,8 @@ class ForecastTask(Task):
             horizon=self.spec.horizon, loss=m["loss"], dropout=float(m["dropout"]),
             backend=m["backend"], members=int(m["members"]), skip=bool(m["skip"]),
             combine=m["combine"],
+            # the Theta features follow the value, missing flag and seasonal component
+            level_frame=2 + int(self.spec.seasonal) if self.spec.anchor == "mixed" else None,
         )
 
     # -- training ----------------------------------------------------------------------------

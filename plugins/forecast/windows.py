@@ -94,18 +94,20 @@ class WindowSpec:
     input_size: int
     horizon: int
     season: int
-    anchor: str = "level"  # what the network's outputs are added to: level, theta or seasonal_naive
+    # what the network's outputs are added to: level, theta, mixed (theta; every other ensemble
+    # member predicts from the level, see model.ForecastNet) or seasonal_naive
+    anchor: str = "level"
     deseasonalize: bool = False  # remove each series' seasonal indices (level and theta anchors)
 
     @property
     def seasonal(self) -> bool:
         """Whether windows carry a seasonal component (an extra input feature)."""
-        return self.deseasonalize and self.season > 1 and self.anchor in ("level", "theta")
+        return self.deseasonalize and self.season > 1 and self.anchor in ("level", "theta", "mixed")
 
     @property
     def theta(self) -> bool:
         """Whether windows carry the Theta forecast's start and drift (two extra input features)."""
-        return self.anchor == "theta"
+        return self.anchor in ("theta", "mixed")
 
     @property
     def level_size(self) -> int:
@@ -244,9 +246,9 @@ def anchor_values(u, level, spec: WindowSpec, seasonal_future=None, theta=None):
     """What the network's outputs are offsets from, per horizon step. Shape: (B, H).
 
     "level": the window's level at every step, plus the seasonal component of the target
-    steps `seasonal_future` (B, H) when the windows are deseasonalised. "theta": the Theta
-    forecast from `theta` (B, 2) = (start, drift), `theta_path`'s row at the window's last
-    point, plus the seasonal component likewise. "seasonal_naive": the
+    steps `seasonal_future` (B, H) when the windows are deseasonalised. "theta" (and "mixed"):
+    the Theta forecast from `theta` (B, 2) = (start, drift), `theta_path`'s row at the window's
+    last point, plus the seasonal component likewise. "seasonal_naive": the
     value one season before each target step (the last value when the window is shorter than a season), so an all-zero
     output is the seasonal-naive forecast, a strong start when data are few.
     """
@@ -254,8 +256,8 @@ def anchor_values(u, level, spec: WindowSpec, seasonal_future=None, theta=None):
 
     B, L = u.shape
     H, m = spec.horizon, spec.season
-    if spec.anchor in ("level", "theta"):
-        if spec.anchor == "theta":
+    if spec.anchor in ("level", "theta", "mixed"):
+        if spec.theta:
             steps = torch.arange(H, device=u.device, dtype=theta.dtype)
             base = theta[:, :1] + theta[:, 1:] * steps
         else:

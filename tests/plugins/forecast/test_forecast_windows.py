@@ -298,3 +298,29 @@ def test_theta_anchor_windows_by_hand():
     start, drift = theta_path(u[:50] - component[:50])[-1]
     np.testing.assert_allclose(window["theta"], [start, drift])
     np.testing.assert_allclose(base[0], start + drift * np.arange(3) + component[50:53], atol=1e-5)
+
+
+def test_mixed_anchor_level_members_answer_in_the_theta_frame():
+    rng = np.random.default_rng(3)
+    t = np.arange(50)
+    data = make_data(*[np.exp(2 + 0.03 * t + 0.2 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 0.05, 50))
+                       for _ in range(3)])
+    scaler = Scaler(log=True, scales={f"s{i}": 1.0 for i in range(3)})
+    mixed = WindowSpec(input_size=8, horizon=3, season=4, anchor="mixed", deseasonalize=True)
+    level = WindowSpec(input_size=8, horizon=3, season=4, anchor="level", deseasonalize=True)
+    ends = {f"s{i}": 50 for i in range(3)}
+    index = torch.arange(0, 100, 7)
+    b_mixed = TrainingWindows(data, scaler, mixed, ends).batch(index)
+    b_level = TrainingWindows(data, scaler, level, ends).batch(index)
+    net = ForecastNet("rnn", 5, 8, 1, input_len=8, horizon=3, members=3, level_frame=3)
+    for m in net.members:  # every member outputs 0: its own anchor
+        torch.nn.init.zeros_(m.head[-1].weight)
+        torch.nn.init.zeros_(m.head[-1].bias)
+    with torch.no_grad():
+        raw = net(b_mixed["x"])
+    np.testing.assert_allclose(raw[0, ..., 0], 0.0)  # theta member: the Theta forecast
+    np.testing.assert_allclose(raw[2, ..., 0], 0.0)
+    # the level member's 0 is the level: in the theta frame, theta target minus level target
+    ok = ~torch.isnan(b_mixed["target"])
+    np.testing.assert_allclose(raw[1, ..., 0][ok], (b_mixed["target"] - b_level["target"])[ok], atol=1e-5)
+    np.testing.assert_allclose(raw[1, ..., 1:], raw[0, ..., 1:])  # band widths untouched
