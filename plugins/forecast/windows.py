@@ -34,9 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from rnnsuite.plugins.forecast.data import ForecastData, Series, calendar_features
 
-__all__ = ["Scaler", "WindowSpec", "seasonal_indices", "detect_season", "theta_path", "seasonal_component", "window_features",
-           "history_window", "stacked_inputs",
-           "TrainingWindows"]
+__all__ = ["Scaler", "WindowSpec", "seasonal_indices", "detect_season", "theta_path", "seasonal_component",
+           "window_features", "history_window", "stacked_inputs", "TrainingWindows"]
 
 
 @dataclass
