@@ -20,7 +20,7 @@ from rnnsuite.core import RecurrentStack
 from torch import nn
 
 __all__ = ["QUANTILES", "HEAD_COLUMNS", "ForecastNet", "ColumnsGraph", "forecast_loss", "to_columns", "calibrate",
-           "blend_weight", "blend_weights", "LEVEL_SHARES", "NARROW_MIN_POINTS"]
+           "blend_weight", "blend_weights", "NARROW_MIN_POINTS"]
 
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 HEAD_COLUMNS = ("lo95", "lo80", "mean", "hi80", "hi95")  # the quantile head's order
@@ -55,9 +55,8 @@ class ForecastNet(nn.Module):
     from the window's level while the others and the targets use the Theta forecast: its
     output is moved by the level's distance from that forecast (`level_offset`, which the
     inputs carry), so all members answer in the same frame. `to_columns` then combines each
-    group on its own, moves each towards its own anchor by its own weight and mixes the two
-    groups (`anchor_weight` holds three: the Theta group's weight, the level group's, and the
-    level group's share of the mix).
+    group on its own, moves each towards its own anchor by its own weight (`anchor_weight` holds
+    two: Theta group, level group) and averages the two groups.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
@@ -83,9 +82,8 @@ class ForecastNet(nn.Module):
         # How far the point forecast moves from the anchor (seasonal naive, or level and
         # seasonality) towards the network's: 1 = the network, 0 = the anchor alone. Chosen on
         # the validation windows when data.blend is on (`blend_weight`); saved with the weights.
-        # Three with the mixed anchor: the Theta group's, the level group's, the level group's
-        # share of the forecast.
-        self.register_buffer("anchor_weight", torch.tensor([1.0, 1.0, 0.5]) if self.mixed else torch.ones(1))
+        # Two with the mixed anchor: the Theta group's and the level group's.
+        self.register_buffer("anchor_weight", torch.ones(2 if self.mixed else 1))
 
     @property
     def mixed(self) -> bool:
@@ -103,12 +101,11 @@ class ForecastNet(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # Runs saved before `anchor_weight` existed forecast exactly as they did; a mixed run
-        # saved with one weight uses it for both groups, mixed half and half.
+        # saved with one weight uses it for both groups.
         key = prefix + "anchor_weight"
         state_dict.setdefault(key, torch.ones(1))
         if state_dict[key].numel() != self.anchor_weight.numel():
-            w = state_dict[key].reshape(-1)
-            state_dict[key] = torch.stack([w[0], w[min(1, len(w) - 1)], torch.tensor(0.5)])[: self.anchor_weight.numel()]
+            state_dict[key] = state_dict[key].reshape(-1)[:1].expand(self.anchor_weight.numel()).clone()
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x):
@@ -170,8 +167,8 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
 
     With `level_offset` (B, H) (a mixed ForecastNet's, see there) the even members (Theta group)
     and the odd ones (level group) are combined separately; the Theta group moves towards 0 by
-    anchor_weight[0], the level group towards `level_offset` by anchor_weight[1], and the level
-    group makes anchor_weight[2] of the result (half and half without weights).
+    anchor_weight[0], the level group towards `level_offset` by anchor_weight[-1], and the two
+    are averaged.
     """
     if kind == "quantile":
         q = _quantiles(raw)
@@ -181,14 +178,12 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
                          mu + _Z95 * sigma], dim=-1)
     if level_offset is not None and q.shape[0] >= 2:
         theta, level = _combine(q[0::2], combine), _combine(q[1::2], combine)
-        share = 0.5
         if anchor_weight is not None:
             w = anchor_weight.to(q.dtype).reshape(-1)
             off = level_offset.to(q.dtype)[..., None]
             theta = theta + (w[0] - 1) * theta[..., 2:3]
-            level = level + (w[1] - 1) * (level[..., 2:3] - off)
-            share = w[2]
-        q = theta + share * (level - theta)
+            level = level + (w[-1] - 1) * (level[..., 2:3] - off)
+        q = (theta + level) / 2
     else:
         q = _combine(q, combine)  # (E, B, H, 5) -> (B, H, 5)
         if anchor_weight is not None:
@@ -216,28 +211,20 @@ class ColumnsGraph(nn.Module):
         return to_columns(m(x), m.loss, m.interval_scale, m.combine, m.anchor_weight, m.level_offset(x))
 
 
-#: The level group's shares of a mixed forecast that `blend_weights` chooses from: the Theta
-#: group alone, half and half, the level group alone.
-LEVEL_SHARES = (0.5, 0.0, 1.0)
-
-
-def blend_weights(theta, level, offset, base, actual, inverse, steps: int = 10) -> tuple[float, float, float]:
-    """The mixed anchor's weights (w_theta, w_level, share) whose forecast
-    base + (1 - share) x w_theta x theta + share x (offset + w_level x (level - offset)) has the
-    lowest sMAPE on `actual`: w on the grid {0, 1/steps, ..., 1}, share in LEVEL_SHARES (ties:
-    the larger weights, then half and half). theta, level: (B, H) the groups' medians, offset:
-    the level's place, all in normalised space as offsets from `base`; see blend_weight."""
+def blend_weights(theta, level, offset, base, actual, inverse, steps: int = 10) -> tuple[float, float]:
+    """The mixed anchor's two weights (w_theta, w_level) on the grid {0, 1/steps, ..., 1}^2 whose
+    forecast base + (w_theta x theta + offset + w_level x (level - offset)) / 2 has the lowest
+    sMAPE on `actual` (ties: the larger weights). theta, level: (B, H) the groups' medians,
+    offset: the level's place, all in normalised space as offsets from `base`; see blend_weight."""
     from rnnsuite.plugins.forecast.metrics import smape
 
-    best_w, best = (1.0, 1.0, 0.5), float("inf")
-    for share in LEVEL_SHARES:
-        for i in range(steps, -1, -1):
-            for j in range(steps, -1, -1):
-                wt, wl = i / steps, j / steps
-                point = (1 - share) * wt * theta + share * (offset + wl * (level - offset))
-                err = smape(actual, inverse(base + point))
-                if err < best - 1e-9:
-                    best_w, best = (wt, wl, share), err
+    best_w, best = (1.0, 1.0), float("inf")
+    for i in range(steps, -1, -1):
+        for j in range(steps, -1, -1):
+            wt, wl = i / steps, j / steps
+            err = smape(actual, inverse(base + (wt * theta + offset + wl * (level - offset)) / 2))
+            if err < best - 1e-9:
+                best_w, best = (wt, wl), err
     return best_w
 
 

@@ -237,7 +237,7 @@ class ForecastTask(Task):
             weights = model.anchor_weight.reshape(-1).tolist()
             metrics["anchor_weight"] = weights[0]
             if len(weights) > 1:
-                metrics["anchor_weight_level"], metrics["level_share"] = weights[1], weights[2]
+                metrics["anchor_weight_level"] = weights[1]
         return metrics
 
     def finalize(self, model) -> None:
