@@ -122,8 +122,6 @@ class ForecastDomain(Domain):
     def metric_names(self, config) -> tuple:
         # with data.blend, validation also chooses and reports the anchor weight
         extra = ("anchor_weight",) if config["data"]["blend"] else ()
-        if extra and config["data"]["anchor"] == "mixed" and int(config["model"]["members"]) >= 2:
-            extra += ("anchor_weight_level",)  # the level group's
         return ("loss", "smape", *extra)
 
     def create_task(self, config, data, state):

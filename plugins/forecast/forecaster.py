@@ -33,10 +33,8 @@ def _model_columns(model, kind, histories, data, scaler, spec, device, batch_siz
     with torch.no_grad():
         for i in range(0, len(windows), batch_size):
             x, base = stacked_inputs(windows[i:i + batch_size], spec, param.dtype, param.device)
-            offset = model.level_offset(x) if hasattr(model, "level_offset") else None
             q = to_columns(model(x), kind, getattr(model, "interval_scale", None),
-                           getattr(model, "combine", "mean"), getattr(model, "anchor_weight", None),
-                           offset) + base[..., None]
+                           getattr(model, "combine", "mean"), getattr(model, "anchor_weight", None)) + base[..., None]
             out.append(q.double().cpu().numpy())               # (B, H, 5) in HEAD_COLUMNS order
     model.train(was_training)
     q = np.concatenate(out) if out else np.zeros((0, spec.horizon, 5))

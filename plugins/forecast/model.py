@@ -20,7 +20,7 @@ from rnnsuite.core import RecurrentStack
 from torch import nn
 
 __all__ = ["QUANTILES", "HEAD_COLUMNS", "ForecastNet", "ColumnsGraph", "forecast_loss", "to_columns", "calibrate",
-           "blend_weight", "blend_weights", "NARROW_MIN_POINTS"]
+           "blend_weight", "NARROW_MIN_POINTS"]
 
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 HEAD_COLUMNS = ("lo95", "lo80", "mean", "hi80", "hi95")  # the quantile head's order
@@ -53,10 +53,8 @@ class ForecastNet(nn.Module):
     With `level_frame` (the index of the Theta features in x, see windows.window_features; the
     "mixed" anchor) every other member (the 2nd, 4th, ...) predicts its median as an offset
     from the window's level while the others and the targets use the Theta forecast: its
-    output is moved by the level's distance from that forecast (`level_offset`, which the
-    inputs carry), so all members answer in the same frame. `to_columns` then combines each
-    group on its own, moves each towards its own anchor by its own weight (`anchor_weight` holds
-    two: Theta group, level group) and averages the two groups.
+    output is moved by the level's distance from that forecast, which the inputs carry, so all
+    members answer in the same frame and the ensemble mixes two anchors' errors.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
@@ -82,37 +80,21 @@ class ForecastNet(nn.Module):
         # How far the point forecast moves from the anchor (seasonal naive, or level and
         # seasonality) towards the network's: 1 = the network, 0 = the anchor alone. Chosen on
         # the validation windows when data.blend is on (`blend_weight`); saved with the weights.
-        # Two with the mixed anchor: the Theta group's and the level group's.
-        self.register_buffer("anchor_weight", torch.ones(2 if self.mixed else 1))
-
-    @property
-    def mixed(self) -> bool:
-        """Whether the members form a Theta group and a level group (the mixed anchor)."""
-        return self.level_frame is not None and len(self.members) >= 2
-
-    def level_offset(self, x):
-        """Where the window's level (plus seasonality) lies in the Theta frame, per horizon step:
-        level - Theta forecast = -(start - level) - drift x h. (B, H); None unless mixed."""
-        if not self.mixed:
-            return None
-        f = x[-1, :, self.level_frame : self.level_frame + 2]  # (B, 2): start - level, drift x L
-        steps = torch.arange(self.members[0].horizon, device=x.device, dtype=x.dtype)
-        return -(f[:, :1] + f[:, 1:] / self.input_len * steps)
+        self.register_buffer("anchor_weight", torch.ones(1))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # Runs saved before `anchor_weight` existed forecast exactly as they did; a mixed run
-        # saved with one weight uses it for both groups.
-        key = prefix + "anchor_weight"
-        state_dict.setdefault(key, torch.ones(1))
-        if state_dict[key].numel() != self.anchor_weight.numel():
-            state_dict[key] = state_dict[key].reshape(-1)[:1].expand(self.anchor_weight.numel()).clone()
+        # Runs saved before `anchor_weight` existed forecast exactly as they did.
+        state_dict.setdefault(prefix + "anchor_weight", torch.ones(1))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x):
         raw = torch.stack([m(x) for m in self.members])  # (E, B, H, K)
-        if not self.mixed:
+        if self.level_frame is None or len(self.members) < 2:
             return raw
-        shift = self.level_offset(x)  # (B, H)
+        # level - theta forecast at step h: -(theta start - level) - drift x h
+        f = x[-1, :, self.level_frame : self.level_frame + 2]  # (B, 2): start - level, drift x L
+        steps = torch.arange(raw.shape[2], device=x.device, dtype=x.dtype)
+        shift = -(f[:, :1] + f[:, 1:] / self.input_len * steps)  # (B, H)
         level_members = torch.arange(len(self.members), device=x.device) % 2 == 1  # (E,)
         median = raw[..., 0] + level_members[:, None, None].to(raw.dtype) * shift.to(raw.dtype)
         return torch.cat([median[..., None], raw[..., 1:]], dim=-1)
@@ -147,15 +129,8 @@ def forecast_loss(raw, target, kind: str = "quantile"):
     return per.sum() / ok.sum().clamp(min=1) / 1.0
 
 
-def _combine(q, combine: str):
-    """(E, B, H, 5) -> (B, H, 5): the members' mean, or their median from 3 members on (the
-    lower middle value for an even count, as torch.median's, taken from a sort so that the ONNX
-    export has it too)."""
-    return q.sort(0).values[(q.shape[0] - 1) // 2] if combine == "median" and q.shape[0] > 2 else q.mean(0)
-
-
 def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = "mean",
-               anchor_weight=None, level_offset=None):
+               anchor_weight=None):
     """Ensemble forecast columns in normalised space, as offsets from the anchor: (B, H, 5) in
     HEAD_COLUMNS order.
 
@@ -164,11 +139,6 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
     median, so the median becomes w x the network's and the bands keep their widths.
     `interval_scale` (c80, c95) then stretches each band around the median; the order
     lo95 <= lo80 <= median <= hi80 <= hi95 is kept.
-
-    With `level_offset` (B, H) (a mixed ForecastNet's, see there) the even members (Theta group)
-    and the odd ones (level group) are combined separately; the Theta group moves towards 0 by
-    anchor_weight[0], the level group towards `level_offset` by anchor_weight[-1], and the two
-    are averaged.
     """
     if kind == "quantile":
         q = _quantiles(raw)
@@ -176,18 +146,11 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
         mu, sigma = raw[..., 0], F.softplus(raw[..., 1]) + 1e-3
         q = torch.stack([mu - _Z95 * sigma, mu - _Z80 * sigma, mu, mu + _Z80 * sigma,
                          mu + _Z95 * sigma], dim=-1)
-    if level_offset is not None and q.shape[0] >= 2:
-        theta, level = _combine(q[0::2], combine), _combine(q[1::2], combine)
-        if anchor_weight is not None:
-            w = anchor_weight.to(q.dtype).reshape(-1)
-            off = level_offset.to(q.dtype)[..., None]
-            theta = theta + (w[0] - 1) * theta[..., 2:3]
-            level = level + (w[-1] - 1) * (level[..., 2:3] - off)
-        q = (theta + level) / 2
-    else:
-        q = _combine(q, combine)  # (E, B, H, 5) -> (B, H, 5)
-        if anchor_weight is not None:
-            q = q + (anchor_weight.to(q.dtype).reshape(-1)[0] - 1) * q[..., 2:3]
+    # (E, B, H, 5) -> (B, H, 5); the median of an even count is the lower middle value (as
+    # torch.median's), taken from a sort so that the ONNX export has it too
+    q = q.sort(0).values[(q.shape[0] - 1) // 2] if combine == "median" and q.shape[0] > 2 else q.mean(0)
+    if anchor_weight is not None:
+        q = q + (anchor_weight.to(q.dtype).reshape(()) - 1) * q[..., 2:3]
     if interval_scale is None:
         return q
     c80, c95 = interval_scale.to(q.dtype)
@@ -208,24 +171,7 @@ class ColumnsGraph(nn.Module):
 
     def forward(self, x):
         m = self.model
-        return to_columns(m(x), m.loss, m.interval_scale, m.combine, m.anchor_weight, m.level_offset(x))
-
-
-def blend_weights(theta, level, offset, base, actual, inverse, steps: int = 10) -> tuple[float, float]:
-    """The mixed anchor's two weights (w_theta, w_level) on the grid {0, 1/steps, ..., 1}^2 whose
-    forecast base + (w_theta x theta + offset + w_level x (level - offset)) / 2 has the lowest
-    sMAPE on `actual` (ties: the larger weights). theta, level: (B, H) the groups' medians,
-    offset: the level's place, all in normalised space as offsets from `base`; see blend_weight."""
-    from rnnsuite.plugins.forecast.metrics import smape
-
-    best_w, best = (1.0, 1.0), float("inf")
-    for i in range(steps, -1, -1):
-        for j in range(steps, -1, -1):
-            wt, wl = i / steps, j / steps
-            err = smape(actual, inverse(base + (wt * theta + offset + wl * (level - offset)) / 2))
-            if err < best - 1e-9:
-                best_w, best = (wt, wl), err
-    return best_w
+        return to_columns(m(x), m.loss, m.interval_scale, m.combine, m.anchor_weight)
 
 
 def blend_weight(median, base, actual, inverse, steps: int = 10) -> float:

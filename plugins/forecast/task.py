@@ -234,10 +234,7 @@ class ForecastTask(Task):
         point = self._inverse(columns[..., 2].double().numpy() + v["base"].double().numpy())
         metrics = {"loss": loss, "smape": smape(v["actual"], point)}
         if self.config["data"]["blend"]:
-            weights = model.anchor_weight.reshape(-1).tolist()
-            metrics["anchor_weight"] = weights[0]
-            if len(weights) > 1:
-                metrics["anchor_weight_level"] = weights[1]
+            metrics["anchor_weight"] = float(model.anchor_weight)
         return metrics
 
     def finalize(self, model) -> None:
@@ -247,35 +244,22 @@ class ForecastTask(Task):
             self._fit_to_holdout(model, model(self._valid["x"].to(next(model.parameters()).device)).float().cpu())
 
     def _inverse(self, point):
-        return self.scaler.inverse(point, self._valid["scale"][:, None])  # (B, H), each row its scale
+        scale = self._valid["scale"]
+        return np.stack([self.scaler.inverse(point[i], scale[i]) for i in range(len(point))])
 
     def _fit_to_holdout(self, model, raw):
         """Fit the model's anchor blend weight (data.blend) and interval scale (data.calibrate)
         to the validation windows from its raw outputs; returns the forecast columns."""
-        import torch
-        from rnnsuite.plugins.forecast.model import (
-            blend_weight,
-            blend_weights,
-            calibrate,
-            to_columns,
-        )
+        from rnnsuite.plugins.forecast.model import blend_weight, calibrate, to_columns
 
         v, kind = self._valid, self.config["model"]["loss"]
         combine = getattr(model, "combine", "mean")
-        offset = model.level_offset(v["x"]) if getattr(model, "mixed", False) else None
-        columns = to_columns(raw, kind, combine=combine, level_offset=offset)
+        columns = to_columns(raw, kind, combine=combine)
         if self.config["data"]["blend"]:
-            base, actual = v["base"].double().numpy(), v["actual"]
-            if offset is not None:  # each group's median, towards its own anchor
-                theta = to_columns(raw[0::2], kind, combine=combine)[..., 2].double().numpy()
-                level = to_columns(raw[1::2], kind, combine=combine)[..., 2].double().numpy()
-                model.anchor_weight.copy_(torch.tensor(blend_weights(
-                    theta, level, offset.double().numpy(), base, actual, self._inverse)))
-            else:
-                model.anchor_weight.fill_(blend_weight(columns[..., 2].double().numpy(), base, actual,
-                                                       self._inverse))
-            columns = to_columns(raw, kind, combine=combine, anchor_weight=model.anchor_weight.cpu(),
-                                 level_offset=offset)
+            w = blend_weight(columns[..., 2].double().numpy(), v["base"].double().numpy(), v["actual"],
+                             self._inverse)
+            model.anchor_weight.fill_(w)
+            columns = to_columns(raw, kind, combine=combine, anchor_weight=model.anchor_weight.cpu())
         if self.config["data"]["calibrate"]:
             model.interval_scale.copy_(calibrate(columns, v["target"]))
         return columns

@@ -324,31 +324,3 @@ def test_mixed_anchor_level_members_answer_in_the_theta_frame():
     ok = ~torch.isnan(b_mixed["target"])
     np.testing.assert_allclose(raw[1, ..., 0][ok], (b_mixed["target"] - b_level["target"])[ok], atol=1e-5)
     np.testing.assert_allclose(raw[1, ..., 1:], raw[0, ..., 1:])  # band widths untouched
-
-
-def test_mixed_groups_are_blended_towards_their_own_anchors():
-    from rnnsuite.plugins.forecast.model import blend_weights
-
-    k = float(np.log(np.e - 1))  # softplus(k) = 1: bands +-1 (80%) and +-2 (95%) around each median
-    medians = torch.tensor([0.3, 1.0, 0.5, 2.0, 0.1])  # theta group 0.3, 0.5, 0.1; level group 1.0, 2.0
-    raw = torch.stack([torch.tensor([m, k, k, k, k]) for m in medians.tolist()])[:, None, None, :]
-    offset = torch.tensor([[0.4]])
-    plain = to_columns(raw, combine="median", level_offset=offset)
-    # theta: median of 0.3, 0.5, 0.1 = 0.3; level: mean of 1.0, 2.0 = 1.5 (two members); averaged
-    np.testing.assert_allclose(plain[0, 0], [0.9 - 2, 0.9 - 1, 0.9, 0.9 + 1, 0.9 + 2], atol=1e-6)
-    w = torch.tensor([0.5, 0.2])
-    blended = to_columns(raw, combine="median", anchor_weight=w, level_offset=offset)
-    median = (0.5 * 0.3 + 0.4 + 0.2 * (1.5 - 0.4)) / 2
-    np.testing.assert_allclose(blended[0, 0], [median - 2, median - 1, median, median + 1, median + 2], atol=1e-6)
-    # the search finds the weights that made the data (two points: one solution)
-    theta, level, off = np.array([[0.2, 1.0]]), np.array([[1.0, 0.2]]), np.array([[0.4, 0.4]])
-    actual = np.exp((0.5 * theta + off + 0.8 * (level - off)) / 2)
-    assert blend_weights(theta, level, off, np.zeros((1, 2)), actual, np.exp) == (0.5, 0.8)
-
-
-def test_mixed_run_saved_with_one_anchor_weight_loads_it_for_both_groups():
-    net = ForecastNet("rnn", 5, 8, 1, input_len=8, horizon=3, members=3, level_frame=3)
-    state = {k: v for k, v in net.state_dict().items()}
-    state["anchor_weight"] = torch.tensor([0.3])
-    net.load_state_dict(state)
-    assert net.anchor_weight.tolist() == pytest.approx([0.3, 0.3])
