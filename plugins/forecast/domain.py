@@ -38,7 +38,8 @@ FORECAST_DEFAULTS = {
         "transform": "auto",  # auto (log when every value is positive) | log | none
         "validation": True,  # hold out each series' last horizon for early stopping
         # Choose on that hold-out how far the point forecast trusts the network over its anchor
-        # (seasonal naive or level; 0..1 in steps of 0.1), see model.blend_weight
+        # (0..1 in steps of 0.1), see model.blend_weight; with the mixed anchor one weight per
+        # member group where cross-validation on the hold-out supports it (model.choose_blend)
         "blend": True,
         "calibrate": True,  # widen bands that cover less than their nominal share of that hold-out
         "history_limit": 0,  # only windows ending within this many steps of a series' end; 0: all
@@ -122,6 +123,8 @@ class ForecastDomain(Domain):
     def metric_names(self, config) -> tuple:
         # with data.blend, validation also chooses and reports the anchor weight
         extra = ("anchor_weight",) if config["data"]["blend"] else ()
+        if extra and config["data"]["anchor"] == "mixed" and int(config["model"]["members"]) >= 2:
+            extra += ("anchor_groups",)  # 1: each member group blended towards its own anchor
         return ("loss", "smape", *extra)
 
     def create_task(self, config, data, state):

@@ -235,6 +235,8 @@ class ForecastTask(Task):
         metrics = {"loss": loss, "smape": smape(v["actual"], point)}
         if self.config["data"]["blend"]:
             metrics["anchor_weight"] = float(model.anchor_weight)
+            if getattr(model, "mixed", False):  # 1: each group blended towards its own anchor
+                metrics["anchor_groups"] = float(model.group_blend[0])
         return metrics
 
     def finalize(self, model) -> None:
@@ -243,23 +245,42 @@ class ForecastTask(Task):
         if self._valid is not None:
             self._fit_to_holdout(model, model(self._valid["x"].to(next(model.parameters()).device)).float().cpu())
 
-    def _inverse(self, point):
-        scale = self._valid["scale"]
-        return np.stack([self.scaler.inverse(point[i], scale[i]) for i in range(len(point))])
+    def _inverse(self, point, rows=None):
+        """Normalised hold-out values (B, H) back on the original scale; `rows`: which hold-out
+        series they belong to (all by default)."""
+        scale = self._valid["scale"] if rows is None else self._valid["scale"][rows]
+        return self.scaler.inverse(point, scale[:, None])
 
     def _fit_to_holdout(self, model, raw):
-        """Fit the model's anchor blend weight (data.blend) and interval scale (data.calibrate)
-        to the validation windows from its raw outputs; returns the forecast columns."""
-        from rnnsuite.plugins.forecast.model import blend_weight, calibrate, to_columns
+        """Fit the model's anchor blend (data.blend) and interval scale (data.calibrate) to the
+        validation windows from its raw outputs; returns the forecast columns."""
+        import torch
+        from rnnsuite.plugins.forecast.model import (
+            blend_weight,
+            calibrate,
+            choose_blend,
+            to_columns,
+        )
 
         v, kind = self._valid, self.config["model"]["loss"]
         combine = getattr(model, "combine", "mean")
         columns = to_columns(raw, kind, combine=combine)
         if self.config["data"]["blend"]:
-            w = blend_weight(columns[..., 2].double().numpy(), v["base"].double().numpy(), v["actual"],
-                             self._inverse)
-            model.anchor_weight.fill_(w)
-            columns = to_columns(raw, kind, combine=combine, anchor_weight=model.anchor_weight.cpu())
+            median, base = columns[..., 2].double().numpy(), v["base"].double().numpy()
+            if getattr(model, "mixed", False):  # one weight, or one per group (cross-validated)
+                offset = model.level_offset(v["x"])
+                theta, level = (to_columns(raw[k::2], kind, combine=combine)[..., 2].double().numpy()
+                                for k in (0, 1))
+                g, w, w_theta, w_level = choose_blend(median, theta, level, offset.double().numpy(), base,
+                                                      v["actual"], self._inverse)
+                model.anchor_weight.fill_(w)
+                model.group_blend.copy_(torch.tensor([g, w_theta, w_level]))
+            else:
+                model.anchor_weight.fill_(blend_weight(median, base, v["actual"], self._inverse))
+            mixed = getattr(model, "mixed", False)
+            columns = to_columns(raw, kind, combine=combine, anchor_weight=model.anchor_weight.cpu(),
+                                 level_offset=model.level_offset(v["x"]) if mixed else None,
+                                 group_blend=model.group_blend.cpu() if mixed else None)
         if self.config["data"]["calibrate"]:
             model.interval_scale.copy_(calibrate(columns, v["target"]))
         return columns

@@ -78,6 +78,12 @@ def test_speech_graph_has_dynamic_batch_and_time(tmp_path):
 def test_forecast_graph_gives_the_forecasters_columns(tmp_path):
     run = train(tmp_path, "forecast", "train", "examples/sales.csv", "--max-steps", "2",
                 "--set", "hidden_size=8")
+    # the mixed anchor's per-group blend on, so the graph must carry that branch too
+    from rnnsuite.core.checkpoint import load_weights, save_weights
+
+    weights, meta = load_weights(run / "model.safetensors")
+    weights["group_blend"] = torch.tensor([1.0, 0.3, 0.7])
+    save_weights(run / "model.safetensors", weights, meta)
     summary = export(run)
     length, batch, features = summary["inputs"]["x"]
     assert batch == "batch"
@@ -88,7 +94,9 @@ def test_forecast_graph_gives_the_forecasters_columns(tmp_path):
 
     m = run_state.model
     with torch.no_grad():
-        ref = to_columns(m(x), m.loss, m.interval_scale, m.combine, m.anchor_weight)
+        ref = to_columns(m(x), m.loss, m.interval_scale, m.combine, m.anchor_weight, m.level_offset(x),
+                         m.group_blend)
+    assert m.group_blend[0] == 1.0
     assert columns.shape == (5, run_state.task.spec.horizon, 5)
     assert np.abs(columns - ref.numpy()).max() <= 1e-4
 

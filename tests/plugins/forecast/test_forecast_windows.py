@@ -324,3 +324,62 @@ def test_mixed_anchor_level_members_answer_in_the_theta_frame():
     ok = ~torch.isnan(b_mixed["target"])
     np.testing.assert_allclose(raw[1, ..., 0][ok], (b_mixed["target"] - b_level["target"])[ok], atol=1e-5)
     np.testing.assert_allclose(raw[1, ..., 1:], raw[0, ..., 1:])  # band widths untouched
+
+
+# -- the mixed anchor's per-group blend ------------------------------------------------------
+
+def test_group_blend_moves_each_group_towards_its_own_anchor():
+    raw = torch.randn(5, 4, 3, 5) * 3
+    q = _quantiles(raw)
+    offset = torch.randn(4, 3)
+    single = to_columns(raw, combine="median", anchor_weight=torch.tensor([0.6]))
+    off = to_columns(raw, combine="median", anchor_weight=torch.tensor([0.6]), level_offset=offset,
+                     group_blend=torch.tensor([0.0, 0.2, 0.9]))
+    np.testing.assert_allclose(off, single)  # g = 0: the single weight alone
+    both = to_columns(raw, combine="median", anchor_weight=torch.tensor([0.6]), level_offset=offset,
+                      group_blend=torch.tensor([1.0, 0.2, 0.9]))
+    theta, level = q[0::2].median(0).values, q[1::2].mean(0)  # 3 members: median; 2: mean
+    # by hand: the Theta group at 0.2 of its median, the level group 0.9 of the way from its
+    # anchor (offset) to its median, the two averaged
+    expected = (0.2 * theta[..., 2] + offset + 0.9 * (level[..., 2] - offset)) / 2
+    np.testing.assert_allclose(both[..., 2], expected, atol=1e-5)
+    # the bands keep each group's widths, averaged
+    np.testing.assert_allclose(both[..., 4] - both[..., 2],
+                               ((theta[..., 4] - theta[..., 2]) + (level[..., 4] - level[..., 2])) / 2, atol=1e-5)
+    assert torch.all(both[..., 1:] >= both[..., :-1] - 1e-6)
+
+
+def test_choose_blend_takes_two_weights_only_where_cross_validation_says_so():
+    from rnnsuite.plugins.forecast.model import choose_blend
+
+    gen = np.random.default_rng(0)
+    B, H = 200, 4
+    base = np.zeros((B, H))
+    offset = gen.normal(0, 0.3, (B, H))
+    truth = gen.normal(0, 0.3, (B, H))
+    actual = np.exp(truth)  # the original scale: exp of the normalised values
+    inverse = lambda p, rows: np.exp(p)  # noqa: E731
+    # the Theta group is right, the level group is its anchor plus noise: the best per-group
+    # forecast is (theta + offset) / 2 at w_theta = 1, w_level = 0 ... unless scaled by 2:
+    # build theta so that (1 x theta + offset) / 2 = truth, i.e. theta = 2 truth - offset
+    theta = 2 * truth - offset
+    level = offset + gen.normal(0, 1.0, (B, H))
+    median = (theta + level) / 2  # what a single weight can use
+    g, w, w_theta, w_level = choose_blend(median, theta, level, offset, base, actual, inverse)
+    assert (g, w_theta, w_level) == (1.0, 1.0, 0.0)
+    # when the groups say the same, one weight is as good: no second weight
+    same = truth * 0.5
+    g, w, *_ = choose_blend(same, same, same + 0 * offset, 0 * offset, base, actual, inverse)
+    assert g == 0.0 and w == 1.0
+    # a hold-out of fewer series than two folds: never two weights
+    g, *_ = choose_blend(median[:3], theta[:3], level[:3], offset[:3], base[:3], actual[:3], inverse)
+    assert g == 0.0
+
+
+def test_mixed_runs_saved_without_group_blend_still_load():
+    net = ForecastNet("rnn", 5, 8, 1, input_len=6, horizon=2, members=3, level_frame=3)
+    state = {k: v for k, v in net.state_dict().items() if k != "group_blend"}
+    fresh = ForecastNet("rnn", 5, 8, 1, input_len=6, horizon=2, members=3, level_frame=3)
+    fresh.group_blend.fill_(7.0)
+    fresh.load_state_dict(state)
+    assert fresh.group_blend.tolist() == [0.0, 1.0, 1.0]
