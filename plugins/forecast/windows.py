@@ -398,8 +398,11 @@ class TrainingWindows:
         # (num_positions, L + H) view, no copy
         self._value_windows = self.values.unfold(0, L + H, 1) if len(self.values) >= L + H else self.values[:0, None]
         self._cal_windows = self.calendar.unfold(0, L, 1) if len(self.values) >= L else None  # (N, k, L)
-        self._cov_windows = self.covariates.unfold(0, L, 1) if self.covariates is not None else None
-        self._seas_windows = self.seasonal.unfold(0, L + H, 1) if self.seasonal is not None else None
+        # (no window at all when the buffer is shorter than one: the task then says so)
+        self._cov_windows = (self.covariates.unfold(0, L, 1)
+                             if self.covariates is not None and len(self.covariates) >= L else None)
+        self._seas_windows = (self.seasonal.unfold(0, L + H, 1)
+                              if self.seasonal is not None and len(self.seasonal) >= L + H else None)
 
     def __len__(self) -> int:
         return len(self.starts)

@@ -383,3 +383,11 @@ def test_mixed_runs_saved_without_group_blend_still_load():
     fresh.group_blend.fill_(7.0)
     fresh.load_state_dict(state)
     assert fresh.group_blend.tolist() == [0.0, 1.0, 1.0]
+
+
+def test_windows_of_a_file_shorter_than_one_window_are_none():
+    # a run resumed on a file shorter than its window (deseasonalised: the seasonal buffer too)
+    t = np.arange(12)
+    data = make_data(np.exp(1 + 0.3 * np.sin(2 * np.pi * t / 4)))
+    spec = WindowSpec(input_size=36, horizon=18, season=4, anchor="mixed", deseasonalize=True)
+    assert len(TrainingWindows(data, Scaler.fit(data), spec, {"s0": 12})) == 0
