@@ -129,9 +129,12 @@ def run_rnnsuite(series, csv: Path, frequency: str, args, tmp: Path) -> dict:
     config = json.loads((run / "config.json").read_text())
     spec = config.get("task_state", {}).get("spec") or {}
     steps = int(pd.read_csv(run / "metrics.csv")["step"].max())
-    weight = pd.read_csv(run / "metrics.csv").query("metric == 'anchor_weight'")["value"]
+    metrics = pd.read_csv(run / "metrics.csv")
+    weight = metrics.query("metric == 'anchor_weight'")["value"]
+    groups = metrics.query("metric == 'anchor_groups'")["value"]
     row["notes"] = (f"season {spec.get('season', '?')}, input {spec.get('input_size', '?')}; {steps} steps"
                     + (f"; anchor weight {weight.iloc[-1]:.1f} (last validation)" if len(weight) else "")
+                    + ("; one weight per member group" if len(groups) and groups.iloc[-1] == 1 else "")
                     + "; series by method: " + ", ".join(f"{k} {v}" for k, v in doc["methods"].items()))
     return row
 
