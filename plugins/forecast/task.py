@@ -267,8 +267,8 @@ class ForecastTask(Task):
         columns = to_columns(raw, kind, combine=combine)
         if self.config["data"]["blend"]:
             median, base = columns[..., 2].double().numpy(), v["base"].double().numpy()
-            if getattr(model, "mixed", False):  # one weight, or one per group (cross-validated)
-                offset = model.level_offset(v["x"])
+            offset = model.level_offset(v["x"]) if getattr(model, "mixed", False) else None
+            if offset is not None:  # one weight, or one per group (cross-validated)
                 theta, level = (to_columns(raw[k::2], kind, combine=combine)[..., 2].double().numpy()
                                 for k in (0, 1))
                 g, w, w_theta, w_level = choose_blend(median, theta, level, offset.double().numpy(), base,
@@ -277,10 +277,9 @@ class ForecastTask(Task):
                 model.group_blend.copy_(torch.tensor([g, w_theta, w_level]))
             else:
                 model.anchor_weight.fill_(blend_weight(median, base, v["actual"], self._inverse))
-            mixed = getattr(model, "mixed", False)
             columns = to_columns(raw, kind, combine=combine, anchor_weight=model.anchor_weight.cpu(),
-                                 level_offset=model.level_offset(v["x"]) if mixed else None,
-                                 group_blend=model.group_blend.cpu() if mixed else None)
+                                 level_offset=offset,
+                                 group_blend=model.group_blend.cpu() if offset is not None else None)
         if self.config["data"]["calibrate"]:
             model.interval_scale.copy_(calibrate(columns, v["target"]))
         return columns
