@@ -36,7 +36,8 @@ def _model_columns(model, kind, histories, data, scaler, spec, device, batch_siz
             if hasattr(model, "columns"):  # a ForecastNet: everything it holds applied
                 q = model.columns(x) + base[..., None]
             else:
-                q = to_columns(model(x), kind) + base[..., None]
+                q = to_columns(model(x), kind, getattr(model, "interval_scale", None),
+                               getattr(model, "combine", "mean"), getattr(model, "anchor_weight", None)) + base[..., None]
             out.append(q.double().cpu().numpy())               # (B, H, 5) in HEAD_COLUMNS order
     model.train(was_training)
     q = np.concatenate(out) if out else np.zeros((0, spec.horizon, 5))
