@@ -14,24 +14,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from forecast_m3 import _cli  # bench/, this script's folder
+
 SALES = Path(__file__).resolve().parents[1] / "examples" / "sales.csv"
 HORIZON, SEASON = 18, 12
-
-
-def _cli(args: list[str]) -> str:
-    exe = Path(sys.executable).with_name("rnnsuite")
-    cmd = [str(exe) if exe.exists() else "rnnsuite", *args]
-    print("$ " + " ".join(cmd), file=sys.stderr)
-    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    if done.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed with exit status {done.returncode}")
-    return done.stdout
 
 
 def run_rnnsuite(args, tmp: Path) -> list[dict]:
@@ -41,9 +32,9 @@ def run_rnnsuite(args, tmp: Path) -> list[dict]:
     extra = [f"--set=train.seed={args.seed}"] if args.seed else []
     extra += [f"--set={s}" for s in args.set]
     t0 = time.perf_counter()
-    _cli(["forecast", "train", str(train), "--out", str(tmp / "run"), *extra])
+    _cli(["forecast", "train", str(train), "--out", str(tmp / "run"), *extra], quiet=True)
     train_s = time.perf_counter() - t0
-    doc = json.loads(_cli(["forecast", "evaluate", str(tmp / "run"), str(SALES), "--json"]))
+    doc = json.loads(_cli(["forecast", "evaluate", str(tmp / "run"), str(SALES), "--json"], quiet=True))
     name = "rnnsuite (defaults)" + (f" {' '.join(args.set)}" if args.set else "") + (f" seed {args.seed}" if args.seed else "")
     rows = [{"method": name, **{k: doc[k] for k in ("smape", "mase", "coverage80", "coverage95", "pinball")},
              "train_s": train_s}]

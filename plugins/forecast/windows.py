@@ -113,6 +113,15 @@ class WindowSpec:
         return max(1, min(self.season, self.input_size))
 
 
+def _autocorrelations(u: np.ndarray, lags) -> np.ndarray | None:
+    """Sample autocorrelations of `u` at `lags` (each >= 1); None for a constant series."""
+    x = u - u.mean()
+    denom = float(x @ x)
+    if denom <= 0:
+        return None
+    return np.array([float(x[k:] @ x[:-k]) / denom for k in lags])
+
+
 #: One-sided 90% test of the autocorrelation at lag m, as in the M3 Theta method.
 _SEASONALITY_Z = 1.645
 
@@ -135,11 +144,9 @@ def seasonal_indices(u: np.ndarray, season: int) -> np.ndarray:
         idx = np.arange(len(u))
         u = np.interp(idx, idx[ok], u[ok])
     n = len(u)
-    x = u - u.mean()
-    denom = float(x @ x)
-    if denom <= 0:
+    r = _autocorrelations(u, range(1, m + 1))
+    if r is None:
         return zero
-    r = np.array([float(x[k:] @ x[:-k]) / denom for k in range(1, m + 1)])
     if abs(r[-1]) <= _SEASONALITY_Z * np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / n):
         return zero
     weights = np.ones(m + 1 - m % 2)
@@ -183,9 +190,8 @@ def detect_season(series: list, candidates=SEASON_CANDIDATES, min_share: float =
             continue
         hits = 0
         for d in usable:
-            x = d - d.mean()
-            denom = float(x @ x)
-            hits += denom > 0 and float(x[m:] @ x[:-m]) / denom > _SEASONALITY_Z / np.sqrt(len(d))
+            r = _autocorrelations(d, (m,))
+            hits += r is not None and r[0] > _SEASONALITY_Z / np.sqrt(len(d))
         shares[m] = hits / len(usable)
     if not shares or max(shares.values()) < min_share:
         return 1
