@@ -56,7 +56,8 @@ class ForecastNet(nn.Module):
     from the window's level while the others and the targets use the Theta forecast: its
     output is moved by the level's distance from that forecast (`level_offset`, which the
     inputs carry), so all members answer in the same frame and the ensemble mixes two anchors'
-    errors. Such a model also holds `group_blend` (g, w_theta, w_level): with g = 1 its point
+    errors. The level group does not read the Theta features (`level_inputs`): the groups are
+    then different models, whose errors differ more. Such a model also holds `group_blend` (g, w_theta, w_level): with g = 1 its point
     forecast blends each group towards its own anchor instead of the whole ensemble towards the
     Theta forecast (see `to_columns`); `choose_blend` decides on the hold-out.
     """
@@ -87,6 +88,11 @@ class ForecastNet(nn.Module):
         self.register_buffer("anchor_weight", torch.ones(1))
         if self.mixed:  # (g, w_theta, w_level); g = 0: the single anchor weight above
             self.register_buffer("group_blend", torch.tensor([0.0, 1.0, 1.0]))
+            # Whether the level group reads the Theta features (start and drift): 0, so the two
+            # groups are different models whose errors differ more (bench/RESULTS.md, forecast).
+            # Runs saved before the buffer existed load 1: their level members read them, as
+            # they were trained.
+            self.register_buffer("level_reads_theta", torch.zeros(1))
 
     @property
     def mixed(self) -> bool:
@@ -114,12 +120,20 @@ class ForecastNet(nn.Module):
         state_dict.setdefault(prefix + "anchor_weight", torch.ones(1))
         if self.mixed:
             state_dict.setdefault(prefix + "group_blend", torch.tensor([0.0, 1.0, 1.0]))
+            state_dict.setdefault(prefix + "level_reads_theta", torch.ones(1))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def level_inputs(self, x):
+        """The level group's inputs: x with the Theta features multiplied by level_reads_theta."""
+        f, k = x.shape[-1], self.level_frame
+        keep = torch.cat([x.new_ones(k), self.level_reads_theta.to(x.dtype).expand(2), x.new_ones(f - k - 2)])
+        return x * keep
+
     def forward(self, x):
-        raw = torch.stack([m(x) for m in self.members])  # (E, B, H, K)
         if not self.mixed:
-            return raw
+            return torch.stack([m(x) for m in self.members])  # (E, B, H, K)
+        xl = self.level_inputs(x)
+        raw = torch.stack([m(xl if i % 2 else x) for i, m in enumerate(self.members)])
         shift = self.level_offset(x)  # (B, H)
         level_members = torch.arange(len(self.members), device=x.device) % 2 == 1  # (E,)
         median = raw[..., 0] + level_members[:, None, None].to(raw.dtype) * shift.to(raw.dtype)

@@ -385,6 +385,40 @@ def test_mixed_runs_saved_without_group_blend_still_load():
     assert fresh.group_blend.tolist() == [0.0, 1.0, 1.0]
 
 
+def test_mixed_level_members_do_not_read_the_theta_features():
+    torch.manual_seed(0)
+    net = ForecastNet("rnn", 6, 8, 1, input_len=6, horizon=2, members=4, level_frame=3)
+    x = torch.randn(6, 5, 6)
+    moved = x.clone()
+    moved[..., 3:5] += torch.randn(6, 5, 2)  # only the Theta features (start, drift) change
+    with torch.no_grad():
+        raw, raw_moved = net(x), net(moved)
+        shift, shift_moved = net.level_offset(x), net.level_offset(moved)
+    # the Theta group reads them
+    assert not torch.allclose(raw[0], raw_moved[0]) and not torch.allclose(raw[2], raw_moved[2])
+    # the level group does not: its own outputs are the same, only moved into the other frame
+    for k in (1, 3):
+        np.testing.assert_allclose(raw[k, ..., 0] - shift, raw_moved[k, ..., 0] - shift_moved, atol=1e-5)
+        np.testing.assert_allclose(raw[k, ..., 1:], raw_moved[k, ..., 1:], atol=1e-6)
+    # the same as handing the member its inputs with those columns zeroed
+    zeroed = x.clone()
+    zeroed[..., 3:5] = 0
+    with torch.no_grad():
+        np.testing.assert_allclose(raw[1, ..., 1:], net.members[1](zeroed)[..., 1:], atol=1e-6)
+
+
+def test_mixed_runs_saved_before_level_inputs_forecast_as_trained():
+    torch.manual_seed(1)
+    net = ForecastNet("rnn", 6, 8, 1, input_len=6, horizon=2, members=3, level_frame=3)
+    state = {k: v for k, v in net.state_dict().items() if k != "level_reads_theta"}
+    old = ForecastNet("rnn", 6, 8, 1, input_len=6, horizon=2, members=3, level_frame=3)
+    old.load_state_dict(state)
+    assert old.level_reads_theta.item() == 1.0 and net.level_reads_theta.item() == 0.0
+    x = torch.randn(6, 4, 6)
+    with torch.no_grad():  # its level member reads every input, as before
+        np.testing.assert_allclose(old(x)[1, ..., 1:], old.members[1](x)[..., 1:], atol=1e-6)
+
+
 def test_windows_of_a_file_shorter_than_one_window_are_none():
     # a run resumed on a file shorter than its window (deseasonalised: the seasonal buffer too)
     t = np.arange(12)
