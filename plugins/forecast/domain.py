@@ -25,11 +25,11 @@ FORECAST_DEFAULTS = {
         "input_size": 0,  # input window; 0: max(2 x season, 2 x horizon), capped by the data
         # What the network's outputs are offsets from: theta (the Theta method's forecast from
         # the window's history: exponential smoothing with half the trend's slope as drift) |
-        # mixed (theta, with every other ensemble member predicting from the level) | level
-        # (with deseasonalize: level plus the series' seasonal indices) | seasonal_naive | auto
-        # (seasonal naive below 2,000 training windows, else level). mixed: M3 monthly sMAPE
-        # 13.25/13.27 (seeds 0/1) against 13.45 from the level; examples/sales.csv 8.08 against
-        # 10.85 (bench/RESULTS.md, forecast).
+        # mixed (theta, with every other ensemble member predicting from the level without
+        # reading the Theta features) | level (with deseasonalize: level plus the series'
+        # seasonal indices) | seasonal_naive | auto (seasonal naive below 2,000 training
+        # windows, else level). mixed: M3 monthly sMAPE 13.21/13.26 (seeds 0/1) against 13.45
+        # from the level; examples/sales.csv 8.08 against 10.85 (bench/RESULTS.md, forecast).
         "anchor": "mixed",
         # Remove each series' seasonal indices (classical decomposition, where the series passes
         # the seasonality test) from inputs and targets; with the level, theta and mixed anchors.
