@@ -324,8 +324,9 @@ def make_train_command(domain):
 
         class Announce(Callback):  # printed once every check has passed, so errors stay one line
             def on_train_start(self, trainer):
-                click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out} "
-                           f"(step {trainer.step}, device {trainer.device})", err=True)
+                if trainer.is_main:  # under torchrun: one line, not one per process
+                    click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out} "
+                               f"(step {trainer.step}, device {trainer.device})", err=True)
 
         extend = None
         given = {k: v for k, v in (("steps", extend_steps), ("epochs", extend_epochs),
@@ -345,6 +346,8 @@ def make_train_command(domain):
                            resume_overrides=typed if resume else None, extend=extend,
                            user_keys=() if resume else tuple(typed))
         s = loaded.summary or {}
+        if os.environ.get("RANK", "0") != "0":  # torchrun: the main process reports
+            return
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
         faults = "".join(f", {s[k]} {what}" for k, what in (("skipped_steps", "non-finite steps skipped"),
                                                             ("rollbacks", "rollbacks")) if s.get(k))

@@ -39,6 +39,7 @@ _LAZY = {
     "sample_next": "rnnsuite.core.sampling",
     "filter_logits": "rnnsuite.core.sampling",
     "select_device": "rnnsuite.core.device",
+    "rank_part": "rnnsuite.core.sharding",
     "seed_everything": "rnnsuite.core.device",
     "atomic_write_bytes": "rnnsuite.core.checkpoint",
     "atomic_write_text": "rnnsuite.core.checkpoint",

@@ -9,7 +9,7 @@ from itertools import islice
 import torch
 from rnnsuite.core.device import DistInfo
 
-__all__ = ["wrap_model", "rank_batches", "steps_per_epoch", "any_rank"]
+__all__ = ["wrap_model", "rank_batches", "steps_per_epoch", "any_rank", "rank_part", "step_loss"]
 
 
 class _DDP(torch.nn.parallel.DistributedDataParallel):
@@ -22,17 +22,56 @@ class _DDP(torch.nn.parallel.DistributedDataParallel):
             return getattr(self.module, name)
 
 
-def wrap_model(model: torch.nn.Module, dist: DistInfo, device: torch.device) -> torch.nn.Module:
-    """The module the training step calls: DDP around `model` under torchrun, else `model`."""
+def _sum_gradients(state, bucket):
+    """DDP communication hook: sum the ranks' gradients instead of averaging them (each rank
+    of a task that splits its model computes the whole gradient of its own part)."""
+    import torch.distributed as torch_dist
+
+    work = torch_dist.all_reduce(bucket.buffer(), async_op=True)
+    return work.get_future().then(lambda fut: fut.value()[0])
+
+
+def wrap_model(model: torch.nn.Module, dist: DistInfo, device: torch.device, task=None) -> torch.nn.Module:
+    """The module the training step calls: DDP around `model` under torchrun, else `model`.
+    For a task that splits its model between the ranks (`Task.model_parallel`) each rank's
+    step leaves the other parts' parameters unused and the gradients are summed, not averaged."""
     if not dist.enabled:
         return model
-    return _DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    split = bool(getattr(task, "model_parallel", False))
+    wrapped = _DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+                   find_unused_parameters=split)
+    if split:
+        wrapped.register_comm_hook(None, _sum_gradients)
+    return wrapped
+
+
+def rank_part() -> tuple[int, int]:
+    """(rank, number of ranks) of this process in a torchrun launch; (0, 1) otherwise. A task
+    with `model_parallel` computes part `rank` of `number` of its model in each training step."""
+    import torch.distributed as torch_dist
+
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        return torch_dist.get_rank(), torch_dist.get_world_size()
+    return 0, 1
+
+
+def step_loss(loss, task, dist: DistInfo):
+    """The step's loss as logged: for a task that splits its model, the sum of every rank's
+    part (a collective: every rank calls it every step), else this rank's loss."""
+    if not (dist.enabled and getattr(task, "model_parallel", False)):
+        return loss
+    import torch.distributed as torch_dist
+
+    total = loss.detach().float().clone()
+    torch_dist.all_reduce(total)
+    return total
 
 
 def _share(task, dist: DistInfo):
-    """None when this rank takes every batch (one process), "turns" for whole batches in turn,
+    """None when this rank takes every batch (one process, or a task that splits its model
+    between the ranks instead of its batches), "turns" for whole batches in turn,
     else the task's `batch_axis`, whose slices the ranks split between them."""
-    if not dist.enabled:
+    if not dist.enabled or getattr(task, "model_parallel", False):
         return None
     axis = getattr(task, "batch_axis", None)
     return "turns" if axis is None else axis

@@ -71,7 +71,7 @@ class Trainer:
         self.device = device
         self.dist = dist or DistInfo()
         self.model = model.to(device)
-        self.train_model = sharding.wrap_model(self.model, self.dist, device)
+        self.train_model = sharding.wrap_model(self.model, self.dist, device, task)
         self.optimizer = make_optimizer([p for p in self.model.parameters() if p.requires_grad], cfg)
         self.amp_dtype = amp_dtype(device, cfg["amp"])
         self.scaler = torch.amp.GradScaler(device.type) if self.amp_dtype == torch.float16 else None
@@ -188,9 +188,10 @@ class Trainer:
             out = self.task.training_step(self.train_model, batch, detach_hidden(self.hidden))
         if not isinstance(out, StepOutput):
             out = StepOutput(*out) if isinstance(out, tuple) else StepOutput(out)
+        logged = sharding.step_loss(out.loss, self.task, self.dist)
         bad = apply_gradients(out.loss, self.model, self.optimizer, self.scaler, self.cfg["clip_grad_norm"])
         if bad is None:
-            self.window.add(out.loss)
+            self.window.add(logged)
             self.hidden = out.hidden
             self.ema.update()
         else:   # skipped and counted instead of poisoning the weights

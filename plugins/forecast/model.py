@@ -129,13 +129,17 @@ class ForecastNet(nn.Module):
         keep = torch.cat([x.new_ones(k), self.level_reads_theta.to(x.dtype).expand(2), x.new_ones(f - k - 2)])
         return x * keep
 
-    def forward(self, x):
+    def forward(self, x, part: tuple[int, int] = (0, 1)):
+        """Raw outputs (E, B, H, K) of every member, or with `part` = (k, n) of members k, k + n,
+        k + 2n, ... only (a training process's share, see ForecastTask.model_parallel)."""
+        k, n = part
+        chosen = range(k, len(self.members), n)
         if not self.mixed:
-            return torch.stack([m(x) for m in self.members])  # (E, B, H, K)
+            return torch.stack([self.members[i](x) for i in chosen])  # (E, B, H, K)
         xl = self.level_inputs(x)
-        raw = torch.stack([m(xl if i % 2 else x) for i, m in enumerate(self.members)])
+        raw = torch.stack([self.members[i](xl if i % 2 else x) for i in chosen])
         shift = self.level_offset(x)  # (B, H)
-        level_members = torch.arange(len(self.members), device=x.device) % 2 == 1  # (E,)
+        level_members = torch.tensor([i % 2 == 1 for i in chosen], device=x.device)  # (E,)
         median = raw[..., 0] + level_members[:, None, None].to(raw.dtype) * shift.to(raw.dtype)
         return torch.cat([median[..., None], raw[..., 1:]], dim=-1)
 

@@ -193,10 +193,16 @@ class ForecastTask(Task):
         for i in range(0, len(order), size):
             yield self.windows.batch(order[i : i + size])
 
+    #: Under torchrun the processes split the ensemble's members, not the batches: each trains
+    #: every other member on every batch (the members are independent networks, so one
+    #: process's loss holds the whole gradient of its members), e.g. both cores of a laptop.
+    model_parallel = True
+
     def training_step(self, model, batch, hidden) -> StepOutput:
+        from rnnsuite.core import rank_part
         from rnnsuite.plugins.forecast.model import forecast_loss
 
-        raw = model(batch["x"])  # (E, B, H, K)
+        raw = model(batch["x"], part=rank_part())  # (E, B, H, K): this process's members
         loss = forecast_loss(raw.float(), batch["target"], self.config["model"]["loss"])
         return StepOutput(loss, items=int(batch["target"].shape[0]))
 

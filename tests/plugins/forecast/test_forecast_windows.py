@@ -407,6 +407,17 @@ def test_mixed_level_members_do_not_read_the_theta_features():
         np.testing.assert_allclose(raw[1, ..., 1:], net.members[1](zeroed)[..., 1:], atol=1e-6)
 
 
+def test_a_part_of_the_members_is_their_share_of_the_whole_forward():
+    torch.manual_seed(2)
+    for level_frame in (None, 3):
+        net = ForecastNet("rnn", 6, 8, 1, input_len=6, horizon=2, members=5, level_frame=level_frame)
+        x = torch.randn(6, 4, 6)
+        with torch.no_grad():
+            whole = net(x)
+            for k, n in ((0, 2), (1, 2), (2, 3)):
+                np.testing.assert_allclose(net(x, part=(k, n)), whole[k::n], atol=1e-6)
+
+
 def test_mixed_runs_saved_before_level_inputs_forecast_as_trained():
     torch.manual_seed(1)
     net = ForecastNet("rnn", 6, 8, 1, input_len=6, horizon=2, members=3, level_frame=3)
