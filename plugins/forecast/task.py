@@ -202,7 +202,11 @@ class ForecastTask(Task):
         from rnnsuite.core import rank_part
         from rnnsuite.plugins.forecast.model import forecast_loss
 
-        raw = model(batch["x"], part=rank_part())  # (E, B, H, K): this process's members
+        part = rank_part()
+        if part[1] > len(model.members):
+            raise UserError(f"{part[1]} torchrun processes for {len(model.members)} ensemble members: "
+                            f"use at most {len(model.members)} processes or --set model.members={part[1]}")
+        raw = model(batch["x"], part=part)  # (E, B, H, K): this process's members
         loss = forecast_loss(raw.float(), batch["target"], self.config["model"]["loss"])
         return StepOutput(loss, items=int(batch["target"].shape[0]))
 

@@ -220,3 +220,17 @@ def test_two_torchrun_processes_split_the_members_and_train_what_one_process_tra
     loss = [pd.read_csv(tmp_path / run / "metrics.csv").query("metric == 'loss' and split == 'train'")["value"]
             for run in ("one", "two")]
     np.testing.assert_allclose(loss[0].to_numpy(), loss[1].to_numpy(), rtol=1e-5)
+
+
+def test_more_torchrun_processes_than_members_is_a_user_error(monkeypatch):
+    import rnnsuite.core as core
+    import torch
+    from rnnsuite.core import UserError
+    from rnnsuite.plugins.forecast.task import ForecastTask
+
+    task = ForecastTask.__new__(ForecastTask)
+    task.config = {"model": {"loss": "quantile"}}
+    model = type("Net", (), {"members": [0, 1, 2]})()
+    monkeypatch.setattr(core, "rank_part", lambda: (3, 4))
+    with pytest.raises(UserError, match="4 torchrun processes for 3 ensemble members"):
+        task.training_step(model, {"x": torch.zeros(1), "target": torch.zeros(1)}, None)
