@@ -38,9 +38,10 @@ class _Member(nn.Module):
         head_in = hidden_size + (input_len if skip else 0)
         self.head = nn.Sequential(nn.Linear(head_in, hidden_size), nn.ReLU(),
                                   nn.Linear(hidden_size, horizon * outputs))
-        self.horizon, self.outputs = horizon, outputs
+        self.horizon, self.outputs, self.input_len = horizon, outputs, input_len
 
-    def forward(self, x):  # x: (L, B, F)
+    def forward(self, x):  # x: (L, B, F); the member reads its last input_len steps
+        x = x[-self.input_len:]
         out, _ = self.encoder(x)  # (L, B, Hid)
         feats = out[-1]  # (B, Hid)
         if self.skip:
@@ -56,8 +57,9 @@ class ForecastNet(nn.Module):
     from the window's level while the others and the targets use the Theta forecast: its
     output is moved by the level's distance from that forecast (`level_offset`, which the
     inputs carry), so all members answer in the same frame and the ensemble mixes two anchors'
-    errors. The level group does not read the Theta features (`level_inputs`): the groups are
-    then different models, whose errors differ more. Such a model also holds `group_blend` (g,
+    errors. The level group does not read the Theta features (`level_inputs`) and may read a
+    shorter span (`level_input_len`): the groups are then different models, whose errors differ
+    more. Such a model also holds `group_blend` (g,
     w_theta, w_level): with g = 1 its point forecast blends each group towards its own anchor
     instead of the whole ensemble towards the Theta forecast (see `to_columns`); `choose_blend`
     decides on the hold-out.
@@ -66,7 +68,7 @@ class ForecastNet(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
                  input_len: int, horizon: int, loss: str = "quantile", dropout: float = 0.0,
                  backend: str = "auto", members: int = 1, skip: bool = True, combine: str = "mean",
-                 level_frame: int | None = None):
+                 level_frame: int | None = None, level_input_len: int | None = None):
         super().__init__()
         self.level_frame, self.input_len = level_frame, input_len
         if loss not in ("quantile", "gaussian"):
@@ -75,10 +77,13 @@ class ForecastNet(nn.Module):
             raise ValueError(f"combine must be 'mean' or 'median', not {combine!r}")
         self.loss, self.combine = loss, combine
         outputs = 5 if loss == "quantile" else 2
+        # a mixed ensemble's level group (odd members) may read only the window's last
+        # `level_input_len` steps (ForecastTask: model.level_window)
+        spans = [(level_input_len or input_len) if level_frame is not None and i % 2 else input_len
+                 for i in range(members)]
         self.members = nn.ModuleList(
-            _Member(cell, input_size, hidden_size, num_layers, dropout, backend, input_len,
-                    horizon, outputs, skip)
-            for _ in range(members)
+            _Member(cell, input_size, hidden_size, num_layers, dropout, backend, span, horizon, outputs, skip)
+            for span in spans
         )
         # Widths of the 80% and 95% bands relative to the trained head, set from the validation
         # windows (conformal calibration, `calibrate`); a buffer, so it is saved with the weights.

@@ -173,7 +173,14 @@ class ForecastTask(Task):
             combine=m["combine"],
             # the Theta features follow the value, missing flag and seasonal component
             level_frame=2 + int(self.spec.seasonal) if self.spec.anchor == "mixed" else None,
+            level_input_len=self.level_input_len(float(m["level_window"])),
         )
+
+    def level_input_len(self, share: float) -> int:
+        """The mixed anchor's level group's input span: `share` of the input window, at least 8
+        points (choose_sizes' shortest window) and one season, at most the whole window."""
+        L = self.spec.input_size
+        return min(L, max(round(share * L), 8, self.spec.season))
 
     # -- training ----------------------------------------------------------------------------
 

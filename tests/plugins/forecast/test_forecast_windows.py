@@ -436,3 +436,37 @@ def test_windows_of_a_file_shorter_than_one_window_are_none():
     data = make_data(np.exp(1 + 0.3 * np.sin(2 * np.pi * t / 4)))
     spec = WindowSpec(input_size=36, horizon=18, season=4, anchor="mixed", deseasonalize=True)
     assert len(TrainingWindows(data, Scaler.fit(data), spec, {"s0": 12})) == 0
+
+
+def test_the_level_group_reads_the_last_part_of_the_window_only():
+    torch.manual_seed(3)
+    net = ForecastNet("rnn", 6, 8, 1, input_len=10, horizon=2, members=4, level_frame=3, level_input_len=4)
+    assert [m.input_len for m in net.members] == [10, 4, 10, 4]
+    x = torch.randn(10, 3, 6)
+    early = x.clone()
+    early[:6, :, :3] += torch.randn(6, 3, 3)  # values of the first six steps only
+    with torch.no_grad():
+        raw, raw_early = net(x), net(early)
+    assert not torch.allclose(raw[0], raw_early[0])  # the Theta group reads all ten steps
+    np.testing.assert_allclose(raw[1], raw_early[1], atol=1e-6)  # the level group the last four
+    np.testing.assert_allclose(raw[3], raw_early[3], atol=1e-6)
+
+
+@pytest.mark.parametrize("share,L,season,expected", [(0.5, 36, 12, 18), (0.5, 16, 4, 8), (0.5, 9, 1, 8),
+                                                     (0.5, 6, 1, 6), (0.25, 36, 12, 12), (1.0, 36, 12, 36)])
+def test_level_window_share_with_its_floors(share, L, season, expected):
+    from rnnsuite.plugins.forecast.task import ForecastTask
+
+    task = ForecastTask.__new__(ForecastTask)
+    task.spec = WindowSpec(input_size=L, horizon=4, season=season, anchor="mixed")
+    assert task.level_input_len(share) == expected
+
+
+def test_runs_saved_before_level_window_read_the_whole_window():
+    from rnnsuite.core.config import complete_config
+    from rnnsuite.plugins.forecast.domain import ForecastDomain
+
+    domain = ForecastDomain()
+    saved = domain.config_defaults()
+    del saved["model"]["level_window"]
+    assert complete_config(saved, domain)["model"]["level_window"] == 1.0
