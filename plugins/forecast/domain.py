@@ -28,8 +28,8 @@ FORECAST_DEFAULTS = {
         # mixed (theta, with every other ensemble member predicting from the level without
         # reading the Theta features) | level (with deseasonalize: level plus the series'
         # seasonal indices) | seasonal_naive | auto (seasonal naive below 2,000 training
-        # windows, else level). mixed: M3 monthly sMAPE 13.21/13.26 (seeds 0/1) against 13.45
-        # from the level; examples/sales.csv 8.08 against 10.85 (bench/RESULTS.md, forecast).
+        # windows, else level). mixed: M3 monthly sMAPE 13.20/13.26 (seeds 0/1) against 13.45
+        # from the level; examples/sales.csv 8.08-8.35 against 10.85 (bench/RESULTS.md, forecast).
         "anchor": "mixed",
         # Remove each series' seasonal indices (classical decomposition, where the series passes
         # the seasonality test) from inputs and targets; with the level, theta and mixed anchors.
