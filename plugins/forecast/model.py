@@ -59,10 +59,9 @@ class ForecastNet(nn.Module):
     inputs carry), so all members answer in the same frame and the ensemble mixes two anchors'
     errors. The level group does not read the Theta features (`level_inputs`) and may read a
     shorter span (`level_input_len`): the groups are then different models, whose errors differ
-    more. Such a model also holds `group_blend` (g,
-    w_theta, w_level): with g = 1 its point forecast blends each group towards its own anchor
-    instead of the whole ensemble towards the Theta forecast (see `to_columns`); `choose_blend`
-    decides on the hold-out.
+    more. Such a model also holds `group_blend` (g, w_theta, w_level): with g = 1 its point
+    forecast blends each group towards its own anchor instead of the whole ensemble towards the
+    Theta forecast (see `to_columns`); `choose_blend` decides on the hold-out.
     """
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int,
