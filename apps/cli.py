@@ -346,7 +346,9 @@ def make_train_command(domain):
                            resume_overrides=typed if resume else None, extend=extend,
                            user_keys=() if resume else tuple(typed))
         s = loaded.summary or {}
-        if os.environ.get("RANK", "0") != "0":  # torchrun: the main process reports
+        from rnnsuite.core import rank_part
+
+        if rank_part()[0] != 0:  # torchrun: the main process reports
             return
         best = f", best valid {config['train']['monitor']} {s['best']:.4g}" if s.get("best") is not None else ""
         faults = "".join(f", {s[k]} {what}" for k, what in (("skipped_steps", "non-finite steps skipped"),

@@ -106,6 +106,7 @@ def probe_theta(args) -> None:
     classical multiplicative decomposition where the seasonality test passes, as in M3."""
     from rnnsuite.plugins.forecast.metrics import smape
     from rnnsuite.plugins.forecast.windows import (
+        _SEASONALITY_Z,
         _autocorrelations,
         _scale_of,
         seasonal_component,
@@ -127,7 +128,7 @@ def probe_theta(args) -> None:
         in_levels.append(np.maximum(start + drift * steps, 1e-6) * np.exp(seasonal[len(x):]) * scale)
         v, indices = x / scale, np.ones(max(season, 1))
         r = _autocorrelations(v, range(1, season + 1)) if season > 1 and len(v) >= 3 * season else None
-        if r is not None and abs(r[-1]) > 1.645 * np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / len(v)):
+        if r is not None and abs(r[-1]) > _SEASONALITY_Z * np.sqrt((1 + 2 * np.sum(r[:-1] ** 2)) / len(v)):
             weights = np.ones(season + 1 - season % 2)
             if season % 2 == 0:
                 weights[[0, -1]] = 0.5
@@ -208,7 +209,7 @@ def probe_stepcal(args) -> None:
     """Coverage per horizon step on the hold-out and the test (the bands before calibration),
     and the test coverage with one calibration per step instead of one for all."""
     import torch
-    from rnnsuite.plugins.forecast.model import calibrate, to_columns
+    from rnnsuite.plugins.forecast.model import calibrate, stretch_bands, to_columns
 
     d = load(args.frequency, args.csv, args.run[0])
     m, task, v = d["model"], d["task"], d["task"]._valid
@@ -231,17 +232,10 @@ def probe_stepcal(args) -> None:
         print(f"{args.frequency} {name} band by step, hold-out: {per_step(hold, v['target'], lo, hi)}")
         print(f"{args.frequency} {name} band by step, test:     {per_step(test, target, lo, hi)}")
 
-    def stretch(q, c80, c95):
-        med = q[..., 2]
-        lo80, hi80 = med - c80 * (med - q[..., 1]), med + c80 * (q[..., 3] - med)
-        lo95 = torch.minimum(med - c95 * (med - q[..., 0]), lo80)
-        hi95 = torch.maximum(med + c95 * (q[..., 4] - med), hi80)
-        return torch.stack([lo95, lo80, med, hi80, hi95], -1)
-
     one = calibrate(hold, v["target"]).double()
     steps = torch.stack([calibrate(hold[:, h : h + 1], v["target"][:, h : h + 1]) for h in range(hold.shape[1])]).double()
-    print(f"{args.frequency} one calibration: {_scores(d, stretch(test, one[0], one[1]).numpy())}")
-    print(f"{args.frequency} one per step:    {_scores(d, stretch(test, steps[:, 0], steps[:, 1]).numpy())}")
+    print(f"{args.frequency} one calibration: {_scores(d, stretch_bands(test, one[0], one[1]).numpy())}")
+    print(f"{args.frequency} one per step:    {_scores(d, stretch_bands(test, steps[:, 0], steps[:, 1]).numpy())}")
 
 
 def probe_refit(args) -> None:

@@ -22,6 +22,11 @@ class _DDP(torch.nn.parallel.DistributedDataParallel):
             return getattr(self.module, name)
 
 
+def _splits_model(task) -> bool:
+    """Whether the ranks split `task`'s model between them instead of its batches."""
+    return bool(getattr(task, "model_parallel", False))
+
+
 def _sum_gradients(state, bucket):
     """DDP communication hook: sum the ranks' gradients instead of averaging them (each rank
     of a task that splits its model computes the whole gradient of its own part)."""
@@ -37,7 +42,7 @@ def wrap_model(model: torch.nn.Module, dist: DistInfo, device: torch.device, tas
     step leaves the other parts' parameters unused and the gradients are summed, not averaged."""
     if not dist.enabled:
         return model
-    split = bool(getattr(task, "model_parallel", False))
+    split = _splits_model(task)
     wrapped = _DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
                    find_unused_parameters=split)
     if split:
@@ -58,7 +63,7 @@ def rank_part() -> tuple[int, int]:
 def step_loss(loss, task, dist: DistInfo):
     """The step's loss as logged: for a task that splits its model, the sum of every rank's
     part (a collective: every rank calls it every step), else this rank's loss."""
-    if not (dist.enabled and getattr(task, "model_parallel", False)):
+    if not (dist.enabled and _splits_model(task)):
         return loss
     import torch.distributed as torch_dist
 
@@ -71,7 +76,7 @@ def _share(task, dist: DistInfo):
     """None when this rank takes every batch (one process, or a task that splits its model
     between the ranks instead of its batches), "turns" for whole batches in turn,
     else the task's `batch_axis`, whose slices the ranks split between them."""
-    if not dist.enabled or getattr(task, "model_parallel", False):
+    if not dist.enabled or _splits_model(task):
         return None
     axis = getattr(task, "batch_axis", None)
     return "turns" if axis is None else axis

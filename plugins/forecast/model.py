@@ -21,7 +21,7 @@ from rnnsuite.core import RecurrentStack
 from torch import nn
 
 __all__ = ["QUANTILES", "HEAD_COLUMNS", "ForecastNet", "ColumnsGraph", "forecast_loss", "to_columns", "calibrate",
-           "blend_weight", "group_weights", "choose_blend", "NARROW_MIN_POINTS"]
+           "stretch_bands", "blend_weight", "group_weights", "choose_blend", "NARROW_MIN_POINTS"]
 
 QUANTILES = (0.025, 0.1, 0.5, 0.9, 0.975)
 HEAD_COLUMNS = ("lo95", "lo80", "mean", "hi80", "hi95")  # the quantile head's order
@@ -222,6 +222,13 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
     if interval_scale is None:
         return q
     c80, c95 = interval_scale.to(q.dtype)
+    return stretch_bands(q, c80, c95)
+
+
+def stretch_bands(q, c80, c95):
+    """Columns q (..., 5) in HEAD_COLUMNS order with the 80% band stretched around the median by
+    c80 and the 95% band by c95 (scalars, or tensors broadcasting against q[..., 0]); the 95%
+    band never ends inside the 80% one."""
     med = q[..., 2]
     lo80, hi80 = med - c80 * (med - q[..., 1]), med + c80 * (q[..., 3] - med)
     lo95 = torch.minimum(med - c95 * (med - q[..., 0]), lo80)
