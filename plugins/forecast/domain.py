@@ -57,8 +57,8 @@ FORECAST_DEFAULTS = {
         "skip": True,  # the head also sees the normalised input window
         # With the mixed anchor: the share of the input window the level group reads (its last
         # points; at least 8 points and one season, at most the whole window), so the groups
-        # see different spans. 0.5: M3 quarterly 9.04 / 9.09 against 9.29 / 9.28 with the whole
-        # window (seeds 0 / 1), other 4.36 / 4.42 against 4.41 / 4.44 (bench/RESULTS.md).
+        # see different spans. 0.5: M3 quarterly 9.14 against 9.29 with the whole window (mean
+        # of seeds 0-3), other 4.36 / 4.42 against 4.41 / 4.44 (seeds 0 / 1; bench/RESULTS.md).
         "level_window": 0.5,
     },
     "train": {
