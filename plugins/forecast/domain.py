@@ -23,6 +23,10 @@ FORECAST_DEFAULTS = {
         "horizon": 0,  # steps to forecast; 0: from the frequency (monthly 18, daily 14, ...)
         "season": 0,  # seasonal period; 0: from the frequency (monthly 12, daily 7, ...), detected for integer steps
         "input_size": 0,  # input window; 0: max(2 x season, 2 x horizon), capped by the data
+        # Series shorter than the input window are forecast from windows padded in front (and
+        # trained on such windows) down to this many points; shorter ones get seasonal naive.
+        # 0: one season, at least 4 (never more than the window)
+        "min_input": 0,
         # What the network's outputs are offsets from: theta (the Theta method's forecast from
         # the window's history: exponential smoothing with half the trend's slope as drift) |
         # mixed (theta, with every other ensemble member predicting from the level without
@@ -105,6 +109,7 @@ class ForecastDomain(Domain):
                 "horizon": at_least(0),  # 0: from the frequency
                 "season": at_least(0),  # 0: from the frequency
                 "input_size": at_least(0),  # 0: from the season, horizon and series lengths
+                "min_input": at_least(0),  # 0: one season, at least 4
                 "anchor": one_of("auto", "level", "theta", "mixed", "seasonal_naive"),
                 "sampling": one_of("series", "windows"),
                 "transform": one_of("auto", "log", "none"),

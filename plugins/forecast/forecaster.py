@@ -1,7 +1,8 @@
 """From a trained network to forecasts and backtests.
 
 `forecast` turns histories into the forecast columns (mean, lo80, hi80, lo95, hi95) on the
-original scale, falling back to seasonal naive for series too short for the input window;
+original scale (a history shorter than the input window padded in front), falling back to
+seasonal naive for series shorter than the model needs (`WindowSpec.shortest`);
 `backtest` cuts the last H points (or several origins) off every series and scores the model
 and the naive and seasonal-naive baselines on exactly the same windows.
 """
@@ -60,10 +61,10 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
         if len(finite) > 0 and np.all(finite == finite[0]):
             c = np.full(horizon, finite[0])
             results[i] = {k: c.copy() for k in COLUMNS} | {"method": "constant", "reason": "constant history"}
-        elif model is None or len(s) < spec.input_size or np.isnan(s.values[-spec.input_size:]).all():
+        elif model is None or len(s) < spec.shortest or np.isnan(s.values[-spec.input_size:]).all():
             reason = ("no model could be trained" if model is None else
-                      f"shorter than the input window ({len(s)} < {spec.input_size} points)"
-                      if len(s) < spec.input_size else "input window all missing")
+                      f"shorter than the model needs ({len(s)} < {spec.shortest} points)"
+                      if len(s) < spec.shortest else "input window all missing")
             results[i] = dict(seasonal_naive(s.values, horizon, spec.season), method="seasonal_naive",
                               reason=reason)
             if model is not None:
@@ -72,7 +73,7 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
             use_model.append(i)
     if short and warn:
         names = ", ".join(repr(x) for x in short[:5]) + (f" and {len(short) - 5} more" if len(short) > 5 else "")
-        data.warn(f"series {names} shorter than the model's input window ({spec.input_size} points); "
+        data.warn(f"series {names} shorter than the model needs ({spec.shortest} points); "
                   "used a seasonal-naive forecast")
     if use_model:
         q = _model_columns(model, kind, [histories[i] for i in use_model], data, scaler, spec, device)

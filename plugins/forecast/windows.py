@@ -97,6 +97,18 @@ class WindowSpec:
     # member predicts from the level, see model.ForecastNet) or seasonal_naive
     anchor: str = "level"
     deseasonalize: bool = False  # remove each series' seasonal indices (level and theta anchors)
+    # The fewest real points an input window may hold: a series shorter than `input_size`
+    # trains and forecasts on windows padded in front with missing values (flagged as such)
+    # down to this many points. 0: no padding (runs saved before it existed).
+    min_input: int = 0
+
+    @property
+    def shortest(self) -> int:
+        """The fewest points a series needs for the model to forecast it (never less than one
+        season: the level and the seasonal-naive anchor read the window's last season)."""
+        if not self.min_input:
+            return self.input_size
+        return min(self.input_size, max(self.min_input, self.season, 1))
 
     @property
     def seasonal(self) -> bool:
@@ -323,18 +335,31 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1, seas
 def history_window(s, end: int, scaler: Scaler, spec: WindowSpec, freq) -> dict:
     """What the network reads to forecast series `s` from point `end` on, from the points before
     it only: u (L,) scaled values, seasonal (L + H,) or None, theta (2,) or None, calendar
-    (L, C), covariates (L, K) or None, and the series' scale."""
+    (L, C), covariates (L, K) or None, and the series' scale. A history shorter than the window
+    (at least `spec.shortest` points) is padded in front: missing values, zero features."""
     from rnnsuite.plugins.forecast.data import calendar_features
 
     L, H = spec.input_size, spec.horizon
     scale = scaler.scale_for(s)
     u = scaler.forward(s.values[:end], scale)
     seasonal = seasonal_component(seasonal_indices(u, spec.season), 0, end + H) if spec.seasonal else None
-    return {"u": u[end - L:], "scale": scale,
-            "seasonal": seasonal[end - L:] if seasonal is not None else None,
-            "theta": theta_path(u - seasonal[:end] if seasonal is not None else u)[-1] if spec.theta else None,
-            "calendar": calendar_features(s.time[end - L:end], freq),
-            "covariates": _standardise(s.covariates[:end])[end - L:] if s.covariates is not None else None}
+    theta = theta_path(u - seasonal[:end] if seasonal is not None else u)[-1] if spec.theta else None
+    pad = max(0, L - end)
+    start = max(0, end - L)
+    calendar = calendar_features(s.time[start:end], freq)
+    covariates = _standardise(s.covariates[:end])[start:] if s.covariates is not None else None
+    return {"u": _pad_front(u[start:], pad, np.nan), "scale": scale,
+            "seasonal": _pad_front(seasonal[start:], pad, 0.0) if seasonal is not None else None,
+            "theta": theta,
+            "calendar": _pad_front(calendar, pad, 0.0),
+            "covariates": _pad_front(covariates, pad, 0.0) if covariates is not None else None}
+
+
+def _pad_front(a: np.ndarray, count: int, fill: float) -> np.ndarray:
+    """`a` with `count` rows of `fill` before its first."""
+    if count <= 0:
+        return a
+    return np.concatenate([np.full((count, *np.shape(a)[1:]), fill), a])
 
 
 def stacked_inputs(windows: list, spec: WindowSpec, dtype, device=None):
@@ -359,7 +384,10 @@ class TrainingWindows:
 
     `ends[id]` is where each series' training part ends (validation points after it are never
     targets). A window needs its whole input inside the training part and at least one target
-    point in it; target points past the end are NaN and masked out of the loss.
+    point in it; target points past the end are NaN and masked out of the loss. A training part
+    too short for one whole window (but longer than `spec.shortest`) is padded in front, as
+    `history_window` pads a short history, so such series train on windows like those they
+    are forecast from.
     """
 
     def __init__(self, data: ForecastData, scaler: Scaler, spec: WindowSpec, ends: dict,
@@ -374,19 +402,22 @@ class TrainingWindows:
             end = ends.get(s.id, len(s))
             u = scaler.forward(s.values[:end], scaler.scale_for(s))
             n = len(u)
-            values.append(np.concatenate([u, np.full(H, np.nan)]))
+            # missing points in front of a series too short for one whole window
+            pad = L - spec.shortest if spec.shortest < L and spec.shortest + 1 <= n < L + 1 else 0
+            values.append(np.concatenate([np.full(pad, np.nan), u, np.full(H, np.nan)]))
             component = None
             if spec.seasonal:  # indices from the training part only, laid over its targets too
                 component = seasonal_component(seasonal_indices(u, spec.season), 0, n + H)
-                seas.append(component)
+                seas.append(_pad_front(component, pad, 0.0))
             if spec.theta:  # the forecast from each point, from the points up to it
                 path = theta_path(u - component[:n] if component is not None else u)
-                thetas.append(np.concatenate([path, np.zeros((H, 2))]))
+                thetas.append(np.concatenate([np.zeros((pad, 2)), path, np.zeros((H, 2))]))
             c = calendar_features(s.time[:end], data.freq) if n else np.zeros((0, 0))
-            cal.append(np.concatenate([c, np.zeros((H, c.shape[1]))]) if n else c)
+            cal.append(np.concatenate([np.zeros((pad, c.shape[1])), c, np.zeros((H, c.shape[1]))]) if n else c)
             if s.covariates is not None:
                 z = _standardise(s.covariates[:end])
-                cov.append(np.concatenate([z, np.zeros((H, z.shape[1]))]))
+                cov.append(np.concatenate([np.zeros((pad, z.shape[1])), z, np.zeros((H, z.shape[1]))]))
+            n += pad
             first = 0 if history_limit is None else max(0, n - L - history_limit)
             if n >= L + 1:
                 starts.append(offset + np.arange(first, n - L))

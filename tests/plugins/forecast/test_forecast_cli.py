@@ -56,11 +56,11 @@ def test_predict_integer_steps_covariates_gaussian_and_short_series_fall_back(in
     for r in doc["forecast"]:
         assert r["lo95"] <= r["lo80"] <= r["mean"] <= r["hi80"] <= r["hi95"]
     assert [r["date"] for r in doc["forecast"] if r["series_id"] == "short"] == ["5", "6", "7", "8", "9", "10"]
-    assert "shorter than the model's input window" in result.stderr
+    assert "shorter than the model needs" in result.stderr
     assert doc["methods"] == {"model": 1, "seasonal_naive": 1, "constant": 0}
     assert doc["fallbacks"] == [{"series_id": "short", "method": "seasonal_naive",
                                  "reason": doc["fallbacks"][0]["reason"]}]
-    assert doc["fallbacks"][0]["reason"].startswith("shorter than the input window (5 < ")
+    assert doc["fallbacks"][0]["reason"].startswith("shorter than the model needs (5 < ")
 
 
 def test_predict_masked_gaps_and_constant_series(in_tmp):

@@ -470,3 +470,45 @@ def test_runs_saved_before_level_window_read_the_whole_window():
     saved = domain.config_defaults()
     del saved["model"]["level_window"]
     assert complete_config(saved, domain)["model"]["level_window"] == 1.0
+
+
+def test_series_shorter_than_the_window_train_on_windows_padded_in_front():
+    # s0 has whole windows; s1 (6 points < input 8 + 1) is padded down to shortest = 4 points
+    data = make_data(np.arange(1.0, 21.0), np.arange(101.0, 107.0))
+    scaler = Scaler(log=False, scales={"s0": 1.0, "s1": 1.0})
+    spec = WindowSpec(input_size=8, horizon=2, season=1, min_input=4)
+    assert spec.shortest == 4
+    w = TrainingWindows(data, scaler, spec, ends={"s0": 20, "s1": 6})
+    assert len(w) == (20 - 8) + (6 - 4)  # s1: inputs of 4 and 5 real points
+    assert w.series_of.tolist() == [0] * 12 + [1] * 2
+    batch = w.batch(torch.tensor([12, 13]))
+    x, target = batch["x"], batch["target"]  # x (L, B, F): value, missing flag
+    np.testing.assert_array_equal(x[:, 0, 1], [1, 1, 1, 1, 0, 0, 0, 0])  # 4 padded, 101..104 real
+    np.testing.assert_allclose(x[:, 0, 0], [0, 0, 0, 0, -3, -2, -1, 0])  # level = last value 104
+    np.testing.assert_allclose(target[0], [1, 2])  # 105, 106
+    np.testing.assert_array_equal(x[:, 1, 1], [1, 1, 1, 0, 0, 0, 0, 0])
+    assert target[1, 0] == 1 and torch.isnan(target[1, 1])  # 106, then past the end
+    # without min_input (runs saved before it): no padding, the short series has no window
+    old = WindowSpec(input_size=8, horizon=2, season=1)
+    assert old.shortest == 8 and len(TrainingWindows(data, scaler, old, ends={"s0": 20, "s1": 6})) == 12
+
+
+def test_a_short_history_is_forecast_from_the_window_it_was_trained_on():
+    from rnnsuite.plugins.forecast.windows import history_window, stacked_inputs
+
+    rng = np.random.default_rng(4)
+    t = np.arange(7)
+    values = np.exp(2 + 0.05 * t + rng.normal(0, 0.05, 7))
+    data = make_data(values)
+    spec = WindowSpec(input_size=12, horizon=3, season=4, anchor="mixed", deseasonalize=True, min_input=4)
+    scaler = Scaler(log=True, scales={"s0": 1.0})
+    w = TrainingWindows(data, scaler, spec, ends={"s0": 7})
+    assert len(w) == 3  # inputs of 4, 5 and 6 real points
+    # the window a forecast from point 6 reads is the training window whose last input is point 5
+    window = history_window(data.series[0], 6, scaler, spec, None)
+    assert np.isnan(window["u"][:6]).all() and np.allclose(window["u"][6:], np.log(values[:6]))
+    x, _ = stacked_inputs([window], spec, torch.float32)
+    np.testing.assert_allclose(x, w.batch(torch.tensor([2]))["x"], atol=1e-6)
+    # shorter than `shortest` (one season here): no window; at least one season is always read
+    assert len(TrainingWindows(make_data(values[:4]), scaler, spec, ends={"s0": 4})) == 0
+    assert WindowSpec(input_size=12, horizon=3, season=6, min_input=4).shortest == 6
