@@ -403,7 +403,7 @@ class TrainingWindows:
             u = scaler.forward(s.values[:end], scaler.scale_for(s))
             n = len(u)
             # missing points in front of a series too short for one whole window
-            pad = L - spec.shortest if spec.shortest < L and spec.shortest + 1 <= n < L + 1 else 0
+            pad = L - spec.shortest if spec.shortest < n <= L else 0
             values.append(np.concatenate([np.full(pad, np.nan), u, np.full(H, np.nan)]))
             component = None
             if spec.seasonal:  # indices from the training part only, laid over its targets too
