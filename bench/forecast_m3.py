@@ -275,7 +275,8 @@ def main(argv=None) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress from the rnnsuite commands")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--save", type=Path, metavar="DIR",
-                        help="also save each method's forecasts as DIR/<frequency>-<method>.npz")
+                        help="also save each method's forecasts as DIR/<frequency>-<method>.npz "
+                             "(DIR/<data>-<frequency>-<method>.npz with --data m1 or tourism)")
     args = parser.parse_args(argv)
     _ACTIVE["data"] = args.data
     table = DATASETS[args.data][1]
@@ -306,7 +307,7 @@ def main(argv=None) -> None:
                         _echo(r)  # as each finishes, so a long run still shows the rows it has
             rows_by_freq[frequency] = (series, rows)
             if args.save:
-                _save(args.save, frequency, rows)
+                _save(args.save, frequency if args.data == "m3" else f"{args.data}-{frequency}", rows)
             report.append((frequency, rows))
             _table(frequency, rows, args.data)
     if len(frequencies) == len(table):
