@@ -59,11 +59,11 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
         windows = sum(max(0, len(s) - horizon - input_size) for s in data.series)
         anchor = "seasonal_naive" if windows < SMALL_DATA_WINDOWS else "level"
     # Series shorter than the window train and forecast on padded windows of at least this many
-    # points (one season, at least 4) instead of falling back to seasonal naive: M1 has 26 of
-    # 203 quarterly series shorter than its 16-point window (bench/RESULTS.md, forecast).
-    min_input = int(cfg.get("min_input") or 0) or max(4, season)
+    # points (WindowSpec.shortest adds the floor of one season and the window's cap) instead of
+    # falling back to seasonal naive: M1 has 26 of 203 quarterly series shorter than its
+    # 16-point window (bench/RESULTS.md, forecast).
     return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season, anchor=anchor,
-                      deseasonalize=bool(cfg["deseasonalize"]), min_input=min(min_input, max(1, input_size)))
+                      deseasonalize=bool(cfg["deseasonalize"]), min_input=int(cfg.get("min_input") or 0) or 4)
 
 
 class ForecastTask(Task):
