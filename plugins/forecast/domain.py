@@ -27,6 +27,10 @@ FORECAST_DEFAULTS = {
         # trained on such windows) down to this many points; shorter ones get seasonal naive.
         # 0: one season, at least 4 (never more than the window)
         "min_input": 0,
+        # Series with fewer whole training windows than this also train on windows padded in
+        # front (down to min_input points): 0: as many as the input window is long; 1: only
+        # series without a whole window
+        "pad_below": 0,
         # What the network's outputs are offsets from: theta (the Theta method's forecast from
         # the window's history: exponential smoothing with half the trend's slope as drift) |
         # mixed (theta, with every other ensemble member predicting from the level without
@@ -110,6 +114,7 @@ class ForecastDomain(Domain):
                 "season": at_least(0),  # 0: from the frequency
                 "input_size": at_least(0),  # 0: from the season, horizon and series lengths
                 "min_input": at_least(0),  # 0: one season, at least 4
+                "pad_below": at_least(0),  # 0: the input window's length
                 "anchor": one_of("auto", "level", "theta", "mixed", "seasonal_naive"),
                 "sampling": one_of("series", "windows"),
                 "transform": one_of("auto", "log", "none"),

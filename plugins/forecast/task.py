@@ -62,8 +62,13 @@ def choose_sizes(data: ForecastData, cfg: dict) -> WindowSpec:
     # points (WindowSpec.shortest adds the floor of one season and the window's cap) instead of
     # falling back to seasonal naive: M1 has 26 of 203 quarterly series shorter than its
     # 16-point window (bench/RESULTS.md, forecast).
-    return WindowSpec(input_size=max(1, input_size), horizon=horizon, season=season, anchor=anchor,
-                      deseasonalize=bool(cfg["deseasonalize"]), min_input=int(cfg.get("min_input") or 0) or 4)
+    # Series with fewer whole training windows than the window is long also train on padded
+    # windows that start before them: M3 sMAPE over four seeds monthly 13.25 -> 13.20, quarterly
+    # 9.05 -> 9.01, yearly 15.82 -> 15.64 (bench/RESULTS.md, forecast).
+    input_size = max(1, input_size)
+    return WindowSpec(input_size=input_size, horizon=horizon, season=season, anchor=anchor,
+                      deseasonalize=bool(cfg["deseasonalize"]), min_input=int(cfg.get("min_input") or 0) or 4,
+                      pad_below=int(cfg.get("pad_below") or 0) or input_size)
 
 
 class ForecastTask(Task):
@@ -152,7 +157,8 @@ class ForecastTask(Task):
             "step": self.step,
             "spec": {"input_size": self.spec.input_size, "horizon": self.spec.horizon,
                      "season": self.spec.season, "anchor": self.spec.anchor,
-                     "deseasonalize": self.spec.deseasonalize, "min_input": self.spec.min_input},
+                     "deseasonalize": self.spec.deseasonalize, "min_input": self.spec.min_input,
+                     "pad_below": self.spec.pad_below},
             "scaler": self.scaler.state_dict(),
             "num_calendar": self.num_calendar,
             "covariate_names": self.covariate_names,

@@ -101,6 +101,10 @@ class WindowSpec:
     # trains and forecasts on windows padded in front with missing values (flagged as such)
     # down to this many points. 0: no padding (runs saved before it existed).
     min_input: int = 0
+    # Series with fewer whole training windows than this also train on windows padded in front
+    # (down to `shortest` points), beside their whole ones: windows a short series lacks. 1:
+    # only series without a whole window (runs saved before it existed).
+    pad_below: int = 1
 
     @property
     def shortest(self) -> int:
@@ -387,7 +391,8 @@ class TrainingWindows:
     point in it; target points past the end are NaN and masked out of the loss. A training part
     too short for one whole window (but longer than `spec.shortest`) is padded in front, as
     `history_window` pads a short history, so such series train on windows like those they
-    are forecast from.
+    are forecast from; one with fewer whole windows than `spec.pad_below` is padded too, so it
+    also trains on windows that start before it.
     """
 
     def __init__(self, data: ForecastData, scaler: Scaler, spec: WindowSpec, ends: dict,
@@ -402,8 +407,9 @@ class TrainingWindows:
             end = ends.get(s.id, len(s))
             u = scaler.forward(s.values[:end], scaler.scale_for(s))
             n = len(u)
-            # missing points in front of a series too short for one whole window
-            pad = L - spec.shortest if spec.shortest < n <= L else 0
+            # missing points in front of a series with fewer whole windows than spec.pad_below
+            # (none at all when n <= L)
+            pad = L - spec.shortest if spec.shortest < n and n - L < spec.pad_below else 0
             values.append(np.concatenate([np.full(pad, np.nan), u, np.full(H, np.nan)]))
             component = None
             if spec.seasonal:  # indices from the training part only, laid over its targets too

@@ -512,3 +512,44 @@ def test_a_short_history_is_forecast_from_the_window_it_was_trained_on():
     # shorter than `shortest` (one season here): no window; at least one season is always read
     assert len(TrainingWindows(make_data(values[:4]), scaler, spec, ends={"s0": 4})) == 0
     assert WindowSpec(input_size=12, horizon=3, season=6, min_input=4).shortest == 6
+
+
+def test_series_with_few_whole_windows_also_train_on_windows_that_start_before_them():
+    # input 8: s0 (20 points, 12 whole windows) is not padded; s1 (12 points, 4 whole windows,
+    # fewer than pad_below = 8) also gets the windows of 4-7 real points in front of them
+    data = make_data(np.arange(1.0, 21.0), np.arange(101.0, 113.0))
+    scaler = Scaler(log=False, scales={"s0": 1.0, "s1": 1.0})
+    spec = WindowSpec(input_size=8, horizon=2, season=1, min_input=4, pad_below=8)
+    w = TrainingWindows(data, scaler, spec, ends={"s0": 20, "s1": 12})
+    assert len(w) == (20 - 8) + (12 - 4)
+    assert w.series_of.tolist() == [0] * 12 + [1] * 8
+    x, target = (w.batch(torch.arange(12, 20))[k] for k in ("x", "target"))
+    np.testing.assert_array_equal(x[:, :, 1].sum(0), [4, 3, 2, 1, 0, 0, 0, 0])  # padded points
+    np.testing.assert_allclose(x[:, 0, 0], [0, 0, 0, 0, -3, -2, -1, 0])  # 101..104, level 104
+    np.testing.assert_allclose(target[0], [1, 2])  # 105, 106
+    np.testing.assert_allclose(x[:, 4, 0], np.arange(-7.0, 1.0))  # the first whole window
+    # the first whole window is the same with or without the padded ones
+    plain = TrainingWindows(data, scaler, WindowSpec(input_size=8, horizon=2, season=1, min_input=4),
+                            ends={"s0": 20, "s1": 12})
+    assert len(plain) == 12 + 4  # pad_below 1 (runs saved before it): whole windows only
+    np.testing.assert_allclose(plain.batch(torch.tensor([12]))["x"], w.batch(torch.tensor([16]))["x"])
+    # a series with pad_below whole windows or more is not padded
+    assert len(TrainingWindows(data, scaler, WindowSpec(input_size=8, horizon=2, season=1, min_input=4, pad_below=4),
+                               ends={"s0": 20, "s1": 12})) == 12 + 4
+
+
+
+def test_pad_below_defaults_to_the_input_window_and_runs_saved_before_keep_their_windows():
+    from rnnsuite.plugins.forecast.task import ForecastTask, choose_sizes
+
+    cfg = {"horizon": 2, "season": 1, "input_size": 6, "anchor": "level", "deseasonalize": False}
+    data = make_data(np.arange(1.0, 21.0))
+    assert choose_sizes(data, cfg).pad_below == 6
+    assert choose_sizes(data, {**cfg, "pad_below": 1}).pad_below == 1
+    task = ForecastTask.__new__(ForecastTask)
+    task.spec, task.freq, task.step = choose_sizes(data, cfg), None, 1
+    task.scaler, task.num_calendar, task.covariate_names = Scaler(log=False, scales={}), 0, []
+    assert task.state_dict()["spec"]["pad_below"] == 6
+    saved = dict(task.state_dict()["spec"])
+    del saved["pad_below"]  # a run saved before pad_below: only series without a whole window
+    assert WindowSpec(**saved).pad_below == 1
