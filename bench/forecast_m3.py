@@ -30,6 +30,9 @@ over all 3,003 series (sMAPE over all 37,014 test points, as the N-BEATS paper's
 8, 4) the same way: a check that the defaults, chosen on M3, hold on series they never saw.
 
 Prints a markdown table per frequency (method, sMAPE, MASE, coverage, pinball, seconds).
+
+rnnsuite trains on every core by default (`train.processes=0`: one process per core on these
+files); when two runs share the machine side by side, give each `--set train.processes=1`.
 """
 
 from __future__ import annotations

@@ -62,6 +62,9 @@ CORE_DEFAULTS: dict = {
         "seed": 0,
         "device": "auto",  # auto | cpu | cuda | cuda:N | mps
         "threads": 0,  # torch intra-op CPU threads; 0: torch's default
+        # processes training the run on the CPU (the main one starts the others; torchrun is not
+        # needed); 0: auto, as many as the task asks for (Task.parallel_processes), else 1
+        "processes": 0,
         "amp": "auto",  # auto (fp16/bf16 on GPU, off on CPU) | off | bf16 | fp16
         "deterministic": False,
         "grad_norms": False,  # per-time-step ||dL/dh_t|| diagnostics
@@ -167,7 +170,7 @@ CORE_RULES: dict = {
         "gamma": between(0, 1, low_open=True), "plateau_patience": at_least(0),
         "clip_grad_norm": at_least(0), "ema": between(0, 1, high_open=True),
         "eval_every": at_least(0), "patience": at_least(0), "monitor_mode": one_of("min", "max"),
-        "threads": at_least(0), "amp": one_of("auto", "off", "bf16", "fp16"),
+        "threads": at_least(0), "processes": at_least(0), "amp": one_of("auto", "off", "bf16", "fp16"),
         "checkpoint_every": at_least(0), "log_every": at_least(0),
         "on_nan": one_of("skip", "rollback"),
         "rollback_lr_factor": between(0, 1, low_open=True),

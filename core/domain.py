@@ -128,6 +128,11 @@ class Task:
         """Optional: batches per epoch, if cheap to know (else the trainer counts one epoch)."""
         return None
 
+    def parallel_processes(self, cores: int) -> int:
+        """Optional: how many processes train this run on `cores` usable CPU cores when
+        `train.processes` is 0 (auto); the main process starts the others (core.launch)."""
+        return 1
+
     def train_batches(self, epoch: int, generator) -> Iterable:
         """Yield one epoch of batches, deterministically given the seeded torch.Generator."""
         raise NotImplementedError

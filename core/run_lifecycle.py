@@ -19,9 +19,10 @@ from rnnsuite.core.config import (
     track_reads,
     unread_task_keys,
 )
-from rnnsuite.core.device import init_distributed, seed_everything, select_device
+from rnnsuite.core.device import DistInfo, init_distributed, seed_everything, select_device
 from rnnsuite.core.domain import Task
 from rnnsuite.core.errors import UserError, WriteError, warn
+from rnnsuite.core.launch import Workers, planned_processes
 from rnnsuite.core.trainer import Trainer
 
 __all__ = ["LoadedRun", "train_run", "load_run", "evaluate_run", "run_lock"]
@@ -126,7 +127,7 @@ def _check_same_data(saved: dict, data: Path | None, run_dir: Path) -> None:
 
 # What a resumed run may change: the budget, where it runs and how many threads. Anything
 # else the user types on --resume must equal the saved value (else one Error: line naming it).
-RESUME_KEYS = ("epochs", "max_steps", "max_time", "device", "threads")
+RESUME_KEYS = ("epochs", "max_steps", "max_time", "device", "threads", "processes")
 
 
 def train_run(domain, config: dict, data=None, out=None, resume: bool = False,
@@ -272,11 +273,20 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
     if not resume and dist.is_main and not in_memory:
         with reads_paused(run_config):
             atomic_write_json(run_dir / run_folder.CONFIG, run_record)
-    seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
-    model = task.build_model()
-    trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
-                      show_progress=show_progress, dist=dist)
-    summary = trainer.fit(resume=resume)
+    processes = planned_processes(task, run_config["train"], device, dist)
+    workers = contextlib.nullcontext()
+    if processes > 1:   # the other ranks build the same task from the same config and data
+        with reads_paused(run_config):
+            workers = Workers(processes, {"domain": domain.name, "config": run_config, "state": state,
+                                          "data": str(data) if data is not None else None,
+                                          "run_dir": str(run_dir) if run_dir is not None else None,
+                                          "resume": bool(resume)})
+    with workers:
+        if processes > 1:
+            dist = workers.dist
+        summary, model, trainer = _fit(task, run_config, run_dir, device, dist, callbacks, show_progress,
+                                       resume, workers if processes > 1 else None)
+    dist = DistInfo() if processes > 1 else dist
     if dist.is_main:
         _warn_unread(domain, run_config, user_keys)
     if in_memory:
@@ -297,6 +307,46 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
             atomic_write_json(run_dir / run_folder.CONFIG, run_record)
     model.eval()
     return LoadedRun(run_dir, run_config, task, model, device, summary)
+
+
+def _fit(task, run_config, run_dir, device, dist, callbacks, show_progress, resume, workers=None):
+    """Build the model and train it: (summary, model, trainer)."""
+    seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+    model = task.build_model()
+    trainer = Trainer(task, model, run_config, run_dir, device, callbacks=callbacks,
+                      show_progress=show_progress, dist=dist)
+    try:
+        summary = trainer.fit(resume=resume)
+    except Exception as exc:
+        reason = workers.wait_failure(2.0) if workers is not None else None
+        if reason:   # a collective failed because a worker stopped: say why it stopped
+            raise RuntimeError(reason) from exc
+        raise
+    return summary, model, trainer
+
+
+def train_worker(spec: dict) -> None:
+    """Rank 1.. of a run started by `core.launch.Workers`: the main process's `_train` up to
+    the end of training, writing nothing (the main process writes the run folder)."""
+    from rnnsuite.core.launch import join_group
+    from rnnsuite.core.plugins import domain_named
+
+    domain = domain_named(spec["domain"])
+    run_config = spec["config"]
+    _set_threads(run_config["train"].get("threads", 0))
+    device = torch.device("cpu")
+    seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+    data = Path(spec["data"]) if spec["data"] is not None else None
+    task = domain.create_task(run_config, data, spec["state"])
+    dist = join_group()
+    run_dir = Path(spec["run_dir"]) if spec["run_dir"] is not None else None
+    try:
+        _fit(task, run_config, run_dir, device, dist, (), False, spec["resume"])
+    finally:
+        import torch.distributed as torch_dist
+
+        if torch_dist.is_initialized():
+            torch_dist.destroy_process_group()
 
 
 def _warn_unread(domain, run_config: dict, user_keys) -> None:

@@ -134,11 +134,22 @@ class ForecastNet(nn.Module):
         keep = torch.cat([x.new_ones(k), self.level_reads_theta.to(x.dtype).expand(2), x.new_ones(f - k - 2)])
         return x * keep
 
+    def share(self, k: int, n: int) -> list:
+        """The members process k of n trains (ForecastTask.model_parallel): shares of about equal
+        cost, a member's cost being the steps it reads (the level group may read half the
+        window), each member to the least loaded process in turn, longest first."""
+        if n == 1:
+            return list(range(len(self.members)))
+        load, owner = [0] * n, {}
+        for i in sorted(range(len(self.members)), key=lambda i: (-self.members[i].input_len, i)):
+            rank = min(range(n), key=lambda r: (load[r], r))
+            owner[i], load[rank] = rank, load[rank] + self.members[i].input_len
+        return [i for i in range(len(self.members)) if owner[i] == k]
+
     def forward(self, x, part: tuple[int, int] = (0, 1)):
-        """Raw outputs (E, B, H, K) of every member, or with `part` = (k, n) of members k, k + n,
-        k + 2n, ... only (a training process's share, see ForecastTask.model_parallel)."""
-        k, n = part
-        chosen = range(k, len(self.members), n)
+        """Raw outputs (E, B, H, K) of every member, or with `part` = (k, n) of process k's share
+        of them only (a training process's, see `share` and ForecastTask.model_parallel)."""
+        chosen = self.share(*part)
         if not self.mixed:
             return torch.stack([self.members[i](x) for i in chosen])  # (E, B, H, K)
         xl = self.level_inputs(x)

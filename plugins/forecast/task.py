@@ -214,6 +214,15 @@ class ForecastTask(Task):
     #: process's loss holds the whole gradient of its members), e.g. both cores of a laptop.
     model_parallel = True
 
+    def parallel_processes(self, cores: int) -> int:
+        """One process per core (each training its share of the members on one thread), at most
+        one per member, once there is enough to train: below SMALL_DATA_WINDOWS windows a second
+        process costs more to start than it saves. M3 monthly: 1.2x faster on 2 cores."""
+        if self.windows is None or len(self.windows) < SMALL_DATA_WINDOWS \
+                or int(self.config["train"].get("threads", 1)) != 1:
+            return 1
+        return max(1, min(cores, int(self.config["model"]["members"])))
+
     def training_step(self, model, batch, hidden) -> StepOutput:
         from rnnsuite.core import rank_part
         from rnnsuite.plugins.forecast.model import forecast_loss

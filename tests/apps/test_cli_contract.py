@@ -182,7 +182,7 @@ def test_resume_never_ignores_what_the_user_typed(in_tmp):
         result = invoke("digits", "train", "--out", run, "--resume", *args)
         assert result.exit_code == 2, result.output
         line = error_line(result)
-        assert key in line and "only epochs, max_steps, max_time, device, threads may change" in line
+        assert key in line and "only epochs, max_steps, max_time, device, threads, processes may change" in line
     assert (run / "config.json").read_bytes() == saved
     # the same command again with --resume, and budget / threads changes, are fine
     result = invoke("digits", "train", "--out", run, *TINY, "--set", "lr=0.01", "--resume",

@@ -553,3 +553,16 @@ def test_pad_below_defaults_to_the_input_window_and_runs_saved_before_keep_their
     saved = dict(task.state_dict()["spec"])
     del saved["pad_below"]  # a run saved before pad_below: only series without a whole window
     assert WindowSpec(**saved).pad_below == 1
+
+
+def test_training_processes_share_the_members_at_about_equal_cost():
+    # mixed: the level group (odd members) reads 4 of the 10 steps
+    net = ForecastNet("rnn", 6, 8, 1, input_len=10, horizon=2, members=5, level_frame=3, level_input_len=4)
+    assert net.share(0, 1) == [0, 1, 2, 3, 4]
+    shares = [net.share(k, 2) for k in range(2)]
+    assert shares == [[0, 4], [1, 2, 3]]  # 10 + 10 = 20 steps against 4 + 10 + 4 = 18
+    assert sorted(sum(shares, [])) == [0, 1, 2, 3, 4]
+    shares = [net.share(k, 3) for k in range(3)]
+    assert sorted(sum(shares, [])) == [0, 1, 2, 3, 4] and all(shares)
+    equal = ForecastNet("rnn", 6, 8, 1, input_len=10, horizon=2, members=4)
+    assert [equal.share(k, 2) for k in range(2)] == [[0, 2], [1, 3]]
