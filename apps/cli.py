@@ -325,8 +325,10 @@ def make_train_command(domain):
         class Announce(Callback):  # printed once every check has passed, so errors stay one line
             def on_train_start(self, trainer):
                 if trainer.is_main:  # under torchrun: one line, not one per process
+                    ranks = trainer.dist.world_size
                     click.echo(f"{'Resuming' if resume else 'Training'} {domain.name} run in {out} "
-                               f"(step {trainer.step}, device {trainer.device})", err=True)
+                               f"(step {trainer.step}, device {trainer.device}"
+                               f"{f', {ranks} processes' if ranks > 1 else ''})", err=True)
 
         extend = None
         given = {k: v for k, v in (("steps", extend_steps), ("epochs", extend_epochs),

@@ -138,3 +138,15 @@ def test_the_forecast_task_asks_for_a_process_per_core_once_there_is_enough_data
     assert task.parallel_processes(8) == 5     # at most one per member
     task.config["train"]["threads"] = 2
     assert task.parallel_processes(2) == 1     # the user chose threads instead
+
+
+def test_the_cli_says_how_many_processes_train_and_reports_once(tmp_path):
+    import subprocess
+
+    env = {**os.environ, "RNNSUITE_PROGRESS": "0"}
+    result = subprocess.run([sys.executable, "-m", "rnnsuite.apps.cli", "forecast", "train", str(SALES),
+                             "--max-steps", "2", "--set", "train.processes=2", "--out", str(tmp_path / "run")],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(step 0, device cpu, 2 processes)" in result.stderr
+    assert result.stderr.count("Done: 2 steps") == 1
