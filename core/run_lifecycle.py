@@ -125,7 +125,7 @@ def _check_same_data(saved: dict, data: Path | None, run_dir: Path) -> None:
                         f"{saved.get('data')}); resume with the same DATA, or train a new run")
 
 
-# What a resumed run may change: the budget, where it runs and how many threads. Anything
+# What a resumed run may change: the budget, where it runs, how many threads and processes. Anything
 # else the user types on --resume must equal the saved value (else one Error: line naming it).
 RESUME_KEYS = ("epochs", "max_steps", "max_time", "device", "threads", "processes")
 
