@@ -68,14 +68,14 @@ class Workers:
         self.count, self.procs, self._files = count, [], []
         self.store = torch_dist.TCPStore("127.0.0.1", 0, count, is_master=True, wait_for_workers=False,
                                          timeout=_TIMEOUT)
-        fd, spec_path = tempfile.mkstemp(prefix="rnnsuite-worker-", suffix=".json")
-        with os.fdopen(fd, "w") as f:
-            json.dump(spec, f)
-        self._files.append(spec_path)
         try:
             for rank in range(1, count):
-                log = tempfile.NamedTemporaryFile(prefix=f"rnnsuite-worker{rank}-", suffix=".log", delete=False)
-                self._files.append(log.name)
+                # each worker reads its own copy of the spec and deletes it
+                fd, spec_path = tempfile.mkstemp(prefix=f"rnnsuite-worker{rank}-", suffix=".json")
+                self._files.append(spec_path)
+                with os.fdopen(fd, "w") as f:
+                    json.dump(spec, f)
+                log = tempfile.TemporaryFile(prefix=f"rnnsuite-worker{rank}-")  # no name: nothing left behind
                 env = {**os.environ, WORKER_ENV: f"127.0.0.1:{self.store.port}:{rank}:{count}",
                        "RNNSUITE_PROGRESS": "0", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
                 self.procs.append((subprocess.Popen([sys.executable, "-m", "rnnsuite.core.launch", spec_path],
@@ -105,9 +105,9 @@ class Workers:
         """What stopped the first worker that exited with an error, else None."""
         for rank, (proc, log) in enumerate(self.procs, start=1):
             code = proc.poll()
-            if code not in (None, 0):
-                log.flush()
-                lines = [ln.strip() for ln in Path(log.name).read_text(errors="replace").splitlines() if ln.strip()]
+            if code not in (None, 0):   # read without moving the offset the worker wrote at
+                text = os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+                lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
                 last = lines[-1] if lines else "no message"
                 return f"training process {rank} of {self.count} stopped (exit status {code}): {last}"
         return None
@@ -172,6 +172,7 @@ def _worker_main(spec_path: str) -> int:
 
     with open(spec_path) as f:
         spec = json.load(f)
+    Path(spec_path).unlink(missing_ok=True)   # read once: nothing left if the main process is killed
     train_worker(spec)
     return 0
 
