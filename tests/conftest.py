@@ -43,3 +43,24 @@ def in_tmp(tmp_path, monkeypatch):
     """Run in an empty folder so `runs/` lands in tmp_path."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def same_training():
+    """assert_same(one, two): two run folders hold the same weights (atol 1e-6) and logged the
+    same training loss (rtol 1e-5), e.g. one process's run against a multi-process one."""
+    import numpy as np
+    import pandas as pd
+    from rnnsuite.core import load_weights
+
+    def assert_same(one, two):
+        a, _ = load_weights(one / "model.safetensors")
+        b, _ = load_weights(two / "model.safetensors")
+        assert a.keys() == b.keys()
+        for key in a:
+            np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), atol=1e-6, err_msg=key)
+        loss = [pd.read_csv(run / "metrics.csv").query("metric == 'loss' and split == 'train'")["value"]
+                for run in (one, two)]
+        np.testing.assert_allclose(loss[0].to_numpy(), loss[1].to_numpy(), rtol=1e-5)
+
+    return assert_same

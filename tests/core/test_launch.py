@@ -5,11 +5,9 @@ import signal
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
-from rnnsuite.core import UserError, apply_overrides, default_config, load_weights, train_run
+from rnnsuite.core import UserError, apply_overrides, default_config, train_run
 from rnnsuite.core.callbacks import Callback
 from rnnsuite.core.device import DistInfo
 from rnnsuite.core.launch import WORKER_ENV, planned_processes
@@ -47,21 +45,14 @@ class _AtStep(Callback):
             self.action()
 
 
-def test_a_second_process_started_by_the_run_trains_what_one_process_trains(tmp_path, monkeypatch):
+def test_a_second_process_started_by_the_run_trains_what_one_process_trains(tmp_path, monkeypatch, same_training):
     monkeypatch.setenv("RNNSUITE_PROGRESS", "0")
     domain, one = _forecast("train.processes=1")
     _, two = _forecast("train.processes=2")
     train_run(domain, one, data=SALES, out=tmp_path / "one", show_progress=False)
     run = train_run(domain, two, data=SALES, out=tmp_path / "two", show_progress=False)
     assert run.summary["steps"] == 12
-    a, _ = load_weights(tmp_path / "one" / "model.safetensors")
-    b, _ = load_weights(tmp_path / "two" / "model.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), atol=1e-6, err_msg=key)
-    loss = [pd.read_csv(tmp_path / r / "metrics.csv").query("metric == 'loss' and split == 'train'")["value"]
-            for r in ("one", "two")]
-    np.testing.assert_allclose(loss[0].to_numpy(), loss[1].to_numpy(), rtol=1e-5)
+    same_training(tmp_path / "one", tmp_path / "two")   # weights and logged loss
     # the group is closed and the worker gone: what follows (predict) runs in one process
     assert not torch.distributed.is_initialized()
     assert not _children() if sys.platform.startswith("linux") else True

@@ -192,14 +192,13 @@ def test_calibration_belongs_to_the_saved_weights_with_ema_on(tmp_path):
     torch.testing.assert_close(saved["interval_scale"], model.interval_scale)
 
 
-def test_two_torchrun_processes_split_the_members_and_train_what_one_process_trains(tmp_path):
+def test_two_torchrun_processes_split_the_members_and_train_what_one_process_trains(tmp_path, same_training):
     """Under torchrun each process trains every other ensemble member on every batch: the run
     folder holds the same weights as one process's, and one report line, not one per process."""
     import os
     import subprocess
     import sys
 
-    from rnnsuite.core import load_weights
 
     args = ["forecast", "train", str(SALES), "--max-steps", "12", "--set", "train.log_every=4"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "RNNSUITE_PROGRESS": "0"}
@@ -211,15 +210,8 @@ def test_two_torchrun_processes_split_the_members_and_train_what_one_process_tra
                          capture_output=True, text=True, env=env, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stderr.count("Done: 12 steps") == 1
-    a, _ = load_weights(tmp_path / "one" / "model.safetensors")
-    b, _ = load_weights(tmp_path / "two" / "model.safetensors")
-    assert a.keys() == b.keys()
-    for key in a:
-        np.testing.assert_allclose(a[key].numpy(), b[key].numpy(), atol=1e-6, err_msg=key)
-    # the logged training loss is the whole ensemble's, as in one process
-    loss = [pd.read_csv(tmp_path / run / "metrics.csv").query("metric == 'loss' and split == 'train'")["value"]
-            for run in ("one", "two")]
-    np.testing.assert_allclose(loss[0].to_numpy(), loss[1].to_numpy(), rtol=1e-5)
+    # the same weights, and the logged training loss is the whole ensemble's, as in one process
+    same_training(tmp_path / "one", tmp_path / "two")
 
 
 def test_more_torchrun_processes_than_members_is_a_user_error(monkeypatch):
