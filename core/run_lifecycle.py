@@ -255,8 +255,7 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
     in_memory = run_dir is None
     if user_keys:
         track_reads(run_config)   # which of the user's keys the task reads (TASK_KEYS)
-    seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
-    task = domain.create_task(run_config, data, state)   # bad data: the task's own error first
+    task = _seeded_task(domain, run_config, data, state)   # bad data: the task's own error first
     if resume:
         _check_same_data(saved, data, run_dir)
     run_record = saved if resume else {
@@ -309,6 +308,13 @@ def _train(domain, run_config, state, data, run_dir, resume, device, dist, callb
     return LoadedRun(run_dir, run_config, task, model, device, summary)
 
 
+def _seeded_task(domain, run_config, data, state):
+    """The run's task, built after seeding (a task may draw random numbers while it builds):
+    the main process and every worker build it the same way."""
+    seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
+    return domain.create_task(run_config, data, state)
+
+
 def _fit(task, run_config, run_dir, device, dist, callbacks, show_progress, resume, workers=None):
     """Build the model and train it: (summary, model, trainer)."""
     seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
@@ -335,9 +341,8 @@ def train_worker(spec: dict) -> None:
     run_config = spec["config"]
     _set_threads(run_config["train"].get("threads", 0))
     device = torch.device("cpu")
-    seed_everything(run_config["train"]["seed"], run_config["train"]["deterministic"])
     data = Path(spec["data"]) if spec["data"] is not None else None
-    task = domain.create_task(run_config, data, spec["state"])
+    task = _seeded_task(domain, run_config, data, spec["state"])   # the same task as the main process's
     dist = join_group()
     run_dir = Path(spec["run_dir"]) if spec["run_dir"] is not None else None
     try:

@@ -14,6 +14,8 @@ mean or the median of each column (`combine`; both keep the order).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -140,11 +142,7 @@ class ForecastNet(nn.Module):
         window), each member to the least loaded process in turn, longest first."""
         if n == 1:
             return list(range(len(self.members)))
-        load, owner = [0] * n, {}
-        for i in sorted(range(len(self.members)), key=lambda i: (-self.members[i].input_len, i)):
-            rank = min(range(n), key=lambda r: (load[r], r))
-            owner[i], load[rank] = rank, load[rank] + self.members[i].input_len
-        return [i for i in range(len(self.members)) if owner[i] == k]
+        return list(_shares(tuple(m.input_len for m in self.members), n)[k])
 
     def forward(self, x, part: tuple[int, int] = (0, 1)):
         """Raw outputs (E, B, H, K) of every member, or with `part` = (k, n) of process k's share
@@ -158,6 +156,16 @@ class ForecastNet(nn.Module):
         level_members = torch.tensor([i % 2 == 1 for i in chosen], device=x.device)  # (E,)
         median = raw[..., 0] + level_members[:, None, None].to(raw.dtype) * shift.to(raw.dtype)
         return torch.cat([median[..., None], raw[..., 1:]], dim=-1)
+
+
+@functools.lru_cache(maxsize=None)
+def _shares(spans: tuple, n: int) -> list:
+    """Member indices per process (ForecastNet.share), computed once per set of spans."""
+    load, owner = [0] * n, {}
+    for i in sorted(range(len(spans)), key=lambda i: (-spans[i], i)):
+        rank = min(range(n), key=lambda r: (load[r], r))
+        owner[i], load[rank] = rank, load[rank] + spans[i]
+    return [[i for i in range(len(spans)) if owner[i] == k] for k in range(n)]
 
 
 def _quantiles(raw):
