@@ -4,6 +4,8 @@ input, and may only return or raise UserError -- never another exception."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from rnnsuite.core import UserError
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 _WORK = Path(tempfile.mkdtemp(prefix="rnnsuite-fuzz-"))
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)   # nothing left in /tmp after a run
 
 
 def _file(name: str, data: bytes) -> Path:
