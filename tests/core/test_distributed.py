@@ -14,7 +14,8 @@ HERE = Path(__file__).parent
 def _torchrun(tmp_path, *extra):
     dump = tmp_path / "dump"
     dump.mkdir()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RNNSUITE_PROGRESS": "0"}
+    # TMPDIR: torchrun's agent leaves a torchelastic_* folder in the temporary directory
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RNNSUITE_PROGRESS": "0", "TMPDIR": str(tmp_path)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(HERE / "ddp_worker.py"), str(tmp_path / "run"), str(dump), *extra]
     result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)

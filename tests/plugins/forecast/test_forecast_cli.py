@@ -199,9 +199,9 @@ def test_two_torchrun_processes_split_the_members_and_train_what_one_process_tra
     import subprocess
     import sys
 
-
     args = ["forecast", "train", str(SALES), "--max-steps", "12", "--set", "train.log_every=4"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "RNNSUITE_PROGRESS": "0"}
+    # TMPDIR: torchrun's agent leaves a torchelastic_* folder in the temporary directory
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RNNSUITE_PROGRESS": "0", "TMPDIR": str(tmp_path)}
     one = subprocess.run([sys.executable, "-m", "rnnsuite.apps.cli", *args, "--out", str(tmp_path / "one")],
                          capture_output=True, text=True, env=env, timeout=300)
     assert one.returncode == 0, one.stderr[-2000:]
