@@ -209,15 +209,16 @@ class ForecastTask(Task):
         for i in range(0, len(order), size):
             yield self.windows.batch(order[i : i + size])
 
-    #: Under torchrun the processes split the ensemble's members, not the batches: each trains
-    #: every other member on every batch (the members are independent networks, so one
-    #: process's loss holds the whole gradient of its members), e.g. both cores of a laptop.
+    #: Several processes (train.processes, or torchrun) split the ensemble's members, not the
+    #: batches: each trains its share of them, of about equal cost (ForecastNet.share), on every
+    #: batch (the members are independent networks, so one process's loss holds the whole
+    #: gradient of its members), e.g. both cores of a laptop.
     model_parallel = True
 
     def parallel_processes(self, cores: int) -> int:
         """One process per core (each training its share of the members on one thread), at most
         one per member, once there is enough to train: below SMALL_DATA_WINDOWS windows a second
-        process costs more to start than it saves. M3 monthly: 1.2x faster on 2 cores."""
+        process costs more to start than it saves. M3 monthly: 1.33x faster on 2 cores."""
         if self.windows is None or len(self.windows) < SMALL_DATA_WINDOWS \
                 or int(self.config["train"].get("threads", 1)) != 1:
             return 1
