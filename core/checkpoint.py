@@ -45,7 +45,8 @@ def atomic_write_bytes(path, data: bytes) -> None:
                 pass
         if isinstance(exc, OSError) and not isinstance(exc, WriteError):
             kept = "; the previous version is kept" if path.exists() else ""
-            raise WriteError(f"{path}: cannot write ({exc.strerror or exc}){kept}", exc.errno) from None
+            reason = exc.strerror or str(exc)
+            raise WriteError(f"{path}: cannot write ({reason}){kept}", exc.errno, reason) from None
         raise
 
 

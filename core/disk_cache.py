@@ -2,8 +2,9 @@
 $RNNSUITE_CACHE_DIR/<name>/ (default ~/.cache/rnnsuite/<name>/), one file per input, named by a
 hash of the input's bytes and the settings that shaped what was derived from it, so that an
 edited file or a changed setting is a miss, never a stale hit. Entries are written with
-`atomic_write_bytes`; a cache that cannot be written is not an error (the caller keeps what it
-derived in memory)."""
+`atomic_write_bytes` (`write_entry`); a cache that cannot be written is not an error: the caller
+keeps what it derived in memory, and the user is told once, on one warning line, why the next run
+will derive it again."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "content_key"]
+__all__ = ["cache_dir", "content_key", "write_entry"]
+
+_warned: set = set()    # cache folders already reported unwritable in this process
 
 
 def cache_dir(name: str) -> Path:
@@ -27,3 +30,24 @@ def content_key(data: bytes, settings: str) -> str:
     h.update(b"\0")
     h.update(data)
     return h.hexdigest()
+
+
+def write_entry(path, data: bytes) -> bool:
+    """Write one cache entry atomically. False when it cannot be written (read-only or full disk,
+    a folder that cannot be created); the first failure under each cache folder is reported on
+    one warning line."""
+    from rnnsuite.core.checkpoint import atomic_write_bytes
+    from rnnsuite.core.errors import warn
+
+    path = Path(path)
+    try:
+        atomic_write_bytes(path, data)
+        return True
+    except OSError as exc:
+        folder = path.parent.parent if len(path.parent.name) == 2 else path.parent   # speech shards by 2 hex digits
+        if folder not in _warned:
+            _warned.add(folder)
+            reason = exc.strerror or str(exc)
+            warn(f"{folder}: cannot write the cache ({reason}); what it would hold stays in memory "
+                 "and is derived again next time")
+        return False

@@ -22,9 +22,10 @@ class WriteError(UserError, OSError):
     Both a UserError (the CLI shows one `Error:` line, exit 2) and an OSError (code that
     tolerates failed writes, such as a cache, still catches it)."""
 
-    def __init__(self, message: str, errno: int | None = None):
+    def __init__(self, message: str, errno: int | None = None, reason: str | None = None):
         UserError.__init__(self, message)
         self.errno = errno
+        self.strerror = reason   # the system's words alone ("No space left on device"), when known
 
 
 def warn(message: str) -> None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from rnnsuite.core import UserError, atomic_write_bytes, warn
+from rnnsuite.core import UserError, warn
+from rnnsuite.core.disk_cache import write_entry
 from rnnsuite.plugins.music._io import content_key
 from rnnsuite.plugins.music._smf import MidiFormatError
 from rnnsuite.plugins.music.events import EventVocab, encode_events
@@ -122,10 +123,7 @@ def encode_file(path: Path, settings: Settings, name: str | None = None,
 
             buf = io.BytesIO()
             np.savez(buf, data=data, meta=meta)
-            try:
-                atomic_write_bytes(cached, buf.getvalue())
-            except OSError:
-                pass  # a read-only cache is not an error
+            write_entry(cached, buf.getvalue())   # a read-only cache is not an error (a warning)
     return Encoded(name or Path(path).name, key[:16], data,
                    (int(meta[0]), int(meta[1])), float(meta[2]) / 1000)
 

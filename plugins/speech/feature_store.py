@@ -5,7 +5,8 @@ per utterance, only its transcript, its length and where its speech starts and e
 memory does not grow with the hours of audio; a second load of the same corpus reads no audio.
 (The task holds the features in memory after all when they fit in `feature_memory_mb`.)
 
-A cache that cannot be written is not an error: those features stay in memory.
+A cache that cannot be written is not an error: those features stay in memory (and core's
+write_entry says so once, on a warning line).
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from rnnsuite.core.checkpoint import atomic_write_bytes
-from rnnsuite.core.disk_cache import cache_dir, content_key
+from rnnsuite.core.disk_cache import cache_dir, content_key, write_entry
 
 __all__ = ["FeatureRef", "FeatureStore", "speech_span"]
 
@@ -102,9 +102,6 @@ class FeatureStore:
         if file is not None:
             buf = io.BytesIO()
             np.savez(buf, feats=feats.numpy(), info=np.array([len(feats), len(wave), *span], dtype=np.int64))
-            try:
-                atomic_write_bytes(file, buf.getvalue())
+            if write_entry(file, buf.getvalue()):
                 return FeatureRef(file, len(feats), span)
-            except OSError:
-                pass   # a read-only cache: keep them in memory
-        return FeatureRef(feats, len(feats), span)
+        return FeatureRef(feats, len(feats), span)   # no cache, or one that cannot be written

@@ -25,6 +25,18 @@ def test_second_load_parses_no_midi(midi_folder, music_cache, monkeypatch):
         load_corpus(midi_folder, Settings(representation="pianoroll"))
 
 
+def test_an_unwritable_cache_encodes_in_memory_and_says_so_once(midi_folder, monkeypatch, capsys):
+    monkeypatch.setenv("RNNSUITE_CACHE_DIR", "/proc/no-such-cache-music")   # cannot be created
+    pieces, _ = load_corpus(midi_folder, Settings())
+    again, _ = load_corpus(midi_folder, Settings())
+    assert len(pieces) == len(again) == 5
+    assert all((a.data == b.data).all() for a, b in zip(pieces, again))
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "cannot write the cache" in line]
+    assert warnings == ["Warning: /proc/no-such-cache-music/music: cannot write the cache "
+                        "(No such file or directory); what it would hold stays in memory and is "
+                        "derived again next time"]
+
+
 def test_cache_key_follows_file_content(midi_folder, make_chorale):
     before = {p.name: p.key for p in load_corpus(midi_folder, Settings())[0]}
     make_chorale(99).save(str(midi_folder / "piece0.mid"))

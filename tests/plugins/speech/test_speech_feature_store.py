@@ -48,6 +48,9 @@ def test_training_corpus_holds_no_audio_and_its_cached_features_equal_fresh_ones
 
 def test_a_second_load_reads_no_audio(cold_cache, monkeypatch, capsys):
     first = make_task(EXAMPLES / "manifest.csv")
+    # every entry written (a failed write would keep its features in memory, with a warning)
+    assert "Warning" not in capsys.readouterr().err
+    assert len(list(cold_cache.rglob("*.npz"))) == 10
     import rnnsuite.plugins.speech.data as data
 
     def no_reading(path, *a, **k):
@@ -76,15 +79,18 @@ def test_other_settings_or_an_edited_file_miss_the_cache(cold_cache, tmp_path, c
 
 
 def test_a_damaged_entry_is_made_again_and_an_unwritable_cache_keeps_features_in_memory(
-        cold_cache, tmp_path, monkeypatch):
+        cold_cache, tmp_path, monkeypatch, capsys):
     first = make_task(EXAMPLES / "manifest.csv")
     victim = first.features[0].source
     victim.write_bytes(b"torn")
     again = make_task(EXAMPLES / "manifest.csv")
     assert torch.equal(again.features[0].load(), reference_features(again, again.utterances[0]))
     monkeypatch.setenv("RNNSUITE_CACHE_DIR", "/proc/no-such-cache")   # cannot be created
+    capsys.readouterr()
     memory = make_task(EXAMPLES / "manifest.csv")
     assert all(isinstance(r.source, torch.Tensor) for r in memory.features)
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Warning")]
+    assert len(warnings) == 1 and "/proc/no-such-cache/speech: cannot write the cache" in warnings[0]
     assert torch.equal(memory.features[0].load(), again.features[0].load())
     off = make_task(EXAMPLES / "manifest.csv", "cache=false")
     assert all(isinstance(r.source, torch.Tensor) for r in off.features)
