@@ -47,7 +47,7 @@ def write_entry(path, data: bytes) -> bool:
         folder = path.parent.parent if len(path.parent.name) == 2 else path.parent   # speech shards by 2 hex digits
         if folder not in _warned:
             _warned.add(folder)
-            reason = exc.strerror or str(exc)
+            reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
             warn(f"{folder}: cannot write the cache ({reason}); what it would hold stays in memory "
                  "and is derived again next time")
         return False

@@ -25,7 +25,7 @@ class WriteError(UserError, OSError):
     def __init__(self, message: str, errno: int | None = None, reason: str | None = None):
         UserError.__init__(self, message)
         self.errno = errno
-        self.strerror = reason   # the system's words alone ("No space left on device"), when known
+        self.reason = reason   # the system's words alone ("No space left on device"), when known
 
 
 def warn(message: str) -> None:
