@@ -10,7 +10,8 @@ detected) through
     rnnsuite forecast predict m3.csv --model RUN --horizon H --out forecast.csv --json
 
 and the forecast from the end of `x` is scored on `xx`. Seasonal naive always runs;
-statsforecast's AutoETS / AutoTheta and Darts' RNNModel where installed (`rnnsuite[bench]`).
+statsforecast's AutoETS / AutoTheta (statsforecast is one of rnnsuite's dependencies) and Darts'
+RNNModel where installed (`rnnsuite[bench]`).
 
 Scores: sMAPE (M3: mean of 200|y-f|/(|y|+|f|) over every test point of the frequency), MASE
 (per series, in-sample seasonal scale with M3's period: 12, 4, 1, 1; then averaged), the
@@ -154,10 +155,15 @@ def run_rnnsuite(series, csv: Path, frequency: str, args, tmp: Path) -> dict:
     metrics = pd.read_csv(run / "metrics.csv")
     weight = metrics.query("metric == 'anchor_weight'")["value"]
     groups = metrics.query("metric == 'anchor_groups'")["value"]
+    from rnnsuite.core import load_weights
+
+    ets = load_weights(run / "model.safetensors")[0].get("ets_weight")
     row["notes"] = (f"season {spec.get('season', '?')}, input {spec.get('input_size', '?')}; {steps} steps"
                     + (f"; anchor weight {weight.iloc[-1]:.1f} (last validation)" if len(weight) else "")
                     + ("; one weight per member group" if len(groups) and groups.iloc[-1] == 1 else "")
-                    + "; series by method: " + ", ".join(f"{k} {v}" for k, v in doc["methods"].items()))
+                    + (f"; AutoETS weight {float(ets):.1f}" if ets is not None else "")
+                    + "; series by method: " + ", ".join(f"{k} {v}" for k, v in doc["methods"].items())
+                    + f"; predict {predict_s:.0f} s")
     return row
 
 

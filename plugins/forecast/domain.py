@@ -50,6 +50,10 @@ FORECAST_DEFAULTS = {
         # member group where cross-validation on the hold-out supports it (model.choose_blend)
         "blend": True,
         "calibrate": True,  # widen bands that cover less than their nominal share of that hold-out
+        # Also fit AutoETS (statsforecast) to each series' own history and move the point
+        # forecast a quarter of the way to its forecast where that hold-out says it helps (see
+        # ets.py): two different kinds of model combined, the bands moving with the median.
+        "ets": True,
         "history_limit": 0,  # only windows ending within this many steps of a series' end; 0: all
         "folds": 1,  # evaluate: rolling origins, each one horizon earlier
     },
@@ -132,10 +136,10 @@ class ForecastDomain(Domain):
     def legacy_config(self) -> dict:
         # what runs saved before each key did: one member, mean of the quantile heads, window
         # sampling, the "auto" anchor, no deseasonalisation, no anchor blend, the level group
-        # reading the whole window
+        # reading the whole window, no AutoETS
         return {"model": {"members": 1, "combine": "mean", "level_window": 1.0},
                 "data": {"sampling": "windows", "anchor": "auto", "deseasonalize": False,
-                         "blend": False}}
+                         "blend": False, "ets": False}}
 
     def metric_names(self, config) -> tuple:
         # with data.blend, validation also chooses and reports the anchor weight

@@ -174,7 +174,7 @@ class ForecastTask(Task):
         from rnnsuite.plugins.forecast.model import ForecastNet
 
         m = self.config["model"]
-        return ForecastNet(
+        model = ForecastNet(
             cell=m["cell"], input_size=self.num_features, hidden_size=int(m["hidden_size"]),
             num_layers=int(m["num_layers"]), input_len=self.spec.input_size,
             horizon=self.spec.horizon, loss=m["loss"], dropout=float(m["dropout"]),
@@ -184,6 +184,7 @@ class ForecastTask(Task):
             level_frame=2 + int(self.spec.seasonal) if self.spec.anchor == "mixed" else None,
             level_input_len=self.level_input_len(float(m["level_window"])),
         )
+        return model
 
     def level_input_len(self, share: float) -> int:
         """The mixed anchor's level group's input span: `share` of the input window, at least 8
@@ -242,7 +243,7 @@ class ForecastTask(Task):
         from rnnsuite.plugins.forecast.windows import history_window, stacked_inputs
 
         H = self.spec.horizon
-        windows, ys, actual = [], [], []
+        windows, ys, actual, histories = [], [], [], []
         for s in self.data.series:
             end = self.ends[s.id]
             if end == len(s):
@@ -251,11 +252,14 @@ class ForecastTask(Task):
             windows.append(window)
             ys.append(self.scaler.forward(s.values[end : end + H], window["scale"]))
             actual.append(s.values[end : end + H])
+            histories.append(s.values[:end])
         if not windows:
             return None
         x, base = stacked_inputs(windows, self.spec, torch.float32)
+        # "ets": the AutoETS forecasts from the same origins (data.ets), fitted when first needed
         return {"x": x, "target": torch.tensor(np.stack(ys), dtype=torch.float32) - base, "base": base,
-                "actual": np.stack(actual), "scale": np.array([w["scale"] for w in windows])}
+                "actual": np.stack(actual), "scale": np.array([w["scale"] for w in windows]),
+                "histories": histories, "ets": None}
 
     def validate(self, model) -> dict:
         if self._valid is None:
@@ -277,9 +281,12 @@ class ForecastTask(Task):
 
     def finalize(self, model) -> None:
         """The blend weight and the interval calibration of the weights the run keeps (those
-        `validate` wrote may belong to other weights, e.g. under train.ema)."""
+        `validate` wrote may belong to other weights, e.g. under train.ema), and the AutoETS
+        weight (data.ets): chosen here only, once, in the main process after the training
+        processes have stopped, so AutoETS fits the hold-out's histories once, on every core."""
         if self._valid is not None:
-            self._fit_to_holdout(model, model(self._valid["x"].to(next(model.parameters()).device)).float().cpu())
+            self._fit_to_holdout(model, model(self._valid["x"].to(next(model.parameters()).device)).float().cpu(),
+                                 ets=True)
 
     def _inverse(self, point, rows=None):
         """Normalised hold-out values (B, H) back on the original scale; `rows`: which hold-out
@@ -287,9 +294,10 @@ class ForecastTask(Task):
         scale = self._valid["scale"] if rows is None else self._valid["scale"][rows]
         return self.scaler.inverse(point, scale[:, None])
 
-    def _fit_to_holdout(self, model, raw):
+    def _fit_to_holdout(self, model, raw, ets: bool = False):
         """Fit the model's anchor blend (data.blend) and interval scale (data.calibrate) to the
-        validation windows from its raw outputs; returns the forecast columns."""
+        validation windows from its raw outputs, with `ets` also its AutoETS weight (data.ets),
+        the calibration then fitted to the moved forecast; returns the forecast columns."""
         import torch
         from rnnsuite.plugins.forecast.model import (
             blend_weight,
@@ -316,18 +324,44 @@ class ForecastTask(Task):
             columns = to_columns(raw, kind, combine=combine, anchor_weight=model.anchor_weight.cpu(),
                                  level_offset=offset,
                                  group_blend=model.group_blend.cpu() if offset is not None else None)
+        if ets and hasattr(model, "ets_weight"):
+            columns = self._blend_ets(model, columns)
         if self.config["data"]["calibrate"]:
             model.interval_scale.copy_(calibrate(columns, v["target"]))
         return columns
 
+    def _blend_ets(self, model, columns):
+        """Choose the model's ets_weight on the hold-out (data.ets; ets.choose_weight) and return
+        the hold-out columns with the point forecast moved that far towards AutoETS's, the bands
+        moving with it (scaled with it in a log run, shifted otherwise), so that the calibration
+        sees the forecast as `predict` makes it."""
+        import torch
+        from rnnsuite.plugins.forecast.ets import blend_points, choose_weight, ets_forecasts
+
+        model.ets_weight.zero_()
+        if not self.config["data"]["ets"]:
+            return columns
+        v = self._valid
+        if v["ets"] is None:
+            v["ets"] = ets_forecasts(v["histories"], self.spec.horizon, self.spec.season)
+        base = v["base"].double().numpy()
+        median = columns[..., 2].double().numpy()
+        point = self._inverse(median + base)
+        weight = choose_weight(point, v["ets"], v["actual"])
+        model.ets_weight.fill_(weight)
+        if weight == 0:
+            return columns
+        moved = self.scaler.forward(blend_points(point, v["ets"], weight), v["scale"][:, None]) - base
+        return columns + torch.as_tensor(moved - median, dtype=columns.dtype)[..., None]
+
     def media(self, model) -> dict:
-        """The forecast of every series (the first 12) from the end of its history, as `predict
-        --plot` draws it."""
+        """The forecast of the first 12 series from the end of their history, as `predict --plot`
+        draws them."""
         from rnnsuite.plugins.forecast.commands import forecast_figure
         from rnnsuite.plugins.forecast.forecaster import forecast, forecast_table
 
         kind, horizon = self.config["model"]["loss"], self.spec.horizon
-        results = forecast(model, kind, self.data.series, self.data, self.scaler, self.spec, horizon,
+        results = forecast(model, kind, self.data.series[:12], self.data, self.scaler, self.spec, horizon,
                            warn=False)
         return {"samples/forecast": forecast_figure(self.data, forecast_table(self.data, results, horizon))}
 

@@ -1,0 +1,183 @@
+"""The AutoETS combination (data.ets): forecasts equal statsforecast's own, the weight chosen on
+the hold-out by hand-computed sMAPE, the calibration fitted to the moved hold-out, and a trained
+run's forecast moved exactly its weight."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from rnnsuite.plugins.forecast import ets as ets_module
+from rnnsuite.plugins.forecast.ets import WEIGHTS, blend_points, choose_weight, ets_forecasts
+
+SALES = Path(__file__).resolve().parents[3] / "examples" / "sales.csv"
+
+
+@pytest.fixture(autouse=True)
+def fresh_memo():
+    """Each test fits AutoETS itself (ets_forecasts answers repeated questions from memory)."""
+    ets_module._MEMO.clear()
+    yield
+    ets_module._MEMO.clear()
+
+
+def seasonal_series(n, seed, season=12):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return 100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / season) + rng.normal(0, 1, n)
+
+
+def test_forecasts_are_statsforecast_autoets_and_unfittable_histories_get_nan():
+    from statsforecast.models import AutoETS
+
+    histories = [seasonal_series(60, k) for k in range(3)] + [np.array([1.0, 2.0]), np.full(30, 7.0)]
+    out = ets_forecasts(histories, horizon=6, season=12, processes=1)
+    for k in range(3):
+        expected = AutoETS(season_length=12).forecast(y=histories[k], h=6)["mean"]
+        np.testing.assert_allclose(out[k], expected)
+    assert np.isnan(out[3]).all() and np.isnan(out[4]).all()   # too short; constant
+
+
+def test_short_histories_fit_without_season_and_gaps_are_interpolated():
+    from statsforecast.models import AutoETS
+
+    short = seasonal_series(20, 5)                        # under two seasons of 12
+    gappy = seasonal_series(40, 6)
+    gappy[:3] = np.nan
+    gappy[10] = np.nan
+    out = ets_forecasts([short, gappy], horizon=4, season=12, processes=1)
+    np.testing.assert_allclose(out[0], AutoETS(season_length=1).forecast(y=short, h=4)["mean"])
+    filled = gappy[3:].copy()
+    filled[7] = (filled[6] + filled[8]) / 2
+    np.testing.assert_allclose(out[1], AutoETS(season_length=12).forecast(y=filled, h=4)["mean"])
+
+
+def test_processes_split_the_work_and_return_what_one_process_returns():
+    histories = [seasonal_series(40 + k, k) for k in range(17)]
+    np.testing.assert_allclose(ets_forecasts(histories, 5, 12, processes=2),
+                               ets_forecasts(histories, 5, 12, processes=1))
+
+
+def test_the_same_histories_asked_again_are_answered_from_memory(monkeypatch):
+    histories = [seasonal_series(40, k) for k in range(3)]
+    first = ets_forecasts(histories, 5, 12, processes=1)
+
+    def no_fitting(*args):
+        raise AssertionError("fitted again")
+
+    monkeypatch.setattr(ets_module, "_fit_all", no_fitting)
+    np.testing.assert_array_equal(ets_forecasts([h.copy() for h in histories], 5, 12), first)
+    first[:] = 0                                             # the caller's copy, not the memory's
+    assert ets_forecasts(histories, 5, 12)[0, 0] != 0
+    changed = [h.copy() for h in histories]
+    changed[1][-1] += 1.0
+    with pytest.raises(AssertionError, match="fitted again"):
+        ets_forecasts(changed, 5, 12)
+    with pytest.raises(AssertionError, match="fitted again"):
+        ets_forecasts(histories, 6, 12)
+
+
+def test_blend_moves_the_point_where_an_ets_forecast_exists():
+    point = np.full((2, 3), 100.0)
+    ets = np.array([[120.0, 80.0, 100.0], [np.nan] * 3])   # no ETS forecast for the second series
+    np.testing.assert_allclose(blend_points(point, ets, 0.25), [[105.0, 95.0, 100.0], [100.0] * 3])
+    assert blend_points(point, ets, 0.0) is point
+
+
+def test_weight_is_the_grid_point_with_the_lowest_smape():
+    point = np.array([[100.0, 100.0], [50.0, 50.0]])
+    ets = np.array([[120.0, 120.0], [np.nan, np.nan]])
+    assert WEIGHTS == (0.0, 0.25)
+    assert choose_weight(point, ets, np.array([[110.0, 110.0], [50.0, 50.0]])) == 0.25
+    assert choose_weight(point, ets, np.array([[102.0, 102.0], [50.0, 50.0]])) == 0.0   # 105 is further
+    assert choose_weight(point, ets, point) == 0.0           # the network exact: no move
+    assert choose_weight(point, np.full_like(point, np.nan), np.full_like(point, 1.0)) == 0.0  # ties: 0
+
+
+def test_a_trained_run_moves_its_point_forecast_by_its_weight_and_its_bands_by_the_same_ratio(tmp_path):
+    from rnnsuite.core import apply_overrides, default_config, load_weights, train_run
+    from rnnsuite.core.plugins import domain_named
+    from rnnsuite.plugins.forecast.forecaster import forecast
+    from rnnsuite.plugins.forecast.model import to_columns
+
+    domain = domain_named("forecast")
+    config = apply_overrides(default_config(domain), ["max_steps=6", "hidden_size=8", "threads=1"])
+    run = train_run(domain, config, SALES, out=tmp_path / "run", show_progress=False)
+    task, model, v = run.task, run.model, run.task._valid
+    # the weight the hold-out's own sMAPE picks, computed here from the hold-out and statsforecast
+    with torch.no_grad():
+        columns = to_columns(model(v["x"]), "quantile", combine=model.combine, anchor_weight=model.anchor_weight,
+                             level_offset=model.level_offset(v["x"]), group_blend=model.group_blend)
+    point = task._inverse(columns[..., 2].double().numpy() + v["base"].double().numpy())
+    held = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)
+    assert float(model.ets_weight) == pytest.approx(choose_weight(point, held, v["actual"]))
+    saved = load_weights(tmp_path / "run" / "model.safetensors")[0]["ets_weight"]
+    torch.testing.assert_close(saved, model.ets_weight)
+    model.ets_weight.fill_(0.4)       # a weight that moves it, whatever the run chose
+    moved = forecast(model, "quantile", task.data.series, task.data, task.scaler, task.spec, 18)
+    model.ets_weight.fill_(0.0)
+    alone = forecast(model, "quantile", task.data.series, task.data, task.scaler, task.spec, 18)
+    ets = ets_forecasts([s.values for s in task.data.series], 18, task.spec.season, processes=1)
+    assert np.isfinite(ets).all()
+    for m, a, e in zip(moved, alone, ets):
+        np.testing.assert_allclose(m["mean"], 0.6 * a["mean"] + 0.4 * e)
+        for band in ("lo80", "hi80", "lo95", "hi95"):
+            np.testing.assert_allclose(m[band], a[band] * m["mean"] / a["mean"])
+
+
+def test_the_calibration_sees_the_moved_forecast(tmp_path, monkeypatch):
+    """The bands the calibration is fitted on at the end of training are the hold-out forecast
+    moved towards AutoETS (median and bands by the same ratio), computed here from the hold-out
+    and statsforecast directly."""
+    from rnnsuite.core import apply_overrides, default_config, train_run
+    from rnnsuite.core.plugins import domain_named
+    from rnnsuite.plugins.forecast import model as model_module
+    from rnnsuite.plugins.forecast.model import to_columns
+
+    monkeypatch.setattr(ets_module, "WEIGHTS", (0.5,))      # a weight that moves the forecast
+    seen = []
+    real = model_module.calibrate
+    monkeypatch.setattr(model_module, "calibrate", lambda columns, target: seen.append(columns) or real(columns, target))
+    domain = domain_named("forecast")
+    config = apply_overrides(default_config(domain), ["max_steps=6", "hidden_size=8", "threads=1"])
+    run = train_run(domain, config, SALES, out=tmp_path / "run", show_progress=False)
+    task, model, v = run.task, run.model, run.task._valid
+    with torch.no_grad():
+        raw = model(v["x"])
+    columns = to_columns(raw, "quantile", combine=model.combine, anchor_weight=model.anchor_weight,
+                         level_offset=model.level_offset(v["x"]), group_blend=model.group_blend)
+    base = v["base"].double().numpy()
+    point = task.scaler.inverse(columns[..., 2].double().numpy() + base, v["scale"][:, None])
+    ets = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)
+    moved = np.log(blend_points(point, ets, 0.5) / v["scale"][:, None]) - base   # a log-scaled run
+    shifted = columns + torch.as_tensor(moved - columns[..., 2].double().numpy(), dtype=columns.dtype)[..., None]
+    assert (shifted - columns).abs().max() > 0.01
+    assert float(model.ets_weight) == 0.5
+    torch.testing.assert_close(seen[-1], shifted)            # the last fit: finalize's
+
+
+def test_without_ets_no_statsforecast_is_needed_and_older_runs_load_with_weight_zero(tmp_path, monkeypatch):
+    import sys
+
+    from rnnsuite.core import apply_overrides, default_config, load_run, save_weights, train_run
+    from rnnsuite.core.plugins import domain_named
+
+    monkeypatch.setitem(sys.modules, "statsforecast", None)   # not needed without data.ets
+    domain = domain_named("forecast")
+    config = apply_overrides(default_config(domain), ["max_steps=2", "hidden_size=8", "threads=1",
+                                                      "ets=false"])
+    run = train_run(domain, config, SALES, out=tmp_path / "run", show_progress=False)
+    assert float(run.model.ets_weight) == 0.0
+    state = {k: v for k, v in run.model.state_dict().items() if k != "ets_weight"}   # as saved before
+    save_weights(tmp_path / "run" / "model.safetensors", state)
+    assert float(load_run(tmp_path / "run", domain, "cpu").model.ets_weight) == 0.0
+
+
+def test_without_statsforecast_the_error_names_it(monkeypatch):
+    import sys
+
+    from rnnsuite.core import UserError
+
+    monkeypatch.setitem(sys.modules, "statsforecast", None)
+    with pytest.raises(UserError, match="data.ets needs statsforecast"):
+        ets_forecasts([seasonal_series(30, 0)], 4, 12)
