@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 __all__ = ["cache_dir", "content_key", "write_entry"]
 
 _warned: set = set()    # cache folders already reported unwritable in this process
+_warned_lock = threading.Lock()   # entries are written from worker threads (speech features)
 
 
 def cache_dir(name: str) -> Path:
@@ -32,10 +34,10 @@ def content_key(data: bytes, settings: str) -> str:
     return h.hexdigest()
 
 
-def write_entry(path, data: bytes) -> bool:
+def write_entry(path, data: bytes, cache=None) -> bool:
     """Write one cache entry atomically. False when it cannot be written (read-only or full disk,
-    a folder that cannot be created); the first failure under each cache folder is reported on
-    one warning line."""
+    a folder that cannot be created); the first failure under each cache folder (`cache`, by
+    default the entry's folder) is reported on one warning line."""
     from rnnsuite.core.checkpoint import atomic_write_bytes
     from rnnsuite.core.errors import warn
 
@@ -44,9 +46,11 @@ def write_entry(path, data: bytes) -> bool:
         atomic_write_bytes(path, data)
         return True
     except OSError as exc:
-        folder = path.parent.parent if len(path.parent.name) == 2 else path.parent   # speech shards by 2 hex digits
-        if folder not in _warned:
+        folder = Path(cache) if cache is not None else path.parent
+        with _warned_lock:
+            first = folder not in _warned
             _warned.add(folder)
+        if first:
             reason = getattr(exc, "reason", None) or exc.strerror or str(exc)
             warn(f"{folder}: cannot write the cache ({reason}); what it would hold stays in memory "
                  "and is derived again next time")

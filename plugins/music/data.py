@@ -123,7 +123,7 @@ def encode_file(path: Path, settings: Settings, name: str | None = None,
 
             buf = io.BytesIO()
             np.savez(buf, data=data, meta=meta)
-            write_entry(cached, buf.getvalue())   # a read-only cache is not an error (a warning)
+            write_entry(cached, buf.getvalue(), cache_dir())   # a read-only cache: a warning, no error
     return Encoded(name or Path(path).name, key[:16], data,
                    (int(meta[0]), int(meta[1])), float(meta[2]) / 1000)
 

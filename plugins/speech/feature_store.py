@@ -102,6 +102,6 @@ class FeatureStore:
         if file is not None:
             buf = io.BytesIO()
             np.savez(buf, feats=feats.numpy(), info=np.array([len(feats), len(wave), *span], dtype=np.int64))
-            if write_entry(file, buf.getvalue()):
+            if write_entry(file, buf.getvalue(), self.folder):
                 return FeatureRef(file, len(feats), span)
         return FeatureRef(feats, len(feats), span)   # no cache, or one that cannot be written
