@@ -174,7 +174,7 @@ class ForecastTask(Task):
         from rnnsuite.plugins.forecast.model import ForecastNet
 
         m = self.config["model"]
-        model = ForecastNet(
+        return ForecastNet(
             cell=m["cell"], input_size=self.num_features, hidden_size=int(m["hidden_size"]),
             num_layers=int(m["num_layers"]), input_len=self.spec.input_size,
             horizon=self.spec.horizon, loss=m["loss"], dropout=float(m["dropout"]),
@@ -184,7 +184,6 @@ class ForecastTask(Task):
             level_frame=2 + int(self.spec.seasonal) if self.spec.anchor == "mixed" else None,
             level_input_len=self.level_input_len(float(m["level_window"])),
         )
-        return model
 
     def level_input_len(self, share: float) -> int:
         """The mixed anchor's level group's input span: `share` of the input window, at least 8
@@ -256,10 +255,9 @@ class ForecastTask(Task):
         if not windows:
             return None
         x, base = stacked_inputs(windows, self.spec, torch.float32)
-        # "ets": the AutoETS forecasts from the same origins (data.ets), fitted when first needed
         return {"x": x, "target": torch.tensor(np.stack(ys), dtype=torch.float32) - base, "base": base,
                 "actual": np.stack(actual), "scale": np.array([w["scale"] for w in windows]),
-                "histories": histories, "ets": None}
+                "histories": histories}
 
     def validate(self, model) -> dict:
         if self._valid is None:
@@ -342,16 +340,15 @@ class ForecastTask(Task):
         if not self.config["data"]["ets"]:
             return columns
         v = self._valid
-        if v["ets"] is None:
-            v["ets"] = ets_forecasts(v["histories"], self.spec.horizon, self.spec.season)
+        ets = ets_forecasts(v["histories"], self.spec.horizon, self.spec.season)   # fitted once per process
         base = v["base"].double().numpy()
         median = columns[..., 2].double().numpy()
         point = self._inverse(median + base)
-        weight = choose_weight(point, v["ets"], v["actual"])
+        weight = choose_weight(point, ets, v["actual"])
         model.ets_weight.fill_(weight)
         if weight == 0:
             return columns
-        moved = self.scaler.forward(blend_points(point, v["ets"], weight), v["scale"][:, None]) - base
+        moved = self.scaler.forward(blend_points(point, ets, weight), v["scale"][:, None]) - base
         return columns + torch.as_tensor(moved - median, dtype=columns.dtype)[..., None]
 
     def media(self, model) -> dict:
