@@ -8,7 +8,13 @@ import numpy as np
 import pytest
 import torch
 from rnnsuite.plugins.forecast import ets as ets_module
-from rnnsuite.plugins.forecast.ets import WEIGHTS, blend_points, choose_weight, ets_forecasts
+from rnnsuite.plugins.forecast.ets import (
+    MAX_POINTS,
+    WEIGHTS,
+    blend_points,
+    choose_weight,
+    ets_forecasts,
+)
 
 SALES = Path(__file__).resolve().parents[3] / "examples" / "sales.csv"
 
@@ -52,8 +58,23 @@ def test_short_histories_fit_without_season_and_gaps_are_interpolated():
     np.testing.assert_allclose(out[1], AutoETS(season_length=12).forecast(y=filled, h=4)["mean"])
 
 
+def test_long_histories_are_fitted_on_their_last_points_only():
+    from statsforecast.models import AutoETS
+
+    long = seasonal_series(MAX_POINTS + 150, 7)
+    out = ets_forecasts([long, long[:MAX_POINTS]], horizon=4, season=12, processes=1)
+    expected = AutoETS(season_length=12).forecast(y=long[-MAX_POINTS:], h=4)["mean"]
+    np.testing.assert_allclose(out[0], expected)
+    assert not np.allclose(out[1], expected)   # the cap is what made them equal
+    wide = 170                                  # a season so long that three of them pass the cap
+    assert 3 * wide > MAX_POINTS
+    history = seasonal_series(3 * wide + 30, 8, season=wide)
+    out = ets_forecasts([history], horizon=3, season=wide, processes=1)
+    np.testing.assert_allclose(out[0], AutoETS(season_length=wide).forecast(y=history[-3 * wide:], h=3)["mean"])
+
+
 def test_processes_split_the_work_and_return_what_one_process_returns():
-    histories = [seasonal_series(40 + k, k) for k in range(17)]
+    histories = [seasonal_series(40 + k, k) for k in range(40)]   # more series than chunks
     np.testing.assert_allclose(ets_forecasts(histories, 5, 12, processes=2),
                                ets_forecasts(histories, 5, 12, processes=1))
 
