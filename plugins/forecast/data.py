@@ -139,14 +139,49 @@ _HORIZON = {"year": 6, "quarter": 8, "month": 18, "week": 13, "day": 14, "bday":
             "minute": 60, "second": 60, "step": 10}
 
 
+def _multiple(freq: str) -> int:
+    """The n of an offset alias such as 30min or 2W-SUN (1 without one)."""
+    digits = freq[: len(freq) - len(freq.lstrip("0123456789"))]
+    return int(digits) if digits else 1
+
+
+def _per_cycle(steps: int, n: int) -> int:
+    """Steps of n units in a cycle of `steps` units, or 1 where n does not divide it."""
+    return steps // n if steps % n == 0 else 1
+
+
 def season_for_freq(freq: str | None) -> int:
-    """The seasonal period of a frequency: 12 for monthly, 7 for daily, 1 for yearly/steps."""
-    return _SEASON[_freq_kind(freq)]
+    """The seasonal period of a frequency: 12 for monthly, 7 for daily, 1 for yearly/steps.
+
+    Multiples count the same cycle in their own steps: 30min and 15min data have a daily
+    season of 48 and 96 steps, 2h data 12, 3MS (quarters) 4; a multiple that does not divide
+    the cycle has none (1). Minute data whose day is over 288 steps (1 to 4 minutes) take the
+    hour as their season instead (60 for minutes); second data the hour (30s: 120) or, past
+    288 steps, the minute."""
+    kind = _freq_kind(freq)
+    if kind == "step":
+        return 1
+    n = _multiple(freq)
+    if kind in ("minute", "second"):   # the day (the hour) if not too long, else the hour (minute)
+        long = _per_cycle(1440 if kind == "minute" else 3600, n)
+        return long if 1 < long <= 288 else _per_cycle(60, n)
+    if kind == "month" and freq.lstrip("0123456789").startswith("SM"):
+        return _per_cycle(24, n)   # semi-monthly: 24 a year
+    return _per_cycle(_SEASON[kind], n) if _SEASON[kind] > 1 else 1
 
 
 def horizon_for_freq(freq: str | None) -> int:
-    """A default horizon for a frequency (the M4 competition's where it had one)."""
-    return _HORIZON[_freq_kind(freq)]
+    """A default horizon for a frequency (the M4 competition's where it had one). A multiple
+    covers one season of its own steps where it is finer than a day (30min: 48, a day), else
+    the same span of time as one step would (3MS: 6, 18 months)."""
+    kind = _freq_kind(freq)
+    n = 1 if kind == "step" else _multiple(freq)
+    if n == 1:
+        return _HORIZON[kind]
+    season = season_for_freq(freq)
+    if kind in ("hour", "minute", "second") and season > 1:
+        return season
+    return max(1, round(_HORIZON[kind] / n))
 
 
 def future_index(series: Series, horizon: int, freq: str | None, step: int = 1) -> pd.Index:

@@ -62,6 +62,23 @@ def test_weekly_quarterly_yearly_frequencies(tmp_path):
     assert season_for_freq(data.freq) == 1 and data.series[0].time[-1] == pd.Timestamp("2003-01-01")
 
 
+@pytest.mark.parametrize("freq, season, horizon", [
+    ("h", 24, 48), ("min", 60, 60), ("s", 60, 60), ("D", 7, 14), ("W-SUN", 52, 13), ("MS", 12, 18),
+    ("30min", 48, 48), ("15min", 96, 96), ("5min", 288, 288),   # a day of their own steps
+    ("2min", 30, 30), ("30s", 120, 120), ("10s", 6, 6),           # a day (an hour) too long: the hour (minute)
+    ("2h", 12, 12), ("5h", 1, 10), ("2D", 1, 7),                  # 5 does not divide 24, nor 2 divide 7
+    ("2W-SUN", 26, 6), ("3MS", 4, 6), ("2QS-OCT", 2, 4), ("SMS-15", 24, 18)])
+def test_multiples_count_the_same_cycle_in_their_own_steps(freq, season, horizon):
+    assert (season_for_freq(freq), horizon_for_freq(freq)) == (season, horizon)
+
+
+def test_half_hourly_data_has_a_daily_season(tmp_path):
+    dates = pd.date_range("2000-06-05", periods=200, freq="30min")
+    pd.DataFrame({"date": dates, "load": np.arange(200.0)}).to_csv(tmp_path / "e.csv", index=False)
+    data = load_csv(tmp_path / "e.csv", echo=False)
+    assert data.freq == "30min" and season_for_freq(data.freq) == 48
+
+
 def test_integer_steps_without_dates(tmp_path):
     data = load_csv(write(tmp_path, "t,load\n0,5\n1,6\n2,7\n3,8\n"), echo=False)
     assert data.freq is None and data.step == 1
