@@ -12,7 +12,7 @@ none: AutoETS fits them poorly and slowly).
     python bench/forecast_single.py [--train] [--series NAME ...] [--set KEY=VALUE ...]
 
 Prints a markdown table per series: sMAPE, MASE (at the season), coverage of the 80% / 95%
-bands, and the seconds rnnsuite took.
+bands, scaled pinball loss (bench/forecast_m3.py's `score`), and the seconds each took.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from forecast_m3 import _cli  # bench/, this script's folder
+from forecast_m3 import _cli, score  # bench/, this script's folder
 
 #: name: (pandas frequency, first time stamp, season as rnnsuite infers it)
 SERIES = {
@@ -49,15 +49,6 @@ def write_csv(name: str, x: np.ndarray, path: Path) -> None:
 
     freq, start, _ = SERIES[name]
     pd.DataFrame({"date": pd.date_range(start, periods=len(x), freq=freq), "value": x}).to_csv(path, index=False)
-
-
-def scores(x, xx, f: dict, season: int) -> dict:
-    from rnnsuite.plugins.forecast.metrics import coverage, mase, smape
-
-    out = {"smape": smape(xx, f["mean"]), "mase": mase(xx, f["mean"], x, season)}
-    if "lo80" in f:
-        out |= {f"coverage{p}": coverage(xx, f[f"lo{p}"], f[f"hi{p}"]) for p in (80, 95)}
-    return out
 
 
 def run_rnnsuite(name, x, xx, args, tmp: Path) -> dict:
@@ -96,25 +87,26 @@ def main(argv=None) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     os.environ.setdefault("RNNSUITE_PROGRESS", "0")
-    print("| series | method | sMAPE | MASE | coverage 80% | coverage 95% | s |\n"
-          "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| series | method | sMAPE | MASE | coverage 80% | coverage 95% | scaled pinball | s |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in args.series:
         x, xx = load(name)
         season, h = SERIES[name][2], len(xx)
         rows = []
         with tempfile.TemporaryDirectory() as tmp:
             f = run_rnnsuite(name, x, xx, args, Path(tmp))
-        rows.append(("rnnsuite " + ("train + predict" if args.train else "predict"), scores(x, xx, f, season), f["seconds"]))
+        one = [(name, x, xx)]
+        rows.append(("rnnsuite " + ("train + predict" if args.train else "predict"), score(one, [f], season), f["seconds"]))
         cycles = [season] + ([season * 7] if name == "taylor" else [])
         for m in cycles:
             naive = np.resize(x[-m:], h)
-            rows.append((f"seasonal naive ({m})", scores(x, xx, {"mean": naive}, season), None))
+            rows.append((f"seasonal naive ({m})", score(one, [{"mean": naive}], season), None))
         t0 = time.perf_counter()
         ets = autoets(x, h, season)
         if ets is not None:
-            rows.append(("statsforecast AutoETS", scores(x, xx, ets, season), time.perf_counter() - t0))
+            rows.append(("statsforecast AutoETS", score(one, [ets], season), time.perf_counter() - t0))
         for method, s, seconds in rows:
-            cov = (f"{s['coverage80']:.2f} | {s['coverage95']:.2f}" if "coverage80" in s else " | ")
+            cov = (f"{s['coverage80']:.2f} | {s['coverage95']:.2f} | {s['pinball']:.3f}" if "coverage80" in s else " | | ")
             sec = f"{seconds:.0f}" if seconds is not None else ""
             print(f"| {name} | {method} | {s['smape']:.2f} | {s['mase']:.3f} | {cov} | {sec} |", flush=True)
 
