@@ -46,20 +46,24 @@ def _model_columns(model, kind, histories, data, scaler, spec, device, batch_siz
     return q[..., [HEAD_COLUMNS.index(name) for name in COLUMNS]]
 
 
-def _towards_ets(q, histories, weight: float, log: bool, spec: WindowSpec):
-    """Model columns (N, H, 5 in COLUMNS order) with the point forecast moved `weight` of the way
-    to each history's AutoETS forecast (ets.py), the bands moving with it: scaled by the same
-    ratio in a log-scaled run, shifted by the same amount otherwise (as the run's calibration
-    saw them on its hold-out)."""
-    from rnnsuite.plugins.forecast.ets import blend_points, ets_forecasts
+def _with_ets(q, histories, weight: float, bands: float, log: bool, spec: WindowSpec):
+    """Model columns (N, H, 5 in COLUMNS order) combined with each history's AutoETS forecast
+    (ets.py): the point forecast moved `weight` of the way to AutoETS's, the bands moving with it
+    (scaled by the same ratio in a log-scaled run, shifted by the same amount otherwise, as the
+    run's calibration saw them on its hold-out); then the band edges averaged with AutoETS's,
+    its share `bands`."""
+    from rnnsuite.plugins.forecast.ets import blend_bands, blend_points, ets_forecasts
 
     ets = ets_forecasts(histories, spec.horizon, spec.season)
-    point = q[..., 0]
-    moved = blend_points(point, ets, weight)
-    if log:
-        ratio = np.where(point > 0, np.maximum(moved, 1e-6 * point) / np.where(point > 0, point, 1.0), 1.0)
-        return q * ratio[..., None]
-    return q + (moved - point)[..., None]
+    if weight > 0:
+        point = q[..., 0]
+        moved = blend_points(point, ets[..., 0], weight)
+        if log:
+            ratio = np.where(point > 0, np.maximum(moved, 1e-6 * point) / np.where(point > 0, point, 1.0), 1.0)
+            q = q * ratio[..., None]
+        else:
+            q = q + (moved - point)[..., None]
+    return blend_bands(q, ets, bands)
 
 
 def forecast(model, kind: str, histories: list[Series], data: ForecastData, scaler: Scaler,
@@ -94,8 +98,9 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
     if use_model:
         q = _model_columns(model, kind, [histories[i] for i in use_model], data, scaler, spec, device)
         weight = float(getattr(model, "ets_weight", 0.0) or 0.0)
-        if weight > 0:   # the run chose to move towards AutoETS's forecasts (data.ets)
-            q = _towards_ets(q, [histories[i].values for i in use_model], weight, scaler.log, spec)
+        bands = float(getattr(model, "ets_bands", 0.0) or 0.0)
+        if weight > 0 or bands > 0:   # the run combines its forecasts with AutoETS's (data.ets)
+            q = _with_ets(q, [histories[i].values for i in use_model], weight, bands, scaler.log, spec)
         for j, i in enumerate(use_model):
             results[i] = {k: q[j, :horizon, c] for c, k in enumerate(COLUMNS)} | {"method": "model"}
     return results

@@ -96,6 +96,8 @@ class ForecastNet(nn.Module):
         # How far the point forecast moves towards each series' AutoETS forecast (data.ets, see
         # ets.py): 0 = not at all; chosen on the validation windows, applied by forecaster.forecast.
         self.register_buffer("ets_weight", torch.zeros(1))
+        # AutoETS's share of the band edges at predict (data.ets; ets.BANDS_SHARE): 0 = none.
+        self.register_buffer("ets_bands", torch.zeros(1))
         if self.mixed:  # (g, w_theta, w_level); g = 0: the single anchor weight above
             self.register_buffer("group_blend", torch.tensor([0.0, 1.0, 1.0]))
             # Whether the level group reads the Theta features (start and drift): 0, so the two
@@ -126,10 +128,11 @@ class ForecastNet(nn.Module):
                           self.anchor_weight, self.level_offset(x), getattr(self, "group_blend", None))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # Runs saved before `anchor_weight`, `ets_weight` or `group_blend` existed forecast exactly
-        # as they did.
+        # Runs saved before `anchor_weight`, `ets_weight`, `ets_bands` or `group_blend` existed
+        # forecast exactly as they did.
         state_dict.setdefault(prefix + "anchor_weight", torch.ones(1))
         state_dict.setdefault(prefix + "ets_weight", torch.zeros(1))
+        state_dict.setdefault(prefix + "ets_bands", torch.zeros(1))
         if self.mixed:
             state_dict.setdefault(prefix + "group_blend", torch.tensor([0.0, 1.0, 1.0]))
             state_dict.setdefault(prefix + "level_reads_theta", torch.ones(1))

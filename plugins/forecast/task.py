@@ -332,15 +332,23 @@ class ForecastTask(Task):
         """Choose the model's ets_weight on the hold-out (data.ets; ets.choose_weight) and return
         the hold-out columns with the point forecast moved that far towards AutoETS's, the bands
         moving with it (scaled with it in a log run, shifted otherwise), so that the calibration
-        sees the forecast as `predict` makes it."""
+        sees the forecast as `predict` makes it; sets the model's ets_bands, AutoETS's share of the
+        band edges `predict` averages in after the calibration."""
         import torch
-        from rnnsuite.plugins.forecast.ets import blend_points, choose_weight, ets_forecasts
+        from rnnsuite.plugins.forecast.ets import (
+            BANDS_SHARE,
+            blend_points,
+            choose_weight,
+            ets_forecasts,
+        )
 
         model.ets_weight.zero_()
+        model.ets_bands.zero_()
         if not self.config["data"]["ets"]:
             return columns
+        model.ets_bands.fill_(BANDS_SHARE)   # applied at predict, after the calibration
         v = self._valid
-        ets = ets_forecasts(v["histories"], self.spec.horizon, self.spec.season)   # fitted once per process
+        ets = ets_forecasts(v["histories"], self.spec.horizon, self.spec.season)[..., 0]   # fitted once per process
         base = v["base"].double().numpy()
         median = columns[..., 2].double().numpy()
         point = self._inverse(median + base)

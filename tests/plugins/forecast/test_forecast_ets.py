@@ -1,6 +1,6 @@
-"""The AutoETS combination (data.ets): forecasts equal statsforecast's own, the weight chosen on
-the hold-out by hand-computed sMAPE, the calibration fitted to the moved hold-out, and a trained
-run's forecast moved exactly its weight."""
+"""The AutoETS combination (data.ets): forecasts and bands equal statsforecast's own, the weight
+chosen on the hold-out by hand-computed sMAPE, the calibration fitted to the moved hold-out, and
+a trained run's forecast moved exactly its weight, its bands averaged with AutoETS's."""
 
 from pathlib import Path
 
@@ -9,8 +9,10 @@ import pytest
 import torch
 from rnnsuite.plugins.forecast import ets as ets_module
 from rnnsuite.plugins.forecast.ets import (
+    BANDS_SHARE,
     MAX_POINTS,
     WEIGHTS,
+    blend_bands,
     blend_points,
     choose_weight,
     ets_forecasts,
@@ -38,9 +40,11 @@ def test_forecasts_are_statsforecast_autoets_and_unfittable_histories_get_nan():
 
     histories = [seasonal_series(60, k) for k in range(3)] + [np.array([1.0, 2.0]), np.full(30, 7.0)]
     out = ets_forecasts(histories, horizon=6, season=12, processes=1)
+    assert out.shape == (5, 6, 5)
     for k in range(3):
-        expected = AutoETS(season_length=12).forecast(y=histories[k], h=6)["mean"]
-        np.testing.assert_allclose(out[k], expected)
+        expected = AutoETS(season_length=12).forecast(y=histories[k], h=6, level=[80, 95])
+        for c, name in enumerate(("mean", "lo-80", "hi-80", "lo-95", "hi-95")):
+            np.testing.assert_allclose(out[k, :, c], expected[name])
     assert np.isnan(out[3]).all() and np.isnan(out[4]).all()   # too short; constant
 
 
@@ -52,10 +56,10 @@ def test_short_histories_fit_without_season_and_gaps_are_interpolated():
     gappy[:3] = np.nan
     gappy[10] = np.nan
     out = ets_forecasts([short, gappy], horizon=4, season=12, processes=1)
-    np.testing.assert_allclose(out[0], AutoETS(season_length=1).forecast(y=short, h=4)["mean"])
+    np.testing.assert_allclose(out[0, :, 0], AutoETS(season_length=1).forecast(y=short, h=4)["mean"])
     filled = gappy[3:].copy()
     filled[7] = (filled[6] + filled[8]) / 2
-    np.testing.assert_allclose(out[1], AutoETS(season_length=12).forecast(y=filled, h=4)["mean"])
+    np.testing.assert_allclose(out[1, :, 0], AutoETS(season_length=12).forecast(y=filled, h=4)["mean"])
 
 
 def test_long_histories_are_fitted_on_their_last_points_only():
@@ -64,13 +68,13 @@ def test_long_histories_are_fitted_on_their_last_points_only():
     long = seasonal_series(MAX_POINTS + 150, 7)
     out = ets_forecasts([long, long[:MAX_POINTS]], horizon=4, season=12, processes=1)
     expected = AutoETS(season_length=12).forecast(y=long[-MAX_POINTS:], h=4)["mean"]
-    np.testing.assert_allclose(out[0], expected)
-    assert not np.allclose(out[1], expected)   # the cap is what made them equal
+    np.testing.assert_allclose(out[0, :, 0], expected)
+    assert not np.allclose(out[1, :, 0], expected)   # the cap is what made them equal
     wide = 170                                  # a season so long that three of them pass the cap
     assert 3 * wide > MAX_POINTS
     history = seasonal_series(3 * wide + 30, 8, season=wide)
     out = ets_forecasts([history], horizon=3, season=wide, processes=1)
-    np.testing.assert_allclose(out[0], AutoETS(season_length=wide).forecast(y=history[-3 * wide:], h=3)["mean"])
+    np.testing.assert_allclose(out[0, :, 0], AutoETS(season_length=wide).forecast(y=history[-3 * wide:], h=3)["mean"])
 
 
 def test_processes_split_the_work_and_return_what_one_process_returns():
@@ -89,7 +93,7 @@ def test_the_same_histories_asked_again_are_answered_from_memory(monkeypatch):
     monkeypatch.setattr(ets_module, "_fit_all", no_fitting)
     np.testing.assert_array_equal(ets_forecasts([h.copy() for h in histories], 5, 12), first)
     first[:] = 0                                             # the caller's copy, not the memory's
-    assert ets_forecasts(histories, 5, 12)[0, 0] != 0
+    assert ets_forecasts(histories, 5, 12)[0, 0, 0] != 0
     changed = [h.copy() for h in histories]
     changed[1][-1] += 1.0
     with pytest.raises(AssertionError, match="fitted again"):
@@ -103,6 +107,18 @@ def test_blend_moves_the_point_where_an_ets_forecast_exists():
     ets = np.array([[120.0, 80.0, 100.0], [np.nan] * 3])   # no ETS forecast for the second series
     np.testing.assert_allclose(blend_points(point, ets, 0.25), [[105.0, 95.0, 100.0], [100.0] * 3])
     assert blend_points(point, ets, 0.0) is point
+
+
+def test_bands_are_averaged_with_autoets_and_kept_in_order_around_the_point():
+    columns = np.array([[[100.0, 90.0, 110.0, 80.0, 120.0]] * 2, [[50.0, 40.0, 60.0, 30.0, 70.0]] * 2])
+    ets = np.array([[[104.0, 96.0, 112.0, 84.0, 124.0], [200.0, 190.0, 210.0, 180.0, 220.0]],
+                    [[np.nan] * 5] * 2])                   # no AutoETS forecast for the second series
+    out = blend_bands(columns, ets, 0.5)
+    np.testing.assert_allclose(out[0, 0], [100.0, 93.0, 111.0, 82.0, 122.0])   # the point stays
+    # AutoETS far above: its lower edges would pass the point; they stop at it, in order
+    np.testing.assert_allclose(out[0, 1], [100.0, 100.0, 160.0, 100.0, 170.0])
+    np.testing.assert_array_equal(out[1], columns[1])
+    assert blend_bands(columns, ets, 0.0) is columns and BANDS_SHARE == 0.5
 
 
 def test_weight_is_the_grid_point_with_the_lowest_smape():
@@ -130,20 +146,32 @@ def test_a_trained_run_moves_its_point_forecast_by_its_weight_and_its_bands_by_t
         columns = to_columns(model(v["x"]), "quantile", combine=model.combine, anchor_weight=model.anchor_weight,
                              level_offset=model.level_offset(v["x"]), group_blend=model.group_blend)
     point = task._inverse(columns[..., 2].double().numpy() + v["base"].double().numpy())
-    held = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)
+    held = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)[..., 0]
     assert float(model.ets_weight) == pytest.approx(choose_weight(point, held, v["actual"]))
-    saved = load_weights(tmp_path / "run" / "model.safetensors")[0]["ets_weight"]
-    torch.testing.assert_close(saved, model.ets_weight)
+    assert float(model.ets_bands) == BANDS_SHARE
+    saved = load_weights(tmp_path / "run" / "model.safetensors")[0]
+    torch.testing.assert_close(saved["ets_weight"], model.ets_weight)
+    torch.testing.assert_close(saved["ets_bands"], model.ets_bands)
     model.ets_weight.fill_(0.4)       # a weight that moves it, whatever the run chose
+    model.ets_bands.fill_(0.0)
     moved = forecast(model, "quantile", task.data.series, task.data, task.scaler, task.spec, 18)
+    model.ets_bands.fill_(0.5)
+    both = forecast(model, "quantile", task.data.series, task.data, task.scaler, task.spec, 18)
     model.ets_weight.fill_(0.0)
+    model.ets_bands.fill_(0.0)
     alone = forecast(model, "quantile", task.data.series, task.data, task.scaler, task.spec, 18)
     ets = ets_forecasts([s.values for s in task.data.series], 18, task.spec.season, processes=1)
     assert np.isfinite(ets).all()
-    for m, a, e in zip(moved, alone, ets):
-        np.testing.assert_allclose(m["mean"], 0.6 * a["mean"] + 0.4 * e)
-        for band in ("lo80", "hi80", "lo95", "hi95"):
+    bands = ("lo80", "hi80", "lo95", "hi95")
+    for m, b, a, e in zip(moved, both, alone, ets):
+        np.testing.assert_allclose(m["mean"], 0.6 * a["mean"] + 0.4 * e[:, 0])
+        for band in bands:
             np.testing.assert_allclose(m[band], a[band] * m["mean"] / a["mean"])
+        # then the band edges averaged with AutoETS's (here in order: no edge passes the point)
+        averaged = np.stack([0.5 * m[band] + 0.5 * e[:, 1 + k] for k, band in enumerate(bands)])
+        assert (averaged[0] <= m["mean"]).all() and (averaged[1] >= m["mean"]).all()
+        np.testing.assert_allclose(b["mean"], m["mean"])
+        np.testing.assert_allclose(np.stack([b[band] for band in bands]), averaged)
 
 
 def test_the_calibration_sees_the_moved_forecast(tmp_path, monkeypatch):
@@ -169,7 +197,7 @@ def test_the_calibration_sees_the_moved_forecast(tmp_path, monkeypatch):
                          level_offset=model.level_offset(v["x"]), group_blend=model.group_blend)
     base = v["base"].double().numpy()
     point = task.scaler.inverse(columns[..., 2].double().numpy() + base, v["scale"][:, None])
-    ets = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)
+    ets = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)[..., 0]
     moved = np.log(blend_points(point, ets, 0.5) / v["scale"][:, None]) - base   # a log-scaled run
     shifted = columns + torch.as_tensor(moved - columns[..., 2].double().numpy(), dtype=columns.dtype)[..., None]
     assert (shifted - columns).abs().max() > 0.01
@@ -188,10 +216,11 @@ def test_without_ets_no_statsforecast_is_needed_and_older_runs_load_with_weight_
     config = apply_overrides(default_config(domain), ["max_steps=2", "hidden_size=8", "threads=1",
                                                       "ets=false"])
     run = train_run(domain, config, SALES, out=tmp_path / "run", show_progress=False)
-    assert float(run.model.ets_weight) == 0.0
-    state = {k: v for k, v in run.model.state_dict().items() if k != "ets_weight"}   # as saved before
+    assert float(run.model.ets_weight) == 0.0 and float(run.model.ets_bands) == 0.0
+    state = {k: v for k, v in run.model.state_dict().items() if k not in ("ets_weight", "ets_bands")}   # as saved before
     save_weights(tmp_path / "run" / "model.safetensors", state)
-    assert float(load_run(tmp_path / "run", domain, "cpu").model.ets_weight) == 0.0
+    loaded = load_run(tmp_path / "run", domain, "cpu").model
+    assert float(loaded.ets_weight) == 0.0 and float(loaded.ets_bands) == 0.0
 
 
 def test_without_statsforecast_the_error_names_it(monkeypatch):
