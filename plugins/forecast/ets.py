@@ -19,6 +19,7 @@ AutoETS cannot fit (too short, or the fit fails) gets NaN: its forecast stays th
 from __future__ import annotations
 
 import numpy as np
+from rnnsuite.plugins.forecast.forecaster import COLUMNS  # ets_forecasts' columns
 
 __all__ = ["ets_forecasts", "choose_weight", "blend_points", "blend_bands", "WEIGHTS", "BANDS_SHARE"]
 
@@ -57,10 +58,6 @@ def _clean(values: np.ndarray, season: int = 1) -> np.ndarray | None:
         idx = np.arange(len(v))
         v = np.interp(idx, idx[ok], v[ok])
     return v[-max(MAX_POINTS, 3 * season):]
-
-
-#: The columns of ets_forecasts' answer (the forecast tables' order, forecaster.COLUMNS).
-COLUMNS = ("mean", "lo80", "hi80", "lo95", "hi95")
 
 
 def _fit_chunk(args) -> np.ndarray:
@@ -108,8 +105,9 @@ def _memo_key(histories, horizon: int, season: int) -> str:
 
 def ets_forecasts(histories: list[np.ndarray], horizon: int, season: int, processes: int = 0) -> np.ndarray:
     """AutoETS forecasts (len(histories), horizon, 5: COLUMNS, the point and the 80% and 95%
-    band edges) of raw histories (NaN = missing); NaN where a history could not be fitted. `processes`: 0 = one per usable core.
-    The same histories asked for again in this process are answered from memory."""
+    band edges) of raw histories (NaN = missing); NaN where a history could not be fitted.
+    `processes`: 0 = one per usable core. The same histories asked for again in this process are
+    answered from memory."""
     key = _memo_key(histories, horizon, season)
     if key not in _MEMO:
         while len(_MEMO) >= _MEMO_SIZE:
