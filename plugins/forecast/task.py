@@ -326,7 +326,44 @@ class ForecastTask(Task):
             columns = self._blend_ets(model, columns)
         if self.config["data"]["calibrate"]:
             model.interval_scale.copy_(calibrate(columns, v["target"]))
+        if ets and float(model.ets_bands) > 0:
+            model.ets_bands.fill_(self._choose_bands(model, columns))
         return columns
+
+    def _choose_bands(self, model, columns) -> float:
+        """AutoETS's share of the band edges (ets.choose_bands), on the hold-out as `predict`
+        would average them: from 4 series on, each half of the series with its bands calibrated
+        on the other half (calibrated on themselves they would flatter the network's), below
+        that on all of them."""
+        from rnnsuite.plugins.forecast.ets import choose_bands, ets_forecasts
+        from rnnsuite.plugins.forecast.forecaster import COLUMNS
+        from rnnsuite.plugins.forecast.metrics import mase_scale
+        from rnnsuite.plugins.forecast.model import (
+            HEAD_COLUMNS,
+            NARROW_MIN_POINTS,
+            calibrate,
+            stretch_bands,
+        )
+
+        v = self._valid
+        rows = np.arange(len(v["actual"]))
+        by_series = len(rows) >= 4
+        base = v["base"].double().numpy()[..., None]
+        if self.config["data"]["calibrate"] and by_series:
+            low = 1.0 if int((~np.isnan(v["target"].numpy())).sum()) < NARROW_MIN_POINTS else 0.5
+            q = np.empty(columns.shape, dtype=np.float64)
+            for k in (0, 1):
+                test, fit = rows[rows % 2 == k], rows[rows % 2 != k]
+                c80, c95 = calibrate(columns[fit], v["target"][fit], low=low)
+                q[test] = stretch_bands(columns[test], c80, c95).double().numpy()
+        elif self.config["data"]["calibrate"]:
+            q = stretch_bands(columns, *model.interval_scale.cpu()).double().numpy()
+        else:
+            q = columns.double().numpy()
+        q = self.scaler.inverse(q + base, v["scale"][:, None, None])[..., [HEAD_COLUMNS.index(n) for n in COLUMNS]]
+        ets = ets_forecasts(v["histories"], self.spec.horizon, self.spec.season)
+        scales = np.array([mase_scale(h, self.spec.season) for h in v["histories"]])
+        return choose_bands(q, ets, v["actual"], scales, by_series)
 
     def _blend_ets(self, model, columns):
         """Choose the model's ets_weight on the hold-out (data.ets; ets.choose_weight) and return

@@ -14,6 +14,7 @@ from rnnsuite.plugins.forecast.ets import (
     WEIGHTS,
     blend_bands,
     blend_points,
+    choose_bands,
     choose_weight,
     ets_forecasts,
 )
@@ -131,6 +132,73 @@ def test_weight_is_the_grid_point_with_the_lowest_smape():
     assert choose_weight(point, np.full_like(point, np.nan), np.full_like(point, 1.0)) == 0.0  # ties: 0
 
 
+def _columns(point, half80, half95):
+    """Forecast columns (B, H, 5 in COLUMNS order) around `point` with bands of the given half-widths."""
+    p = np.asarray(point, dtype=float)
+    return np.stack([p, p - half80, p + half80, p - half95, p + half95], axis=-1)
+
+
+def test_the_bands_share_drops_to_zero_only_where_autoetss_bands_clearly_spoil_the_networks():
+    from rnnsuite.plugins.forecast.metrics import BAND_QUANTILES
+
+    rng = np.random.default_rng(0)
+    actual = 100 + rng.normal(0, 10, (8, 6))
+    network = _columns(np.full((8, 6), 100.0), 12.8, 19.6)          # about the true quantiles
+    scales = np.full(8, 10.0)
+    # AutoETS's bands ten times too wide on every series: the network's alone, per series or per point
+    wide = _columns(np.full((8, 6), 100.0), 128.0, 196.0)
+    assert choose_bands(network, wide, actual, scales, by_series=True) == 0.0
+    assert choose_bands(network[:1], wide[:1], actual[:1], scales[:1], by_series=False) == 0.0
+    # the same bands: no difference, the half share stays
+    assert choose_bands(network, network.copy(), actual, scales, by_series=True) == BANDS_SHARE
+    # no AutoETS forecast anywhere (NaN): nothing to compare, the half share stays
+    assert choose_bands(network, np.full_like(network, np.nan), actual, scales, by_series=True) == BANDS_SHARE
+
+    # one series much better alone, three a little worse: the mean difference favours the
+    # network's bands, but not by one standard error (hand-computed)
+    def loss(cols, y, scale):
+        q = np.array([BAND_QUANTILES[k] for k in ("mean", "lo80", "hi80", "lo95", "hi95")])
+        diff = y[..., None] - cols
+        return (np.maximum(q * diff, (q - 1) * diff).mean(-1) / scale).mean()
+
+    y = np.array([[100.0, 100.0]] * 4)
+    net = _columns(np.full((4, 2), 100.0), [[10.0, 10.0], [30.0, 30.0], [30.0, 30.0], [30.0, 30.0]], 40.0)
+    ets = _columns(np.full((4, 2), 100.0), [[90.0, 90.0], [10.0, 10.0], [10.0, 10.0], [10.0, 10.0]], 40.0)
+    d = np.array([loss(net[i], y[i], 1.0) - loss(blend_bands(net, ets, 0.5)[i], y[i], 1.0) for i in range(4)])
+    assert d.mean() < 0 < d.mean() + d.std(ddof=1) / 2
+    assert choose_bands(net, ets, y, np.ones(4), by_series=True) == BANDS_SHARE
+
+
+def test_a_run_whose_autoets_bands_are_far_off_keeps_its_own(tmp_path, monkeypatch):
+    """AutoETS answering bands a hundred times too wide: the hold-out gives them no share, and
+    `predict` forecasts the network's bands alone; with AutoETS's bands the network's own the
+    half share stays."""
+    from rnnsuite.core import apply_overrides, default_config, train_run
+    from rnnsuite.core.plugins import domain_named
+
+    real = ets_module.ets_forecasts
+
+    def far_off(histories, horizon, season, processes=0):
+        out = real(histories, horizon, season, processes)
+        point = out[..., :1]
+        return np.concatenate([point, point + 100 * (out[..., 1:] - point)], axis=-1)
+
+    monkeypatch.setattr(ets_module, "ets_forecasts", far_off)
+    domain = domain_named("forecast")
+    config = apply_overrides(default_config(domain), ["max_steps=6", "hidden_size=8", "threads=1"])
+    run = train_run(domain, config, SALES, out=tmp_path / "run", show_progress=False)
+    assert float(run.model.ets_bands) == 0.0
+
+    def same(histories, horizon, season, processes=0):
+        out = real(histories, horizon, season, processes)
+        return np.concatenate([out[..., :1], np.full_like(out[..., 1:], np.nan)], axis=-1)
+
+    monkeypatch.setattr(ets_module, "ets_forecasts", same)   # no bands to compare: NaN
+    ets_module._MEMO.clear()
+    run = train_run(domain, config, SALES, out=tmp_path / "run2", show_progress=False)
+    assert float(run.model.ets_bands) == BANDS_SHARE
+
+
 def test_a_trained_run_moves_its_point_forecast_by_its_weight_and_its_bands_by_the_same_ratio(tmp_path):
     from rnnsuite.core import apply_overrides, default_config, load_weights, train_run
     from rnnsuite.core.plugins import domain_named
@@ -148,7 +216,7 @@ def test_a_trained_run_moves_its_point_forecast_by_its_weight_and_its_bands_by_t
     point = task._inverse(columns[..., 2].double().numpy() + v["base"].double().numpy())
     held = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)[..., 0]
     assert float(model.ets_weight) == pytest.approx(choose_weight(point, held, v["actual"]))
-    assert float(model.ets_bands) == BANDS_SHARE
+    assert float(model.ets_bands) in (0.0, BANDS_SHARE)   # chosen on the hold-out (next tests)
     saved = load_weights(tmp_path / "run" / "model.safetensors")[0]
     torch.testing.assert_close(saved["ets_weight"], model.ets_weight)
     torch.testing.assert_close(saved["ets_bands"], model.ets_bands)
@@ -186,7 +254,9 @@ def test_the_calibration_sees_the_moved_forecast(tmp_path, monkeypatch):
     monkeypatch.setattr(ets_module, "WEIGHTS", (0.5,))      # a weight that moves the forecast
     seen = []
     real = model_module.calibrate
-    monkeypatch.setattr(model_module, "calibrate", lambda columns, target: seen.append(columns) or real(columns, target))
+    # the calibration of the whole hold-out (the band share's choice also calibrates halves of it)
+    monkeypatch.setattr(model_module, "calibrate",
+                        lambda columns, target, **kw: (None if kw else seen.append(columns)) or real(columns, target, **kw))
     domain = domain_named("forecast")
     config = apply_overrides(default_config(domain), ["max_steps=6", "hidden_size=8", "threads=1"])
     run = train_run(domain, config, SALES, out=tmp_path / "run", show_progress=False)
