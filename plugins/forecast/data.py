@@ -370,6 +370,14 @@ def _infer_freq(times: list[pd.DatetimeIndex], path: Path) -> str:
     step = float(np.min(days[days > 0]))
     if step < 1:
         seconds = round(step * 86400)
+        # A logger's clock jitters (15:59, 16:01, ... apart): the typical spacing, in whole
+        # minutes where it is a minute or more, when the smallest is within SNAP_TOLERANCE of it
+        # (_regularise then snaps the dates onto that grid)
+        typical = float(np.median(days[days > 0])) * 86400
+        unit = 60 if typical >= 60 else 1
+        rounded = max(unit, round(typical / unit) * unit)
+        if rounded != seconds and abs(seconds - rounded) <= SNAP_TOLERANCE * rounded:
+            seconds = rounded
         return to_offset(pd.Timedelta(seconds=seconds)).freqstr
     if step < 1.5:
         return "D"
@@ -548,7 +556,7 @@ def _regularise(data: ForecastData, raw_series: list, dated: bool, freq, fill: s
                 times, frame, id_col, echo: bool) -> None:
     """Every series onto the regular grid (data.series), gaps filled or masked; one warning
     per kind of repair."""
-    gaps, constant, negative, averaged = {}, [], [], {}
+    gaps, constant, negative, averaged, jitter = {}, [], [], {}, {}
     grids = {}   # (first, last) -> the date grid: series of one span share it (100,000 series)
     for sid, s, cov in raw_series:
         valid = np.flatnonzero(s.notna().to_numpy())
@@ -563,11 +571,19 @@ def _regularise(data: ForecastData, raw_series: list, dated: bool, freq, fill: s
             if grid is None:
                 grid = grids[span] = pd.date_range(*span, freq=data.freq)
             off_grid = ~pd.DatetimeIndex(s.index).isin(grid)
-            if off_grid.any() and not freq:
+            snapped = _snap(s.index, data.freq) if off_grid.any() and not freq else None
+            if snapped is not None:
+                # timing jitter: each row onto its step of the grid, a step the mean of its rows
+                index, shift = snapped
+                jitter[sid] = max(jitter.get(sid, 0.0), shift)
+                s = s.groupby(index).mean()
+                cov = cov.groupby(index).mean() if cov is not None else None
+                grid = pd.date_range(s.index[0], s.index[-1], freq=data.freq)
+            elif off_grid.any() and not freq:
                 bad = _stamp(s.index[off_grid][0])
                 raise UserError(f"{path}: series {sid!r}: date {bad} is off the {data.freq} grid; check "
                                 "--freq (given, it averages the rows of each period)")
-            if off_grid.any():
+            elif off_grid.any():
                 # --freq given: resample, each period the mean of its rows
                 rows = len(s)
                 s = s.resample(data.freq).mean()
@@ -593,6 +609,9 @@ def _regularise(data: ForecastData, raw_series: list, dated: bool, freq, fill: s
         if np.any(finite < 0):
             negative.append(sid)
         data.series.append(Series(sid, grid, arr, None if cov is None else cov.to_numpy(np.float64)))
+    if jitter:
+        data.warn(f"{_names(list(jitter))}: dates off the {data.freq} grid by up to "
+                  f"{_duration(max(jitter.values()))} (clock jitter); each moved to its nearest step", echo)
     if averaged:
         rows, periods = (sum(v[i] for v in averaged.values()) for i in (0, 1))
         data.warn(f"{_names(list(averaged))}: {rows} rows averaged into {periods} {data.freq} periods (--freq)", echo)
@@ -606,6 +625,38 @@ def _regularise(data: ForecastData, raw_series: list, dated: bool, freq, fill: s
         data.warn(f"{_names(constant)}: constant; forecast as that constant with zero-width intervals", echo)
     if negative:
         data.warn(f"{_names(negative)}: negative values; the log transform is off for this file", echo)
+
+
+#: Dates within this share of a step of the frequency's grid are snapped onto it (`_snap`).
+SNAP_TOLERANCE = 0.1
+
+
+def _snap(times, freq: str):
+    """Dates that stray from a fixed-length frequency's grid by jitter only (each spacing within
+    SNAP_TOLERANCE of a whole number of steps): (the dates counted in whole steps from the
+    first, which is rounded to the minute or second the step is a multiple of; the largest move,
+    in seconds). None for other dates or calendar frequencies (months, weeks)."""
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        step = pd.Timedelta(to_offset(freq))
+    except (ValueError, TypeError):
+        return None
+    t = pd.DatetimeIndex(times)
+    if len(t) < 2 or step <= pd.Timedelta(0):
+        return None
+    ratio = np.diff(t.asi8) / step.value
+    steps = np.round(ratio)
+    if np.abs(ratio - steps).max() > SNAP_TOLERANCE:
+        return None
+    unit = "min" if step % pd.Timedelta(minutes=1) == pd.Timedelta(0) else "s"
+    k = np.concatenate([[0], np.cumsum(steps)]).astype(np.int64)
+    index = pd.DatetimeIndex(t[0].round(unit) + k * step)
+    return index, float(np.abs((index - t).total_seconds()).max())
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
 
 # A series is "not one frequency" (an error) when REGIME_RUN intervals in a row between its rows

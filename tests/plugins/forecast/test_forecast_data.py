@@ -203,3 +203,51 @@ def test_scattered_gaps_are_filled_with_their_share_in_the_warning(tmp_path, cap
     assert data.freq == "MS" and len(data.series[0]) == 120
     assert f"{120 - keep.sum()} missing value(s) or gap(s) ({(120 - keep.sum()) / 120:.1%} of the points)" \
         in capsys.readouterr().err
+
+
+def _logger_csv(tmp_path, offsets, values, name="logger.csv", covariate=None):
+    """A sensor log: dates at the given offsets (seconds) from 2015-02-04 17:51."""
+    dates = pd.Timestamp("2015-02-04 17:51") + pd.to_timedelta(np.asarray(offsets), unit="s")
+    frame = pd.DataFrame({"time": dates.strftime("%Y-%m-%d %H:%M:%S"), "co2": values})
+    if covariate is not None:
+        frame["light"] = covariate
+    path = tmp_path / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_a_loggers_clock_jitter_is_snapped_onto_its_grid(tmp_path, capsys):
+    # 16-minute readings whose spacings are 15:59, 16:00 or 16:01, with one reading missing
+    rng = np.random.default_rng(0)
+    spacing = 960 + rng.choice([-1, 0, 1], size=40)
+    spacing[20] += 960                                   # a missing reading: a gap of two steps
+    offsets = np.concatenate([[0], np.cumsum(spacing)])
+    values = np.arange(41, dtype=float) * 10
+    path = _logger_csv(tmp_path, offsets, values, covariate=np.arange(41) % 2)
+    data = load_csv(path, value_col="co2")
+    s = data.series[0]
+    assert data.freq == "16min" and len(s) == 42
+    expected_time = pd.date_range("2015-02-04 17:51", periods=42, freq="16min")
+    assert (s.time == expected_time).all()
+    np.testing.assert_allclose(np.delete(s.values, 21), values)                 # each row on its own step
+    assert s.values[21] == pytest.approx((values[20] + values[21]) / 2)       # the gap filled
+    np.testing.assert_allclose(np.delete(s.covariates[:, 0], 21), np.arange(41) % 2)
+    err = capsys.readouterr().err
+    assert "dates off the 16min grid by up to" in err and "clock jitter" in err
+
+
+def test_a_drifting_clock_is_snapped_step_by_step_and_the_drift_reported(tmp_path, capsys):
+    # each reading 2-4 s late (3 s on average): about 2.5 minutes by the end
+    spacing = 963 + np.resize([-1, 0, 1], 49)
+    offsets = np.concatenate([[0], np.cumsum(spacing)])
+    data = load_csv(_logger_csv(tmp_path, offsets, np.arange(50.0)))
+    assert data.freq == "16min" and len(data.series[0]) == 50
+    np.testing.assert_allclose(data.series[0].values, np.arange(50.0))
+    assert "by up to 2 min" in capsys.readouterr().err
+
+
+def test_dates_off_the_grid_by_more_than_jitter_stay_an_error(tmp_path):
+    offsets = np.arange(30) * 3600.0
+    offsets[10] += 1200                                # one reading 20 minutes off the hour
+    with pytest.raises(UserError, match="is off the 40min grid; check --freq"):
+        load_csv(_logger_csv(tmp_path, offsets, np.arange(30.0)), echo=False)
