@@ -353,7 +353,8 @@ def _looks_like_dates(raw: pd.Series) -> bool:
 
 
 def _infer_freq(times: list[pd.DatetimeIndex], path: Path) -> str:
-    """The frequency shared by the series: pandas' inference, else the typical spacing."""
+    """The frequency shared by the series: pandas' inference, else the typical spacing (daily
+    dates that never fall on a weekend: business days)."""
     from pandas.tseries.frequencies import to_offset
 
     longest = max(times, key=len)
@@ -380,7 +381,9 @@ def _infer_freq(times: list[pd.DatetimeIndex], path: Path) -> str:
             seconds = rounded
         return to_offset(pd.Timedelta(seconds=seconds)).freqstr
     if step < 1.5:
-        return "D"
+        # trading days (markets closed at weekends and on holidays): business days, holidays gaps
+        weekdays = bool(np.all(longest.dayofweek < 5) and np.all(longest == longest.normalize()))
+        return "B" if weekdays and (longest[-1] - longest[0]).days >= 14 else "D"
     if 6.5 <= step <= 7.5:
         return "W-" + longest[0].day_name()[:3].upper()
     month_start = bool(np.all(longest.day == 1))

@@ -251,3 +251,19 @@ def test_dates_off_the_grid_by_more_than_jitter_stay_an_error(tmp_path):
     offsets[10] += 1200                                # one reading 20 minutes off the hour
     with pytest.raises(UserError, match="is off the 40min grid; check --freq"):
         load_csv(_logger_csv(tmp_path, offsets, np.arange(30.0)), echo=False)
+
+
+def test_trading_days_with_holidays_are_business_days_with_the_holidays_as_gaps(tmp_path, capsys):
+    days = pd.bdate_range("2020-01-02", periods=60)
+    holidays = [days[11], days[33]]
+    kept = days.drop(holidays)
+    path = tmp_path / "prices.csv"
+    pd.DataFrame({"date": kept.strftime("%Y-%m-%d"), "close": np.arange(len(kept), dtype=float)}).to_csv(path, index=False)
+    data = load_csv(path)
+    assert data.freq == "B" and len(data.series[0]) == 60 and (data.series[0].time == days).all()
+    assert season_for_freq(data.freq) == 5
+    assert "2 missing value(s) or gap(s) (3.3% of the points)" in capsys.readouterr().err
+    assert future_index(data.series[0], 3, data.freq)[0] == pd.Timestamp("2020-03-26")   # a Thursday after Wednesday
+    # one weekend date among them: calendar days, the weekends gaps
+    path.write_text(path.read_text() + "2020-03-28,99\n")
+    assert load_csv(path, echo=False).freq == "D"
