@@ -70,7 +70,8 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
              spec: WindowSpec, horizon: int, device=None, warn: bool = True) -> list[dict]:
     """Forecast each history `horizon` steps ahead (horizon <= spec.horizon).
 
-    Returns one dict of arrays per history: mean, lo80, hi80, lo95, hi95 (each (horizon,)),
+    A history with no negative value (counts, sales, energy) gets no forecast or band edge below
+    zero. Returns one dict of arrays per history: mean, lo80, hi80, lo95, hi95 (each (horizon,)),
     `method` ("model", "seasonal_naive" for short series, "constant") and, for the two
     fallbacks, `reason` (a phrase).
     """
@@ -103,6 +104,10 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
             q = _with_ets(q, [histories[i].values for i in use_model], weight, bands, scaler.log, spec)
         for j, i in enumerate(use_model):
             results[i] = {k: q[j, :horizon, c] for c, k in enumerate(COLUMNS)} | {"method": "model"}
+    for s, r in zip(histories, results):
+        if np.nanmin(s.values) >= 0:   # counts, sales, energy: never forecast below zero
+            for k in COLUMNS:
+                r[k] = np.maximum(r[k], 0.0)
     return results
 
 

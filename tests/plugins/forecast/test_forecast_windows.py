@@ -566,3 +566,25 @@ def test_training_processes_share_the_members_at_about_equal_cost():
     assert sorted(sum(shares, [])) == [0, 1, 2, 3, 4] and all(shares)
     equal = ForecastNet("rnn", 6, 8, 1, input_len=10, horizon=2, members=4)
     assert [equal.share(k, 2) for k in range(2)] == [[0, 2], [1, 3]]
+
+
+def test_histories_without_negative_values_get_no_forecast_below_zero():
+    """Counts with zeros: the seasonal-naive fallback's bands (hand-computed: repeat the last
+    season, sigma from the seasonal differences) end at zero instead of below it; a history with
+    one negative value keeps them."""
+    from rnnsuite.plugins.forecast.baselines import seasonal_naive
+    from rnnsuite.plugins.forecast.forecaster import COLUMNS, forecast
+
+    counts = np.array([0.0, 4, 0, 0, 6, 0, 0, 5, 1, 0, 7, 0])
+    signed = counts.copy()
+    signed[2] = -1.0
+    data = ForecastData(path="x.csv", series=[], freq=None)
+    histories = [Series(name, pd.Index(np.arange(12)), v) for name, v in (("counts", counts), ("signed", signed))]
+    out = forecast(None, "quantile", histories, data, None, WindowSpec(6, 6, 3), 6, warn=False)
+    for history, result in zip((counts, signed), out):
+        expected = seasonal_naive(history, 6, 3)
+        assert result["method"] == "seasonal_naive"
+        assert min(expected["lo95"]) < 0
+        for k in COLUMNS:
+            want = np.maximum(expected[k], 0) if history is counts else expected[k]
+            np.testing.assert_allclose(result[k], want)
