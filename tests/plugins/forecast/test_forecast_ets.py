@@ -78,6 +78,19 @@ def test_long_histories_are_fitted_on_their_last_points_only():
     np.testing.assert_allclose(out[0, :, 0], AutoETS(season_length=wide).forecast(y=history[-3 * wide:], h=3)["mean"])
 
 
+def test_files_of_many_series_give_each_fewer_points_within_the_budget(monkeypatch):
+    from statsforecast.models import AutoETS
+
+    assert ets_module.points_cap(1_428, 12) == 350 and ets_module.points_cap(100, 12) == MAX_POINTS
+    assert ets_module.points_cap(100_000, 12) == ets_module.CAP_FLOOR
+    assert ets_module.points_cap(100_000, 52) == 156                   # never under 3 seasons
+    monkeypatch.setattr(ets_module, "POINTS_BUDGET", 300)             # 3 series: 100 points each
+    histories = [seasonal_series(240, k) for k in range(3)]
+    out = ets_forecasts(histories, horizon=4, season=12, processes=1)
+    for history, got in zip(histories, out):
+        np.testing.assert_allclose(got[:, 0], AutoETS(season_length=12).forecast(y=history[-100:], h=4)["mean"])
+
+
 def test_processes_split_the_work_and_return_what_one_process_returns():
     histories = [seasonal_series(40 + k, k) for k in range(40)]   # more series than chunks
     np.testing.assert_allclose(ets_forecasts(histories, 5, 12, processes=2),
