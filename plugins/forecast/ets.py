@@ -15,8 +15,8 @@ season AutoETS fits poorly) the network's stand alone.
 Series are fitted in parallel processes (one per usable core), each on its last MAX_POINTS
 points at most, fewer in files of many series (POINTS_BUDGET): a fit costs about half a
 millisecond per point here, so an hourly series of a few years would otherwise take seconds,
-at training and again at every `predict`. A history
-AutoETS cannot fit (too short, or the fit fails) gets NaN: its forecast stays the network's alone.
+at training and again at every `predict`. A history AutoETS cannot fit (too short, or the fit
+fails) gets NaN: its forecast stays the network's alone.
 """
 
 from __future__ import annotations
@@ -232,8 +232,10 @@ def choose_bands(columns: np.ndarray, ets: np.ndarray, actual: np.ndarray, scale
         return np.maximum(q * diff, (q - 1) * diff).mean(-1) / scales[:, None]
 
     d = loss(columns) - loss(blend_bands(columns, ets, BANDS_SHARE))   # < 0: the network's alone better
-    if by_series:
-        d = np.nanmean(np.where(np.isnan(actual), np.nan, d), axis=1)
+    if by_series:   # each series' mean over its points (a series with none: NaN, left out)
+        d = np.where(np.isnan(actual), np.nan, d)
+        counts = np.isfinite(d).sum(axis=1)
+        d = np.where(counts > 0, np.nansum(d, axis=1) / np.maximum(counts, 1), np.nan)
     d = d[np.isfinite(d)]
     if len(d) < 2:
         return BANDS_SHARE

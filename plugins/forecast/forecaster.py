@@ -105,7 +105,8 @@ def forecast(model, kind: str, histories: list[Series], data: ForecastData, scal
         for j, i in enumerate(use_model):
             results[i] = {k: q[j, :horizon, c] for c, k in enumerate(COLUMNS)} | {"method": "model"}
     for s, r in zip(histories, results):
-        if np.nanmin(s.values) >= 0:   # counts, sales, energy: never forecast below zero
+        seen = s.values[np.isfinite(s.values)]
+        if seen.size and seen.min() >= 0:   # counts, sales, energy: never forecast below zero
             for k in COLUMNS:
                 r[k] = np.maximum(r[k], 0.0)
     return results

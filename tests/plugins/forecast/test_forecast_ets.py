@@ -166,6 +166,14 @@ def test_the_bands_share_drops_to_zero_only_where_autoetss_bands_clearly_spoil_t
     assert choose_bands(network, network.copy(), actual, scales, by_series=True) == BANDS_SHARE
     # no AutoETS forecast anywhere (NaN): nothing to compare, the half share stays
     assert choose_bands(network, np.full_like(network, np.nan), actual, scales, by_series=True) == BANDS_SHARE
+    # a series whose hold-out is all missing (--fill mask) is left out, quietly
+    import warnings
+
+    missing = np.vstack([actual, np.full((1, 6), np.nan)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert choose_bands(np.vstack([network, network[:1]]), np.vstack([wide, wide[:1]]), missing,
+                            np.append(scales, 10.0), by_series=True) == 0.0
 
     # one series much better alone, three a little worse: the mean difference favours the
     # network's bands, but not by one standard error (hand-computed)
