@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["smape", "mase_scale", "mase", "mae", "rmse", "coverage", "pinball", "scaled_pinball",
-           "BAND_QUANTILES", "summarize"]
+__all__ = ["smape", "mase_scale", "mase", "mae", "rmse", "coverage", "pinball", "pinball_points",
+           "scaled_pinball", "BAND_QUANTILES", "summarize"]
 
 #: The quantile each forecast column stands for (the 80% and 95% central bands, the median).
 BAND_QUANTILES = {"lo95": 0.025, "lo80": 0.1, "mean": 0.5, "hi80": 0.9, "hi95": 0.975}
@@ -71,21 +71,26 @@ def coverage(actual, lower, upper) -> float:
     return float(np.mean((lo[ok] <= y[ok]) & (y[ok] <= hi[ok])))
 
 
-def pinball(actual, columns: dict) -> float:
-    """Mean pinball (quantile) loss over the five BAND_QUANTILES columns and every point.
-
-    `columns` maps lo95, lo80, mean, hi80, hi95 to forecasts; `mean` counts as the median.
-    Missing actuals are skipped.
-    """
-    y = np.asarray(actual, dtype=float).ravel()
-    ok = ~np.isnan(y)
-    if not ok.any():
-        return float("nan")
+def pinball_points(actual, columns: dict) -> np.ndarray:
+    """The pinball (quantile) loss of each point, averaged over the five BAND_QUANTILES columns:
+    an array shaped as `actual`, NaN where it is missing. `columns` maps lo95, lo80, mean, hi80,
+    hi95 to forecasts shaped as `actual`; `mean` counts as the median."""
+    y = np.asarray(actual, dtype=float)
     losses = []
     for name, q in BAND_QUANTILES.items():
-        diff = y[ok] - np.asarray(columns[name], dtype=float).ravel()[ok]
+        diff = y - np.asarray(columns[name], dtype=float).reshape(y.shape)
         losses.append(np.maximum(q * diff, (q - 1) * diff))
-    return float(np.mean(losses))
+    return np.mean(losses, axis=0)
+
+
+def pinball(actual, columns: dict) -> float:
+    """Mean pinball (quantile) loss over the five BAND_QUANTILES columns and every point
+    (`pinball_points` averaged). Missing actuals are skipped.
+    """
+    y = np.asarray(actual, dtype=float).ravel()
+    per = pinball_points(y, {k: np.asarray(columns[k], dtype=float).ravel() for k in BAND_QUANTILES})
+    per = per[~np.isnan(y)]
+    return float(per.mean()) if per.size else float("nan")
 
 
 def scaled_pinball(actual, columns: dict, history, season: int = 1) -> float:
