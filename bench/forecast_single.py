@@ -11,9 +11,10 @@ monthly, quarterly and yearly ones; each loses its last H points as the test.
 Each series' training part is written as a dated CSV and forecast by `rnnsuite forecast predict
 CSV --horizon H` as a user types it first (a model fitted on the file within the quick path's
 time budget), or with `--train` by `forecast train` then `predict --model`. Peers on the same
-history: naive, seasonal naive at rnnsuite's season (as it infers it from the dates; for taylor
-also one week back), statsforecast's AutoETS at the same season (seasons over 24 get none:
-AutoETS fits them poorly and slowly) on the last 500 points.
+history, with their own bands: naive and seasonal naive (rnnsuite's baselines) at rnnsuite's
+season as it infers it from the dates (for taylor also one week back), statsforecast's AutoETS
+at the same season (seasons over 24 get none: AutoETS fits them poorly and slowly) on the last
+500 points.
 
     python bench/forecast_single.py [--collection classic|packaged|all] [--train] [--series NAME ...]
 
@@ -32,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from forecast_m3 import _cli, score  # bench/, this script's folder
+from rnnsuite.plugins.forecast.baselines import naive, seasonal_naive
 
 PACKAGED = Path(__file__).resolve().parent / "data" / "series"
 
@@ -142,11 +144,11 @@ def main(argv=None) -> None:
         h = len(xx)
         one = [(name, x, xx)]
         rows.append(("rnnsuite " + ("train + predict" if args.train else "predict"), score(one, [f], season), f["seconds"]))
-        seen = x[~np.isnan(x)]
-        rows.append(("naive", score(one, [{"mean": np.full(h, seen[-1])}], season), None))
+        rows.append(("naive", score(one, [naive(x, h)], season), None))
         cycles = ([season] if season > 1 else []) + ([season * 7] if name == "taylor" else [])
         for m in cycles:
-            rows.append((f"seasonal naive ({m})", score(one, [{"mean": np.resize(x[-m:], h)}], season), None))
+            rows.append((f"seasonal naive ({m})", score(one, [seasonal_naive(x, h, m)], season), None))
+        seen = x[~np.isnan(x)]
         t0 = time.perf_counter()
         ets = autoets(seen[-500:], h, season)
         if ets is not None:
@@ -155,6 +157,7 @@ def main(argv=None) -> None:
             cov = (f"{s['coverage80']:.2f} | {s['coverage95']:.2f} | {s['pinball']:.3f}" if "coverage80" in s else " | | ")
             sec = f"{seconds:.0f}" if seconds is not None else ""
             print(f"| {name} | {method} | {s['smape']:.2f} | {s['mase']:.3f} | {cov} | {sec} |", flush=True)
+
 
 if __name__ == "__main__":
     main()
