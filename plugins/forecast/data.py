@@ -234,6 +234,14 @@ def _find(columns, names) -> str | None:
     return None
 
 
+def _separator(header: str) -> str:
+    """The header's separator: a comma, else a tab, semicolon (where the decimal separator is
+    a comma) or vertical bar when the header holds one of them and no comma."""
+    if "," in header:
+        return ","
+    return next((sep for sep in ("\t", ";", "|") if sep in header), ",")
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"{path}: no such file")
@@ -242,8 +250,7 @@ def _read_frame(path: Path) -> pd.DataFrame:
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
             first = f.readline()
-        # a semicolon-separated file (where the decimal separator is a comma)
-        sep = ";" if ";" in first and "," not in first else ","
+        sep = _separator(first)
         frame = pd.read_csv(path, skipinitialspace=True, sep=sep)
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: the file is empty") from None
@@ -291,6 +298,10 @@ def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
                  f"{text[text.str.contains(',', regex=False).fillna(False)].iloc[0]!r}) read as "
                  "decimal numbers")
             text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        filled = text[text.notna() & (text != "")]
+        if len(filled) and filled.str.endswith("%").all():
+            warn(f"{path}: column {column!r}: percentages (e.g. {filled.iloc[0]!r}) read as numbers of percent")
+            text = text.str.removesuffix("%").str.strip()
         values = pd.to_numeric(text.str.replace(",", "", regex=False), errors="coerce")
         bad = values.isna() & text.notna() & (text != "") & ~text.str.lower().isin(["na", "nan", "null", "none", "?", "-"])
         if bad.any():
@@ -316,6 +327,12 @@ def _parse_time(frame: pd.DataFrame, column: str, path: Path) -> tuple[pd.Series
         ints = raw.astype("int64")
         if str(column).lower() == "year" and ints.between(1000, 3000).all():
             return pd.to_datetime(ints.astype(str) + "-01-01"), True
+        unit = _unix_unit(ints)
+        if unit:
+            warn(f"{path}: column {column!r}: integers read as Unix time in "
+                 f"{'seconds' if unit == 's' else 'milliseconds'} ({ints.iloc[0]} is "
+                 f"{pd.to_datetime(ints.iloc[0], unit=unit)})")
+            return pd.to_datetime(ints, unit=unit), True
         return ints, False
     if pd.api.types.is_numeric_dtype(raw):
         raise UserError(f"{path}: column {column!r} holds fractional numbers, not dates or integer steps")
@@ -324,6 +341,13 @@ def _parse_time(frame: pd.DataFrame, column: str, path: Path) -> tuple[pd.Series
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
             times = pd.to_datetime(text, format="mixed")
+            if not text.iloc[0][:4].isdigit():  # not year first: maybe day first (31.01.2020)
+                try:
+                    dayfirst = pd.to_datetime(text, format="mixed", dayfirst=True)
+                except (ValueError, TypeError, OverflowError):
+                    dayfirst = None
+                if dayfirst is not None and _implied_missing(dayfirst) < _implied_missing(times):
+                    times = dayfirst
     except (ValueError, TypeError, OverflowError):
         # Find the first cell that fails, for the message.
         for row, cell in enumerate(text):
@@ -335,6 +359,34 @@ def _parse_time(frame: pd.DataFrame, column: str, path: Path) -> tuple[pd.Series
     if getattr(times.dt, "tz", None) is not None:
         times = times.dt.tz_localize(None)
     return times, True
+
+
+#: Integers in these ranges are Unix time (1979-2096) in seconds / milliseconds, not steps.
+_UNIX_SECONDS = (3e8, 4e9)
+
+
+def _unix_unit(ints: pd.Series) -> str | None:
+    """'s' or 'ms' where every value is a Unix time stamp in that unit (from 1979 to 2096, at
+    least a minute apart), else None: integer steps."""
+    for unit, factor in (("s", 1), ("ms", 1000)):
+        low, high = (bound * factor for bound in _UNIX_SECONDS)
+        if len(ints) > 1 and ints.between(low, high).all() and \
+                np.diff(np.unique(ints.to_numpy())).min(initial=60 * factor) >= 60 * factor:
+            return unit
+    return None
+
+
+def _implied_missing(times: pd.Series) -> float:
+    """How many points a reading of the dates leaves missing: the span over the typical
+    (median) spacing, less the points there are; repeated dates count as missing too. The
+    reading with fewer is the right one (day first or month first)."""
+    index = pd.DatetimeIndex(times)
+    stamps = np.sort((index.tz_convert(None) if index.tz is not None else index).asi8)
+    unique = np.unique(stamps)
+    if len(unique) < 3:
+        return float(len(stamps) - len(unique))
+    spacing = float(np.median(np.diff(unique)))
+    return (unique[-1] - unique[0]) / spacing - (len(unique) - 1) + (len(stamps) - len(unique))
 
 
 def _looks_like_dates(raw: pd.Series) -> bool:

@@ -267,3 +267,48 @@ def test_trading_days_with_holidays_are_business_days_with_the_holidays_as_gaps(
     # one weekend date among them: calendar days, the weekends gaps
     path.write_text(path.read_text() + "2020-03-28,99\n")
     assert load_csv(path, echo=False).freq == "D"
+
+
+@pytest.mark.parametrize("sep", ["\t", "|", ";"])
+def test_tab_bar_and_semicolon_separated_files(tmp_path, sep):
+    text = f"date{sep}value\n" + "".join(f"2020-{m:02d}-01{sep}{m}\n" for m in range(1, 13))
+    data = load_csv(write(tmp_path, text), echo=False)
+    assert data.freq == "MS" and data.series[0].values.tolist() == list(range(1, 13))
+
+
+def test_day_first_dates_are_read_day_first(tmp_path):
+    # 01.02.2020 is the 1st of February: read month first, these would be January 1-12 of
+    # each year with gaps of a year between them
+    monthly = "date,value\n" + "".join(f"01.{m:02d}.{y},{m}\n" for y in (2019, 2020) for m in range(1, 13))
+    data = load_csv(write(tmp_path, monthly), echo=False)
+    assert data.freq == "MS" and data.series[0].time[1] == pd.Timestamp("2019-02-01")
+    assert data.warnings == []
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    daily = "date,value\n" + "".join(f"{d:%d/%m/%Y},{i}\n" for i, d in enumerate(days))
+    data = load_csv(write(tmp_path, daily, "daily.csv"), echo=False)
+    assert data.freq == "D" and list(data.series[0].time) == list(days)
+    # month first where that is the regular reading (US dates) stays month first
+    us = "date,value\n" + "".join(f"{d:%m/%d/%Y},{i}\n" for i, d in enumerate(days))
+    assert list(load_csv(write(tmp_path, us, "us.csv"), echo=False).series[0].time) == list(days)
+
+
+@pytest.mark.parametrize("factor,unit", [(1, "seconds"), (1000, "milliseconds")])
+def test_unix_time_stamps_are_dates(tmp_path, capsys, factor, unit):
+    hours = pd.date_range("2021-03-01", periods=30, freq="h")
+    text = "timestamp,load\n" + "".join(f"{int(t.timestamp()) * factor},{i}\n" for i, t in enumerate(hours))
+    data = load_csv(write(tmp_path, text))
+    assert data.freq == "h" and list(data.series[0].time) == list(hours)
+    assert f"integers read as Unix time in {unit}" in capsys.readouterr().err
+    # integer steps stay steps, large ones too
+    steps = "t,value\n" + "".join(f"{1000 + i},{i}\n" for i in range(30))
+    assert load_csv(write(tmp_path, steps, "steps.csv"), echo=False).freq is None
+
+
+def test_percentages_are_read_as_numbers_with_a_warning(tmp_path, capsys):
+    text = "date,rate\n" + "".join(f"2020-{m:02d}-01,{m}.5%\n" for m in range(1, 13))
+    data = load_csv(write(tmp_path, text))
+    assert data.series[0].values[:2].tolist() == [1.5, 2.5]
+    assert "percentages" in capsys.readouterr().err
+    mixed = "date,rate\n" + "".join(f"2020-{m:02d}-01,{m}.5{'%' if m % 2 else ''}\n" for m in range(1, 13))
+    with pytest.raises(UserError, match="is not a number"):
+        load_csv(write(tmp_path, mixed, "mixed.csv"), echo=False)
