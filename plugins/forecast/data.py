@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import warnings as _warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -327,6 +328,11 @@ def _parse_time(frame: pd.DataFrame, column: str, path: Path) -> tuple[pd.Series
         ints = raw.astype("int64")
         if str(column).lower() == "year" and ints.between(1000, 3000).all():
             return pd.to_datetime(ints.astype(str) + "-01-01"), True
+        compact = _compact_dates(ints)
+        if compact is not None:
+            warn(f"{path}: column {column!r}: integers read as dates ({ints.iloc[0]} is "
+                 f"{compact.iloc[0]:%Y-%m-%d})")
+            return compact, True
         unit = _unix_unit(ints)
         if unit:
             warn(f"{path}: column {column!r}: integers read as Unix time in "
@@ -337,6 +343,9 @@ def _parse_time(frame: pd.DataFrame, column: str, path: Path) -> tuple[pd.Series
     if pd.api.types.is_numeric_dtype(raw):
         raise UserError(f"{path}: column {column!r} holds fractional numbers, not dates or integer steps")
     text = raw.astype(str).str.strip()
+    labelled = _period_labels(text)
+    if labelled is not None:
+        return labelled, True
     try:
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")
@@ -389,12 +398,50 @@ def _implied_missing(times: pd.Series) -> float:
     return (unique[-1] - unique[0]) / spacing - (len(unique) - 1) + (len(stamps) - len(unique))
 
 
+_QUARTER = re.compile(r"(\d{4})\s*[-/ ]?\s*[Qq]([1-4])|[Qq]([1-4])\s*[-/ ]?\s*(\d{4})")
+_ISO_WEEK = re.compile(r"(\d{4})-?W(\d{2})")
+
+
+def _period_labels(text: pd.Series) -> pd.Series | None:
+    """Quarter labels ("2020 Q1", "Q1 2020", "2020Q1") and ISO weeks ("2020-W05") as the dates
+    their periods start on; None when the column holds anything else."""
+    quarters = text.str.fullmatch(_QUARTER.pattern)
+    if len(text) and quarters.all():
+        parts = text.str.extract(_QUARTER.pattern)
+        year = parts[0].fillna(parts[3]).astype(int)
+        quarter = parts[1].fillna(parts[2]).astype(int)
+        return pd.to_datetime(pd.DataFrame({"year": year, "month": 3 * quarter - 2, "day": 1}))
+    weeks = text.str.fullmatch(_ISO_WEEK.pattern)
+    if len(text) and weeks.all():
+        parts = text.str.extract(_ISO_WEEK.pattern).astype(int)
+        try:
+            return pd.Series([pd.Timestamp.fromisocalendar(y, w, 1) for y, w in zip(parts[0], parts[1])],
+                             index=text.index)
+        except ValueError:
+            return None
+    return None
+
+
+def _compact_dates(ints: pd.Series) -> pd.Series | None:
+    """Integers written as dates, YYYYMMDD (20200131) or YYYYMM (202001), each a valid date from
+    1900 to 2100; None otherwise (integer steps)."""
+    for digits, fmt in ((8, "%Y%m%d"), (6, "%Y%m")):
+        low, high = 19 * 10 ** (digits - 2), 21 * 10 ** (digits - 2)
+        if len(ints) > 1 and ints.between(low, high).all():
+            times = pd.to_datetime(ints.astype(str), format=fmt, errors="coerce")
+            if times.notna().all():
+                return times
+    return None
+
+
 def _looks_like_dates(raw: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(raw):
         return False
     sample = raw.dropna().astype(str).head(20)
     if sample.empty:
         return False
+    if _period_labels(sample.str.strip()) is not None:
+        return True
     try:
         with _warnings.catch_warnings():
             _warnings.simplefilter("ignore")

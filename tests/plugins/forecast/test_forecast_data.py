@@ -312,3 +312,33 @@ def test_percentages_are_read_as_numbers_with_a_warning(tmp_path, capsys):
     mixed = "date,rate\n" + "".join(f"2020-{m:02d}-01,{m}.5{'%' if m % 2 else ''}\n" for m in range(1, 13))
     with pytest.raises(UserError, match="is not a number"):
         load_csv(write(tmp_path, mixed, "mixed.csv"), echo=False)
+
+
+@pytest.mark.parametrize("label", ["{y} Q{q}", "Q{q} {y}", "{y}Q{q}", "{y}-Q{q}", "q{q}-{y}"])
+def test_quarter_labels_are_quarterly_dates(tmp_path, label):
+    rows = [(y, q) for y in (2019, 2020, 2021) for q in (1, 2, 3, 4)]
+    text = "quarter,gdp\n" + "".join(f"{label.format(y=y, q=q)},{i}\n" for i, (y, q) in enumerate(rows))
+    data = load_csv(write(tmp_path, text), echo=False)
+    assert data.freq.startswith("QS") and data.series[0].time[5] == pd.Timestamp("2020-04-01")
+    assert data.ids == ["gdp"]
+
+
+def test_iso_weeks_are_weekly_dates(tmp_path):
+    mondays = pd.date_range("2019-12-02", periods=12, freq="W-MON")   # weeks 49 of 2019 to 8 of 2020
+    text = "week,visits\n" + "".join(f"{d.isocalendar()[0]}-W{d.isocalendar()[1]:02d},{i}\n"
+                                     for i, d in enumerate(mondays))
+    data = load_csv(write(tmp_path, text), echo=False)
+    assert data.freq.startswith("W") and list(data.series[0].time) == list(mondays)
+
+
+def test_integers_written_as_dates_are_dates(tmp_path, capsys):
+    days = pd.date_range("2020-02-25", periods=10, freq="D")
+    data = load_csv(write(tmp_path, "date,value\n" + "".join(f"{d:%Y%m%d},{i}\n" for i, d in enumerate(days))))
+    assert data.freq == "D" and list(data.series[0].time) == list(days)
+    months = pd.date_range("2019-11-01", periods=6, freq="MS")
+    data = load_csv(write(tmp_path, "date,value\n" + "".join(f"{d:%Y%m},{i}\n" for i, d in enumerate(months)), "m.csv"))
+    assert data.freq == "MS" and list(data.series[0].time) == list(months)
+    assert "integers read as dates (201911 is 2019-11-01)" in capsys.readouterr().err
+    # steps that pass month 12 are steps
+    steps = "t,value\n" + "".join(f"{201901 + i},{i}\n" for i in range(14))
+    assert load_csv(write(tmp_path, steps, "steps.csv"), echo=False).freq is None
