@@ -534,7 +534,14 @@ def load_csv(
         raise UserError(f"--fill: {fill!r} must be 'interpolate' or 'mask'")
     frame = _read_frame(path)
     data = ForecastData(path=str(path), series=[], freq=None)
+    if id_col is not None and "," in id_col:  # several columns name a series together
+        id_col = _joined_id(frame, [_named(frame, c.strip(), "id", path) for c in id_col.split(",")])
     roles = _column_roles(frame, path, date_col, value_col, id_col)
+    if roles.id_col is None and roles.date_col is not None and value_col is None:
+        keys = _series_keys(frame, roles.date_col)
+        if keys:  # long format without an id column named as such: store, item, date, sales
+            data.warn(f"dates repeat: read as long format, a series for each {', '.join(keys)}", echo)
+            roles = _column_roles(frame, path, roles.date_col, None, _joined_id(frame, keys))
     if roles.id_col is not None:
         data.shape = "long"
     numeric = {c: _to_numeric(frame, c, path) for c in roles.values + roles.covariates}
@@ -561,14 +568,51 @@ class _Roles:
     covariates: list
 
 
+def _named(frame, name: str, what: str, path: Path) -> str:
+    """The frame's column called `name` (case and spaces aside), else a UserError."""
+    if name not in frame.columns:
+        match = _find(frame.columns, (name.lower(),))
+        if match is None:
+            raise UserError(f"{path}: no {what} column {name!r} (columns: {', '.join(frame.columns)})")
+        return match
+    return name
+
+
+def _joined_id(frame, columns: list) -> str:
+    """One id column from several (store 1 and item a: "1/a"), added to the frame; the name of
+    the single one as it is."""
+    if len(columns) == 1:
+        return columns[0]
+    name = "/".join(columns)
+    frame[name] = frame[columns].astype(str).agg("/".join, axis=1)
+    frame.attrs.update(id_joined=name, id_parts=list(columns))
+    return name
+
+
+def _series_keys(frame, date_col: str) -> list | None:
+    """The columns that tell apart the series of a long file whose id column has no known
+    name, where the dates repeat (on a tenth of the rows or more): its text columns, then as
+    many of its integer columns (in order) as make each (key, date) pair unique; None where the
+    dates do not repeat or no such columns do."""
+    dates = frame[date_col].astype(str).str.strip()
+    if dates.duplicated().mean() < 0.1:  # a few repeated rows are an error (_split_series)
+        return None
+    rest = [c for c in frame.columns if c != date_col]
+    text = [c for c in rest if not pd.api.types.is_numeric_dtype(frame[c])
+            and pd.to_numeric(frame[c].astype(str).str.replace(",", ".", regex=False), errors="coerce").isna().mean() > 0.5]
+    integers = [c for c in rest if pd.api.types.is_integer_dtype(frame[c]) and frame[c].nunique() <= len(frame) // 2]
+    keys = list(text)
+    for extra in [None, *integers]:
+        if extra is not None:
+            keys.append(extra)
+        if keys and len(keys) < len(rest) and not pd.concat([frame[keys], dates], axis=1).duplicated().any():
+            return [c for c in rest if c in keys]
+    return None
+
+
 def _column_roles(frame, path: Path, date_col, value_col, id_col) -> _Roles:
     def column(name: str, what: str) -> str:
-        if name not in frame.columns:
-            match = _find(frame.columns, (name.lower(),))
-            if match is None:
-                raise UserError(f"{path}: no {what} column {name!r} (columns: {', '.join(frame.columns)})")
-            return match
-        return name
+        return _named(frame, name, what, path)
 
     if id_col is not None:
         id_col = column(id_col, "id")
@@ -583,7 +627,9 @@ def _column_roles(frame, path: Path, date_col, value_col, id_col) -> _Roles:
             if first != id_col and _looks_like_dates(frame[first]):
                 date_col = first
     values = [column(v.strip(), "value") for v in value_col.split(",")] if value_col else None
-    rest = [c for c in frame.columns if c not in (id_col, date_col)]
+    # (an id joined from several columns leaves them out too)
+    parts = frame.attrs.get("id_parts", []) if id_col == frame.attrs.get("id_joined") else []
+    rest = [c for c in frame.columns if c not in (id_col, date_col, *parts)]
     if id_col is not None:
         if values is None:
             found = _find(rest, VALUE_NAMES)
@@ -631,7 +677,8 @@ def _split_series(frame, roles: _Roles, numeric: dict, times, dated: bool, path:
         if s.index.has_duplicates:
             dup = s.index[s.index.duplicated()][0]
             stamp = _stamp(dup) if dated else dup
-            raise UserError(f"{path}: series {sid!r} has duplicate time stamp {stamp}")
+            hint = "" if id_col is not None else "; a file of several series names their column with --id-col"
+            raise UserError(f"{path}: series {sid!r} has duplicate time stamp {stamp}{hint}")
         if not s.index.is_monotonic_increasing:
             unsorted.append(sid)
             order = np.argsort(s.index.to_numpy(), kind="stable")

@@ -17,7 +17,7 @@ FORECAST_DEFAULTS = {
     "data": {
         "date_col": None,  # the time column (dates or integer steps); found by name when None
         "value_col": None,  # target column(s), comma-separated; the others become covariates
-        "id_col": None,  # series-id column: the file is in long format
+        "id_col": None,  # series-id column(s, comma-separated): the file is in long format
         "freq": None,  # pandas frequency alias (D, W, MS, QS, YS...); inferred when None
         "fill": "interpolate",  # interpolate | mask: what to do with gaps and missing values
         "horizon": 0,  # steps to forecast; 0: from the frequency (monthly 18, daily 14, ...)
@@ -160,7 +160,7 @@ class ForecastDomain(Domain):
             click.Option(["--freq"], help="Pandas frequency (D, W, MS, QS, YS...); inferred by default. Given, rows within a period are averaged."),
             click.Option(["--date-col"], help="Time column (dates or integer steps); found by name by default."),
             click.Option(["--value-col"], help="Target column(s), comma-separated; other numeric columns become covariates."),
-            click.Option(["--id-col"], help="Series-id column of a long-format file."),
+            click.Option(["--id-col"], help="Series-id column of a long-format file; several comma-separated name a series together. Found by name, or from repeated dates."),
             click.Option(["--fill"], type=click.Choice(["interpolate", "mask"]),
                          help="Gaps: fill by interpolation (default) or mask out of the loss."),
         ]

@@ -342,3 +342,29 @@ def test_integers_written_as_dates_are_dates(tmp_path, capsys):
     # steps that pass month 12 are steps
     steps = "t,value\n" + "".join(f"{201901 + i},{i}\n" for i in range(14))
     assert load_csv(write(tmp_path, steps, "steps.csv"), echo=False).freq is None
+
+
+def _store_item_rows(days=10):
+    dates = pd.date_range("2021-01-01", periods=days, freq="D")
+    return [(store, item, d.date(), 10 * store + i) for store in (1, 2) for item in ("a", "b")
+            for i, d in enumerate(dates)]
+
+
+def test_long_files_without_an_id_column_by_name_find_their_series(tmp_path, capsys):
+    rows = _store_item_rows()
+    text = "store,item,date,sales\n" + "".join(f"{s},{i},{d},{v}\n" for s, i, d, v in rows)
+    data = load_csv(write(tmp_path, text))
+    assert data.shape == "long" and data.ids == ["1/a", "1/b", "2/a", "2/b"] and data.freq == "D"
+    assert data.covariate_names == [] and data.series[2].values[:2].tolist() == [20, 21]
+    assert "a series for each store, item" in capsys.readouterr().err
+    # an integer column alone, and the columns given together
+    one = "store,date,sales\n" + "".join(f"{s},{d},{v}\n" for s, i, d, v in rows if i == "a")
+    assert load_csv(write(tmp_path, one, "one.csv"), echo=False).ids == ["1", "2"]
+    given = load_csv(write(tmp_path, text, "given.csv"), id_col="item,store", echo=False)
+    assert given.ids == ["a/1", "b/1", "a/2", "b/2"] and not any("repeat" in w for w in given.warnings)
+
+
+def test_a_few_repeated_dates_stay_an_error_with_a_hint(tmp_path):
+    rows = "".join(f"2021-01-{d:02d},{d % 2},{d}\n" for d in range(1, 21)) + "2021-01-05,1,7\n"
+    with pytest.raises(UserError, match="duplicate time stamp 2021-01-05; a file of several series names"):
+        load_csv(write(tmp_path, "date,promo,sales\n" + rows), echo=False)
