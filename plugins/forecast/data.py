@@ -250,9 +250,11 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}: is a folder, expected a CSV file")
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
-            first = f.readline()
+            skip, first = 0, f.readline()
+            while first.lstrip().startswith("#"):  # comment lines above the header
+                skip, first = skip + 1, f.readline()
         sep = _separator(first)
-        frame = pd.read_csv(path, skipinitialspace=True, sep=sep)
+        frame = pd.read_csv(path, skipinitialspace=True, sep=sep, skiprows=skip)
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
@@ -260,14 +262,20 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}: not a readable CSV file ({first})") from None
     if frame.empty or len(frame.columns) == 0:
         raise UserError(f"{path}: the file has a header but no data rows")
-    frame.columns = [str(c).strip() for c in frame.columns]
     # pandas renames a repeated name ("value", "value.1"): look at the header as written
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-        header = [c.strip() for c in next(csv.reader(f), [])]
+    header = [c.strip() for c in next(csv.reader([first], delimiter=sep), [])]
+    frame.columns = [str(c).strip() for c in frame.columns]
     repeated = sorted({c for c in header if c and header.count(c) > 1})
     if len(set(frame.columns)) != len(frame.columns) or repeated:
         raise UserError(f"{path}: duplicate column names" + (f" ({', '.join(repeated)})" if repeated else ""))
-    return frame
+    unnamed = [c for k, c in enumerate(frame.columns) if k < len(header) and not header[k]]
+    empty = [c for c in unnamed if frame[c].isna().all()]  # a spreadsheet's trailing separators
+    rows = frame[unnamed[0]] if unnamed and unnamed[0] == frame.columns[0] else None
+    if rows is not None and pd.api.types.is_integer_dtype(rows) and \
+            (np.array_equal(rows, np.arange(len(frame))) or np.array_equal(rows, np.arange(1, len(frame) + 1))):
+        warn(f"{path}: the first column has no name and numbers the rows (a saved index): left out")
+        empty.append(unnamed[0])
+    return frame.drop(columns=empty)
 
 
 # "1,234" or "12,345.6": commas between groups of three digits are thousands separators
@@ -289,6 +297,12 @@ def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
         values = raw.astype("float64")
     else:
         text = raw.astype("string").str.strip()
+        filled = text[text.notna() & (text != "")]
+        for symbol in "$€£¥":  # amounts in one currency: $1,234.50, 12,50 €
+            if len(filled) and (filled.str.startswith(symbol) | filled.str.startswith("-" + symbol)
+                                | filled.str.endswith(symbol)).all():
+                text = text.str.replace(symbol, "", regex=False).str.strip()
+                break
         if _decimal_commas(text):
             if text.str.contains(".", regex=False).fillna(False).any() and \
                     not text.str.fullmatch(_DOTTED_THOUSANDS).fillna(True).all():
@@ -672,8 +686,12 @@ def _split_series(frame, roles: _Roles, numeric: dict, times, dated: bool, path:
             pieces.append((str(v), numeric[v].set_axis(times), cov))
 
     raw_series = []
-    unsorted = []
+    unsorted, repeated = [], []
     for sid, s, cov in pieces:
+        if s.index.has_duplicates and dated and _clock_change(s.index):
+            repeated.append(_stamp(s.index[s.index.duplicated()][0]))
+            s = s.groupby(level=0, sort=False).mean()
+            cov = cov.groupby(level=0, sort=False).mean() if cov is not None else None
         if s.index.has_duplicates:
             dup = s.index[s.index.duplicated()][0]
             stamp = _stamp(dup) if dated else dup
@@ -687,7 +705,28 @@ def _split_series(frame, roles: _Roles, numeric: dict, times, dated: bool, path:
         raw_series.append((sid, s, cov))
     if unsorted:
         data.warn(f"rows were not in time order for {_names(unsorted)}; sorted them", echo)
+    if repeated:
+        data.warn(f"the hour from {repeated[0]} comes twice (the clocks going back): the rows of each "
+                  "repeated time stamp were averaged", echo)
     return raw_series
+
+
+def _clock_change(index: pd.Index) -> bool:
+    """Are a sub-daily series' repeated time stamps local time's hour that happens twice when
+    the clocks go back? In file order the stamps then run forward one step at a time except
+    for a jump back by an hour less one step (02:45 -> 02:00 at 15 minutes, 02:00 -> 02:00
+    hourly), at most about twice a year."""
+    ns = pd.DatetimeIndex(index).asi8
+    steps = np.diff(ns)
+    forward = steps[steps > 0]
+    hour = pd.Timedelta(hours=1).value
+    if not len(forward):
+        return False
+    step = int(np.median(forward))
+    back = steps[steps <= 0]
+    years = (ns.max() - ns.min()) / pd.Timedelta(days=365).value
+    return bool(step <= hour and hour % step == 0 and len(back) <= 2 * math.ceil(years + 1e-9)
+                and np.all(back == step - hour))
 
 
 def _choose_grid(data: ForecastData, raw_series: list, dated: bool, freq, path: Path) -> None:

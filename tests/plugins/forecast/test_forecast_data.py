@@ -368,3 +368,43 @@ def test_a_few_repeated_dates_stay_an_error_with_a_hint(tmp_path):
     rows = "".join(f"2021-01-{d:02d},{d % 2},{d}\n" for d in range(1, 21)) + "2021-01-05,1,7\n"
     with pytest.raises(UserError, match="duplicate time stamp 2021-01-05; a file of several series names"):
         load_csv(write(tmp_path, "date,promo,sales\n" + rows), echo=False)
+
+
+def test_spreadsheet_leftovers_are_left_out(tmp_path, capsys):
+    months = [f"2020-{m:02d}-01" for m in range(1, 13)]
+    # comment lines above the header, trailing separators (empty unnamed columns)
+    text = "# exported from ERP\n# EUR\ndate,sales,,\n" + "".join(f"{d},{i},,\n" for i, d in enumerate(months))
+    data = load_csv(write(tmp_path, text), echo=False)
+    assert data.ids == ["sales"] and data.series[0].values.tolist() == list(range(12))
+    assert data.warnings == []
+    # pandas' saved index: an unnamed first column numbering the rows
+    index = ",date,sales\n" + "".join(f"{i},{d},{i * 2}\n" for i, d in enumerate(months))
+    data = load_csv(write(tmp_path, index, "index.csv"))
+    assert data.ids == ["sales"] and "numbers the rows (a saved index): left out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cell,expected", [("${v}.50", 1000.5), ("{v}.50 €", 1000.5), ("-£{v}", -1000.0)])
+def test_amounts_with_a_currency_symbol_are_numbers(tmp_path, cell, expected):
+    cells = [cell.format(v="1,000" if "$" in cell else "1000")] * 12
+    sep = ";" if "€" in cell else ","
+    text = f"date{sep}amount\n" + "".join(f'2020-{m:02d}-01{sep}"{c}"\n' for m, c in enumerate(cells, 1))
+    assert load_csv(write(tmp_path, text), echo=False).series[0].values[0] == expected
+
+
+@pytest.mark.parametrize("freq,per_hour", [("h", 1), ("15min", 4)])
+def test_local_time_hour_repeated_when_clocks_go_back_is_averaged(tmp_path, capsys, freq, per_hour):
+    utc = pd.date_range("2020-10-24 00:00", periods=48 * per_hour, freq=freq, tz="Europe/Berlin")
+    local = utc.tz_localize(None)
+    values = np.arange(len(local), dtype=float)
+    text = "time,load\n" + "".join(f"{t:%Y-%m-%d %H:%M},{v}\n" for t, v in zip(local, values))
+    data = load_csv(write(tmp_path, text))
+    s = data.series[0]
+    assert data.freq == freq and s.time.is_unique and len(s) == len(local) - per_hour
+    twice = pd.Timestamp("2020-10-25 02:00")
+    first = int(np.flatnonzero(local == twice)[0])
+    assert s.values[list(s.time).index(twice)] == (values[first] + values[first + per_hour]) / 2
+    assert "comes twice (the clocks going back)" in capsys.readouterr().err
+    # a stamp repeated anywhere else is still an error
+    rows = text.splitlines()
+    with pytest.raises(UserError, match="duplicate time stamp"):
+        load_csv(write(tmp_path, "\n".join(rows[:10] + [rows[3]] + rows[10:20]) + "\n", "dup.csv"), echo=False)
