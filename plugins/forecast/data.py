@@ -248,13 +248,15 @@ def _read_frame(path: Path) -> pd.DataFrame:
         raise UserError(f"{path}: no such file")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a CSV file")
+    with open(path, "rb") as f:  # UTF-16 with its byte-order mark: Excel's "Unicode text"
+        encoding = "utf-16" if f.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
+        with open(path, encoding=encoding, errors="replace") as f:
             skip, first = 0, f.readline()
             while first.lstrip().startswith("#"):  # comment lines above the header
                 skip, first = skip + 1, f.readline()
         sep = _separator(first)
-        frame = pd.read_csv(path, skipinitialspace=True, sep=sep, skiprows=skip)
+        frame = pd.read_csv(path, skipinitialspace=True, sep=sep, skiprows=skip, encoding=encoding)
     except pd.errors.EmptyDataError:
         raise UserError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:

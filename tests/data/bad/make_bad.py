@@ -34,7 +34,6 @@ CASES = {
     "csv/empty.csv": ("forecast", "train", "empty"),
     "csv/header_only.csv": ("forecast", "evaluate", "no data rows"),
     "csv/png_bytes.csv": ("forecast", "predict", ""),
-    "csv/utf16.csv": ("forecast", "train", ""),
     "csv/non_numeric.csv": ("forecast", "train", "'twelve' is not a number"),
     "csv/duplicate_dates.csv": ("forecast", "train", "duplicate time stamp"),
     "csv/missing_date.csv": ("forecast", "predict", "missing date"),
@@ -151,7 +150,6 @@ def make_csv():
     write("csv/empty.csv", b"")
     write("csv/header_only.csv", "date,value\n")
     write("csv/png_bytes.csv", PNG)
-    write("csv/utf16.csv", good.encode("utf-16"))
     write("csv/non_numeric.csv", good.replace("2020-05-01,104", "2020-05-01,twelve"))
     write("csv/duplicate_dates.csv", good.replace("2020-06-01", "2020-05-01"))
     write("csv/missing_date.csv", good.replace("2020-07-01,", ","))

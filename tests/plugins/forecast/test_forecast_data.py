@@ -408,3 +408,11 @@ def test_local_time_hour_repeated_when_clocks_go_back_is_averaged(tmp_path, caps
     rows = text.splitlines()
     with pytest.raises(UserError, match="duplicate time stamp"):
         load_csv(write(tmp_path, "\n".join(rows[:10] + [rows[3]] + rows[10:20]) + "\n", "dup.csv"), echo=False)
+
+
+def test_utf16_with_a_byte_order_mark_is_read(tmp_path):
+    # Excel's "Unicode text": UTF-16, tab-separated
+    text = "date\tvalue\n" + "".join(f"2020-{m:02d}-01\t{m}\n" for m in range(1, 13))
+    path = tmp_path / "unicode.txt"
+    path.write_bytes(text.encode("utf-16"))
+    assert load_csv(path, echo=False).series[0].values.tolist() == list(range(1, 13))
