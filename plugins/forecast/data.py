@@ -553,11 +553,11 @@ def load_csv(
     if id_col is not None and "," in id_col:  # several columns name a series together
         id_col = _joined_id(frame, [_named(frame, c.strip(), "id", path) for c in id_col.split(",")])
     roles = _column_roles(frame, path, date_col, value_col, id_col)
-    if roles.id_col is None and roles.date_col is not None and value_col is None:
-        keys = _series_keys(frame, roles.date_col)
+    if roles.id_col is None and roles.date_col is not None:
+        keys = _series_keys(frame, roles.date_col, roles.values if value_col else [])
         if keys:  # long format without an id column named as such: store, item, date, sales
             data.warn(f"dates repeat: read as long format, a series for each {', '.join(keys)}", echo)
-            roles = _column_roles(frame, path, roles.date_col, None, _joined_id(frame, keys))
+            roles = _column_roles(frame, path, roles.date_col, value_col, _joined_id(frame, keys))
     if roles.id_col is not None:
         data.shape = "long"
     numeric = {c: _to_numeric(frame, c, path) for c in roles.values + roles.covariates}
@@ -605,15 +605,16 @@ def _joined_id(frame, columns: list) -> str:
     return name
 
 
-def _series_keys(frame, date_col: str) -> list | None:
+def _series_keys(frame, date_col: str, values: list) -> list | None:
     """The columns that tell apart the series of a long file whose id column has no known
     name, where the dates repeat (on a tenth of the rows or more): its text columns, then as
-    many of its integer columns (in order) as make each (key, date) pair unique; None where the
-    dates do not repeat or no such columns do."""
+    many of its integer columns (in order) as make each (key, date) pair unique, with two rows
+    or more a key on average; None where the dates do not repeat or no such columns do. The
+    value columns given (`values`) are never keys."""
     dates = frame[date_col].astype(str).str.strip()
     if dates.duplicated().mean() < 0.1:  # a few repeated rows are an error (_split_series)
         return None
-    rest = [c for c in frame.columns if c != date_col]
+    rest = [c for c in frame.columns if c != date_col and c not in values]
     text = [c for c in rest if not pd.api.types.is_numeric_dtype(frame[c])
             and pd.to_numeric(frame[c].astype(str).str.replace(",", ".", regex=False), errors="coerce").isna().mean() > 0.5]
     integers = [c for c in rest if pd.api.types.is_integer_dtype(frame[c]) and frame[c].nunique() <= len(frame) // 2]
@@ -621,7 +622,8 @@ def _series_keys(frame, date_col: str) -> list | None:
     for extra in [None, *integers]:
         if extra is not None:
             keys.append(extra)
-        if keys and len(keys) < len(rest) and not pd.concat([frame[keys], dates], axis=1).duplicated().any():
+        if keys and len(keys) < len(rest) + len(values) and len(frame[keys].drop_duplicates()) <= len(frame) // 2 \
+                and not pd.concat([frame[keys], dates], axis=1).duplicated().any():
             return [c for c in rest if c in keys]
     return None
 

@@ -416,3 +416,15 @@ def test_utf16_with_a_byte_order_mark_is_read(tmp_path):
     path = tmp_path / "unicode.txt"
     path.write_bytes(text.encode("utf-16"))
     assert load_csv(path, echo=False).series[0].values.tolist() == list(range(1, 13))
+
+
+def test_series_keys_with_the_value_column_given_and_free_text_never_a_key(tmp_path):
+    rows = _store_item_rows()
+    text = "store,item,date,sales,price\n" + "".join(f"{s},{i},{d},{v},{v / 10}\n" for s, i, d, v in rows)
+    data = load_csv(write(tmp_path, text), value_col="sales", echo=False)
+    assert data.ids == ["1/a", "1/b", "2/a", "2/b"] and data.covariate_names == ["price"]
+    # a note on every row tells the rows apart but names no series: no long format (the notes
+    # are then a column of the wide file, and no number)
+    notes = "date,note,sales\n" + "".join(f"{d},note {k},{v}\n" for k, (s, i, d, v) in enumerate(rows))
+    with pytest.raises(UserError, match="'note 0' is not a number"):
+        load_csv(write(tmp_path, notes, "notes.csv"), echo=False)
