@@ -640,10 +640,8 @@ def _column_roles(frame, path: Path, date_col, value_col, id_col) -> _Roles:
         date_col = column(date_col, "date")
     else:
         date_col = _find(frame.columns, DATE_NAMES) or _find(frame.columns, STEP_NAMES)
-        if date_col is None:
-            first = frame.columns[0]
-            if first != id_col and _looks_like_dates(frame[first]):
-                date_col = first
+        if date_col is None:  # the first column of dates, whatever its name (Datum, fecha)
+            date_col = next((c for c in frame.columns if c != id_col and _looks_like_dates(frame[c])), None)
     values = [column(v.strip(), "value") for v in value_col.split(",")] if value_col else None
     # (an id joined from several columns leaves them out too)
     parts = frame.attrs.get("id_parts", []) if id_col == frame.attrs.get("id_joined") else []

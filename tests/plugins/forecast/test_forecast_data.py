@@ -428,3 +428,9 @@ def test_series_keys_with_the_value_column_given_and_free_text_never_a_key(tmp_p
     notes = "date,note,sales\n" + "".join(f"{d},note {k},{v}\n" for k, (s, i, d, v) in enumerate(rows))
     with pytest.raises(UserError, match="'note 0' is not a number"):
         load_csv(write(tmp_path, notes, "notes.csv"), echo=False)
+
+
+def test_a_date_column_of_any_name_anywhere_is_the_time(tmp_path):
+    text = "Umsatz,Datum\n" + "".join(f"{m},2020-{m:02d}-01\n" for m in range(1, 13))
+    data = load_csv(write(tmp_path, text), echo=False)
+    assert data.freq == "MS" and data.ids == ["Umsatz"]
