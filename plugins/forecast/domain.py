@@ -49,7 +49,9 @@ FORECAST_DEFAULTS = {
         # (0..1 in steps of 0.1), see model.blend_weight; with the mixed anchor one weight per
         # member group where cross-validation on the hold-out supports it (model.choose_blend)
         "blend": True,
-        "calibrate": True,  # widen bands that cover less than their nominal share of that hold-out
+        # widen bands that cover less than their nominal share of that hold-out, each side on
+        # its own (a floor of zeros below the median widens the lower side only)
+        "calibrate": True,
         # Also fit AutoETS (statsforecast) to each series' own history and move the point
         # forecast a quarter of the way to its forecast where that hold-out says it helps (see
         # ets.py): two different kinds of model combined, the bands moving with the median.

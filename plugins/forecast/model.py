@@ -88,7 +88,8 @@ class ForecastNet(nn.Module):
         )
         # Widths of the 80% and 95% bands relative to the trained head, set from the validation
         # windows (conformal calibration, `calibrate`); a buffer, so it is saved with the weights.
-        self.register_buffer("interval_scale", torch.ones(2))
+        # (c80, c95) below the median, then above it: each side its own (`calibrate`).
+        self.register_buffer("interval_scale", torch.ones(4))
         # How far the point forecast moves from the anchor (seasonal naive, or level and
         # seasonality) towards the network's: 1 = the network, 0 = the anchor alone. Chosen on
         # the validation windows when data.blend is on (`blend_weight`); saved with the weights.
@@ -133,6 +134,9 @@ class ForecastNet(nn.Module):
         state_dict.setdefault(prefix + "anchor_weight", torch.ones(1))
         state_dict.setdefault(prefix + "ets_weight", torch.zeros(1))
         state_dict.setdefault(prefix + "ets_bands", torch.zeros(1))
+        scale = state_dict.get(prefix + "interval_scale")
+        if scale is not None and scale.numel() == 2:  # one stretch for both sides
+            state_dict[prefix + "interval_scale"] = scale.repeat(2)
         if self.mixed:
             state_dict.setdefault(prefix + "group_blend", torch.tensor([0.0, 1.0, 1.0]))
             state_dict.setdefault(prefix + "level_reads_theta", torch.ones(1))
@@ -220,7 +224,8 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
     The members' columns are combined by their mean or (`combine="median"`) their median;
     either keeps the order of the columns. `anchor_weight` w moves every column by (w - 1) x the
     median, so the median becomes w x the network's and the bands keep their widths.
-    `interval_scale` (c80, c95) then stretches each band around the median; the order
+    `interval_scale` (c80, c95 below the median, c80, c95 above it; or c80, c95 for both sides,
+    as runs saved before stop 39 hold) then stretches each band around the median; the order
     lo95 <= lo80 <= median <= hi80 <= hi95 is kept.
 
     `level_offset` (B, H) and `group_blend` (g, w_theta, w_level) are a mixed ForecastNet's (see
@@ -248,18 +253,19 @@ def to_columns(raw, kind: str = "quantile", interval_scale=None, combine: str = 
         q = q + g * ((theta + level) / 2 - q)
     if interval_scale is None:
         return q
-    c80, c95 = interval_scale.to(q.dtype)
-    return stretch_bands(q, c80, c95)
+    return stretch_bands(q, *interval_scale.to(q.dtype))
 
 
-def stretch_bands(q, c80, c95):
+def stretch_bands(q, c80, c95, c80_high=None, c95_high=None):
     """Columns q (..., 5) in HEAD_COLUMNS order with the 80% band stretched around the median by
-    c80 and the 95% band by c95 (scalars, or tensors broadcasting against q[..., 0]); the 95%
-    band never ends inside the 80% one."""
+    c80 and the 95% band by c95 (scalars, or tensors broadcasting against q[..., 0]), above the
+    median by c80_high and c95_high where given; the 95% band never ends inside the 80% one."""
+    c80_high = c80 if c80_high is None else c80_high
+    c95_high = c95 if c95_high is None else c95_high
     med = q[..., 2]
-    lo80, hi80 = med - c80 * (med - q[..., 1]), med + c80 * (q[..., 3] - med)
+    lo80, hi80 = med - c80 * (med - q[..., 1]), med + c80_high * (q[..., 3] - med)
     lo95 = torch.minimum(med - c95 * (med - q[..., 0]), lo80)
-    hi95 = torch.maximum(med + c95 * (q[..., 4] - med), hi80)
+    hi95 = torch.maximum(med + c95_high * (q[..., 4] - med), hi80)
     return torch.stack([lo95, lo80, med, hi80, hi95], dim=-1)
 
 
@@ -298,28 +304,37 @@ NARROW_MIN_POINTS = 1000
 
 
 def calibrate(columns, target, low: float | None = None, high: float = 10.0):
-    """Band stretch factors (c80, c95) that make the bands cover 80% and 95% of `target`.
+    """Band stretch factors (c80, c95 below the median, c80, c95 above it) that make the bands
+    cover 80% and 95% of `target`, each side its share of the misses.
 
     columns: (B, H, 5) uncalibrated forecast columns; target: (B, H), NaN = missing. For each
-    point the ratio of its distance from the median to the band's half-width on its side is
-    taken; c80 and c95 are the 0.80 and 0.95 quantiles of those ratios (split conformal
-    prediction), clamped to [low, high]. By default `low` is 1 below NARROW_MIN_POINTS
-    hold-out points: the hold-out also picked the best checkpoint, so it flatters the model,
-    and narrowing on a few points made the bands too narrow (examples/sales.csv, 90 points: 80%
-    band coverage 0.62 -> 0.46), so only widening is trusted. From 1,000 points on (the
-    coverage estimate's standard error is then 1.3 points or less) the bands may also narrow,
-    to half their width at most (M3 yearly's 80% bands covered 84-85% of its test points before).
+    point below the median the ratio of its distance from the median to the band's half-width
+    on that side is taken (0 for points above it); the lower side's c80 and c95 are the 0.90
+    and 0.975 quantiles of those ratios (split conformal prediction, one tail at a time), and
+    the upper side's likewise; all clamped to [low, high]. One stretch for both sides (the
+    default until stop 39) made intermittent demand's bands useless: zeros below the median
+    stretched the upper edge too (scaled pinball 0.41 against 0.20 each side on its own;
+    bench/forecast_intermittent.py), while M3's figures hold either way (bench/RESULTS.md).
+    By default `low` is 1 below NARROW_MIN_POINTS hold-out points: the hold-out also picked the
+    best checkpoint, so it flatters the model, and narrowing on a few points made the bands too
+    narrow (examples/sales.csv, 90 points: 80% band coverage 0.62 -> 0.46), so only widening is
+    trusted. From 1,000 points on (the coverage estimate's standard error is then 1.3 points or
+    less) the bands may also narrow, to half their width at most (M3 yearly's 80% bands covered
+    84-85% of its test points before).
     """
     ok = ~torch.isnan(target)
     if low is None:
         low = 1.0 if int(ok.sum()) < NARROW_MIN_POINTS else 0.5
     y, med = target[ok], columns[..., 2][ok]
     out = []
-    for lo, hi, level in ((1, 3, 0.80), (0, 4, 0.95)):
-        up = (columns[..., hi][ok] - med).clamp(min=1e-6)
-        down = (med - columns[..., lo][ok]).clamp(min=1e-6)
-        ratio = torch.where(y >= med, (y - med) / up, (med - y) / down)
-        out.append(torch.quantile(ratio, level).clamp(low, high) if ratio.numel() else torch.tensor(1.0))
+    for below in (True, False):
+        for lo, hi, level in ((1, 3, 0.80), (0, 4, 0.95)):
+            if below:
+                ratio = torch.where(y < med, (med - y) / (med - columns[..., lo][ok]).clamp(min=1e-6), 0.0)
+            else:
+                ratio = torch.where(y >= med, (y - med) / (columns[..., hi][ok] - med).clamp(min=1e-6), 0.0)
+            tail = (1 + level) / 2  # half the misses on each side
+            out.append(torch.quantile(ratio, tail).clamp(low, high) if ratio.numel() else torch.tensor(1.0))
     return torch.stack(out)
 
 

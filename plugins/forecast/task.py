@@ -354,8 +354,7 @@ class ForecastTask(Task):
             q = np.empty(columns.shape, dtype=np.float64)
             for k in (0, 1):
                 test, fit = rows[rows % 2 == k], rows[rows % 2 != k]
-                c80, c95 = calibrate(columns[fit], v["target"][fit], low=low)
-                q[test] = stretch_bands(columns[test], c80, c95).double().numpy()
+                q[test] = stretch_bands(columns[test], *calibrate(columns[fit], v["target"][fit], low=low)).double().numpy()
         elif self.config["data"]["calibrate"]:
             q = stretch_bands(columns, *model.interval_scale.cpu()).double().numpy()
         else:

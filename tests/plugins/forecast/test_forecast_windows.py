@@ -111,30 +111,47 @@ def test_auto_anchor_depends_on_the_amount_of_data():
     assert choose_sizes(many, cfg).anchor == "level"
 
 
-def test_calibrate_is_split_conformal_and_only_widens():
+def test_calibrate_is_split_conformal_on_each_side_and_only_widens():
     from rnnsuite.plugins.forecast.model import calibrate
 
-    # median 0, bands +-1 (80%) and +-2 (95%); targets at distances 0..9 -> ratios d/1 and d/2
+    # median 0, bands +-1 (80%) and +-2 (95%); targets 0, -1, 2, -3, ... 8, -9: below the
+    # median 1, 3, 5, 7, 9 away, above it 0, 2, 4, 6, 8; each side's ratio is 0 on the other
     columns = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0]).expand(1, 10, 5)
     target = torch.arange(10.0)[None] * torch.tensor([1.0, -1.0]).repeat(5)[None]
-    c80, c95 = calibrate(columns, target)
-    assert c80.item() == pytest.approx(float(np.quantile(np.arange(10.0), 0.8)))
-    assert c95.item() == pytest.approx(float(np.quantile(np.arange(10.0) / 2, 0.95)))
-    assert calibrate(columns, torch.zeros(1, 10)).tolist() == [1.0, 1.0]  # few points: never narrows
+    below, above = np.r_[[0.0] * 5, 1, 3, 5, 7, 9], np.r_[0.0, 2, 4, 6, 8, [0.0] * 5]
+    c = calibrate(columns, target)
+    np.testing.assert_allclose(c, [np.quantile(below, 0.9), np.quantile(below / 2, 0.975),
+                                   np.quantile(above, 0.9), np.quantile(above / 2, 0.975)], rtol=1e-6)
+    assert calibrate(columns, torch.zeros(1, 10)).tolist() == [1.0] * 4  # few points: never narrows
+    # a floor below the median (intermittent demand: most targets 0) widens the low side only,
+    # where one stretch for both sides would have widened the high side five times too
+    floor = torch.tensor([-5.0] * 8 + [0.5] * 2)[None]
+    assert calibrate(columns, floor).tolist() == [5.0, 2.5, 1.0, 1.0]
     # from NARROW_MIN_POINTS on the hold-out is trusted to narrow too (to half at most)
     from rnnsuite.plugins.forecast.model import NARROW_MIN_POINTS
 
-    many = torch.linspace(-1.2, 1.2, NARROW_MIN_POINTS)[None]  # |y| uniform on [0, 1.2]
+    many = torch.linspace(-1.2, 1.2, NARROW_MIN_POINTS)[None]  # y uniform on [-1.2, 1.2]
     wide = columns[:, :1].expand(1, NARROW_MIN_POINTS, 5)
-    c80, c95 = calibrate(wide, many)
+    c80, c95, c80_high, c95_high = calibrate(wide, many)
     assert c80.item() == pytest.approx(0.8 * 1.2, abs=0.01) and c95.item() == pytest.approx(0.95 * 0.6, abs=0.01)
-    assert calibrate(wide, many / 10).tolist() == [0.5, 0.5]  # clamped at half
-    assert calibrate(wide[:, :-1], many[:, :-1]).tolist() == [1.0, 1.0]
+    assert (c80_high, c95_high) == pytest.approx((c80.item(), c95.item()), abs=0.01)
+    assert calibrate(wide, many / 10).tolist() == [0.5] * 4  # clamped at half
+    assert calibrate(wide[:, :-1], many[:, :-1]).tolist() == [1.0] * 4
     k = float(np.log(np.e - 1))  # softplus(k) = 1: raw head outputs whose bands are +-1, +-2
     raw = torch.tensor([0.0, k, k, k, k]).expand(1, 1, 1, 5)
     np.testing.assert_allclose(to_columns(raw)[0, 0], [-2, -1, 0, 1, 2], atol=1e-6)
-    scaled = to_columns(raw, interval_scale=torch.tensor([3.0, 1.0]))
-    np.testing.assert_allclose(scaled[0, 0], [-3, -3, 0, 3, 3], atol=1e-6)  # 95% band kept outside
+    scaled = to_columns(raw, interval_scale=torch.tensor([3.0, 1.0, 2.0, 1.0]))
+    np.testing.assert_allclose(scaled[0, 0], [-3, -3, 0, 2, 2], atol=1e-6)  # 95% band kept outside
+    both = to_columns(raw, interval_scale=torch.tensor([3.0, 1.0]))  # one stretch for both sides
+    np.testing.assert_allclose(both[0, 0], [-3, -3, 0, 3, 3], atol=1e-6)
+
+
+def test_runs_saved_with_one_stretch_for_both_sides_load_it_on_each():
+    net = ForecastNet("rnn", 3, 4, 1, input_len=6, horizon=2)
+    state = net.state_dict()
+    state["interval_scale"] = torch.tensor([1.5, 2.0])
+    net.load_state_dict(state)
+    assert net.interval_scale.tolist() == [1.5, 2.0, 1.5, 2.0]
 
 
 # -- deseasonalised windows, series sampling, member combination, anchor blend ---------------
