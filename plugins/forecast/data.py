@@ -18,7 +18,10 @@ gaps, constant or negative series) is repaired and reported in `ForecastData.war
 
 from __future__ import annotations
 
+import bz2
 import csv
+import gzip
+import lzma
 import math
 import re
 import warnings as _warnings
@@ -243,15 +246,26 @@ def _separator(header: str) -> str:
     return next((sep for sep in ("\t", ";", "|") if sep in header), ",")
 
 
+_WORKBOOKS = (".xlsx", ".xlsm", ".xls", ".ods", ".numbers")
+_OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected a CSV file")
-    with open(path, "rb") as f:  # UTF-16 with its byte-order mark: Excel's "Unicode text"
+    with open(path, "rb") as f:
+        magic = f.read(8)
+    if magic.startswith(b"\xd0\xcf\x11\xe0") or (magic.startswith(b"PK") and path.suffix.lower() in _WORKBOOKS):
+        raise UserError(f"{path}: a spreadsheet workbook, not a CSV file; save the sheet as CSV")
+    if magic.startswith(b"PK"):
+        raise UserError(f"{path}: a zip archive, not a CSV file; unzip it and pass the CSV inside")
+    opener = _OPENERS.get(path.suffix.lower(), open)  # compressed: sales.csv.gz
+    with opener(path, "rb") as f:  # UTF-16 with its byte-order mark: Excel's "Unicode text"
         encoding = "utf-16" if f.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     try:
-        with open(path, encoding=encoding, errors="replace") as f:
+        with opener(path, "rt", encoding=encoding, errors="replace") as f:
             skip, first = 0, f.readline()
             while first.lstrip().startswith("#"):  # comment lines above the header
                 skip, first = skip + 1, f.readline()

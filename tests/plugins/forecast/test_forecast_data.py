@@ -434,3 +434,30 @@ def test_a_date_column_of_any_name_anywhere_is_the_time(tmp_path):
     text = "Umsatz,Datum\n" + "".join(f"{m},2020-{m:02d}-01\n" for m in range(1, 13))
     data = load_csv(write(tmp_path, text), echo=False)
     assert data.freq == "MS" and data.ids == ["Umsatz"]
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_compressed_csvs_are_read(tmp_path, suffix):
+    import bz2
+    import gzip
+    import lzma
+
+    text = "date;value\n" + "".join(f"2020-{m:02d}-01;{m},5\n" for m in range(1, 13))
+    path = tmp_path / f"data.csv{suffix}"
+    path.write_bytes({".gz": gzip, ".bz2": bz2, ".xz": lzma}[suffix].compress(text.encode()))
+    data = load_csv(path, echo=False)
+    assert data.freq == "MS" and data.series[0].values[:2].tolist() == [1.5, 2.5]
+
+
+def test_workbooks_and_zip_archives_are_a_clear_error(tmp_path):
+    import zipfile
+
+    for name, message in (("sales.xlsx", "a spreadsheet workbook, not a CSV file; save the sheet as CSV"),
+                          ("sales.zip", "a zip archive, not a CSV file; unzip it")):
+        with zipfile.ZipFile(tmp_path / name, "w") as z:
+            z.writestr("inside.csv", "date,value\n2020-01-01,1\n")
+        with pytest.raises(UserError, match=message):
+            load_csv(tmp_path / name, echo=False)
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512))
+    with pytest.raises(UserError, match="spreadsheet workbook"):
+        load_csv(tmp_path / "old.xls", echo=False)
