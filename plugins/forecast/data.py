@@ -299,6 +299,10 @@ _COMMA_THOUSANDS = r"[-+]?\d{1,3}(,\d{3})+(\.\d+)?"
 _DOTTED_THOUSANDS = r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"
 
 
+#: Words of a yes/no column (a promotion or holiday flag) and the numbers they stand for.
+_FLAGS = {"true": "1", "false": "0", "yes": "1", "no": "0", "y": "1", "n": "0"}
+
+
 def _decimal_commas(text: pd.Series) -> bool:
     """Does the column write its decimals with a comma ("3,5", "1234,56")? Yes when a cell
     holds a comma that is not between groups of three digits."""
@@ -309,11 +313,15 @@ def _decimal_commas(text: pd.Series) -> bool:
 def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
     """The column as float64; a cell that is not empty and not a number is an error."""
     raw = frame[column]
-    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+    if pd.api.types.is_numeric_dtype(raw):  # booleans too: a flag, 1 or 0
         values = raw.astype("float64")
     else:
         text = raw.astype("string").str.strip()
         filled = text[text.notna() & (text != "")]
+        words = filled.str.lower()
+        if len(filled) and words.isin(list(_FLAGS)).all():  # true/false, yes/no: a flag, 1 or 0
+            text = text.str.lower().map(_FLAGS).astype("string")
+            filled = text[text.notna() & (text != "")]
         for symbol in "$€£¥":  # amounts in one currency: $1,234.50, 12,50 €
             if len(filled) and (filled.str.startswith(symbol) | filled.str.startswith("-" + symbol)
                                 | filled.str.endswith(symbol)).all():

@@ -461,3 +461,11 @@ def test_workbooks_and_zip_archives_are_a_clear_error(tmp_path):
     (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(512))
     with pytest.raises(UserError, match="spreadsheet workbook"):
         load_csv(tmp_path / "old.xls", echo=False)
+
+
+@pytest.mark.parametrize("yes,no", [("True", "False"), ("yes", "no"), ("Y", "N")])
+def test_flag_columns_are_ones_and_zeros(tmp_path, yes, no):
+    text = "date,sales,promo\n" + "".join(f"2020-{m:02d}-01,{m},{yes if m % 3 == 0 else no}\n" for m in range(1, 13))
+    data = load_csv(write(tmp_path, text), value_col="sales", echo=False)
+    assert data.covariate_names == ["promo"]
+    assert data.series[0].covariates[:, 0].tolist() == [float(m % 3 == 0) for m in range(1, 13)]
