@@ -21,6 +21,7 @@ from __future__ import annotations
 import bz2
 import csv
 import gzip
+import io
 import lzma
 import math
 import re
@@ -262,13 +263,14 @@ def _read_frame(path: Path) -> pd.DataFrame:
     if magic.startswith(b"PK"):
         raise UserError(f"{path}: a zip archive, not a CSV file; unzip it and pass the CSV inside")
     opener = _OPENERS.get(path.suffix.lower(), open)  # compressed: sales.csv.gz
-    with opener(path, "rb") as f:  # UTF-16 with its byte-order mark: Excel's "Unicode text"
-        encoding = "utf-16" if f.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
     try:
-        with opener(path, "rt", encoding=encoding, errors="replace") as f:
-            skip, first = 0, f.readline()
-            while first.lstrip().startswith("#"):  # comment lines above the header
-                skip, first = skip + 1, f.readline()
+        with opener(path, "rb") as raw:  # UTF-16 with its byte-order mark: Excel's "Unicode text"
+            encoding = "utf-16" if raw.read(2) in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
+            raw.seek(0)
+            with io.TextIOWrapper(raw, encoding=encoding, errors="replace") as f:
+                skip, first = 0, f.readline()
+                while first.lstrip().startswith("#"):  # comment lines above the header
+                    skip, first = skip + 1, f.readline()
         sep = _separator(first)
         frame = pd.read_csv(path, skipinitialspace=True, sep=sep, skiprows=skip, encoding=encoding)
     except pd.errors.EmptyDataError:
@@ -303,6 +305,11 @@ _DOTTED_THOUSANDS = r"[-+]?\d{1,3}(\.\d{3})+(,\d+)?|[-+]?\d+(,\d+)?"
 _FLAGS = {"true": "1", "false": "0", "yes": "1", "no": "0", "y": "1", "n": "0"}
 
 
+def _filled(text: pd.Series) -> pd.Series:
+    """The cells of a text column that hold something."""
+    return text[text.notna() & (text != "")]
+
+
 def _decimal_commas(text: pd.Series) -> bool:
     """Does the column write its decimals with a comma ("3,5", "1234,56")? Yes when a cell
     holds a comma that is not between groups of three digits."""
@@ -317,11 +324,10 @@ def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
         values = raw.astype("float64")
     else:
         text = raw.astype("string").str.strip()
-        filled = text[text.notna() & (text != "")]
-        words = filled.str.lower()
-        if len(filled) and words.isin(list(_FLAGS)).all():  # true/false, yes/no: a flag, 1 or 0
+        filled = _filled(text)
+        if len(filled) and filled.str.lower().isin(list(_FLAGS)).all():  # true/false, yes/no: a flag
             text = text.str.lower().map(_FLAGS).astype("string")
-            filled = text[text.notna() & (text != "")]
+            filled = _filled(text)
         for symbol in "$€£¥":  # amounts in one currency: $1,234.50, 12,50 €
             if len(filled) and (filled.str.startswith(symbol) | filled.str.startswith("-" + symbol)
                                 | filled.str.endswith(symbol)).all():
@@ -337,7 +343,7 @@ def _to_numeric(frame: pd.DataFrame, column: str, path: Path) -> pd.Series:
                  f"{text[text.str.contains(',', regex=False).fillna(False)].iloc[0]!r}) read as "
                  "decimal numbers")
             text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
-        filled = text[text.notna() & (text != "")]
+        filled = _filled(text)
         if len(filled) and filled.str.endswith("%").all():
             warn(f"{path}: column {column!r}: percentages (e.g. {filled.iloc[0]!r}) read as numbers of percent")
             text = text.str.removesuffix("%").str.strip()
@@ -572,14 +578,16 @@ def load_csv(
         raise UserError(f"--fill: {fill!r} must be 'interpolate' or 'mask'")
     frame = _read_frame(path)
     data = ForecastData(path=str(path), series=[], freq=None)
-    if id_col is not None and "," in id_col:  # several columns name a series together
-        id_col = _joined_id(frame, [_named(frame, c.strip(), "id", path) for c in id_col.split(",")])
-    roles = _column_roles(frame, path, date_col, value_col, id_col)
+    parts = []  # several columns that name a series together
+    if id_col is not None and "," in id_col:
+        parts = [_named(frame, c.strip(), "id", path) for c in id_col.split(",")]
+        id_col = _joined_id(frame, parts)
+    roles = _column_roles(frame, path, date_col, value_col, id_col, parts)
     if roles.id_col is None and roles.date_col is not None:
         keys = _series_keys(frame, roles.date_col, roles.values if value_col else [])
         if keys:  # long format without an id column named as such: store, item, date, sales
             data.warn(f"dates repeat: read as long format, a series for each {', '.join(keys)}", echo)
-            roles = _column_roles(frame, path, roles.date_col, value_col, _joined_id(frame, keys))
+            roles = _column_roles(frame, path, roles.date_col, value_col, _joined_id(frame, keys), keys)
     if roles.id_col is not None:
         data.shape = "long"
     numeric = {c: _to_numeric(frame, c, path) for c in roles.values + roles.covariates}
@@ -623,7 +631,6 @@ def _joined_id(frame, columns: list) -> str:
         return columns[0]
     name = "/".join(columns)
     frame[name] = frame[columns].astype(str).agg("/".join, axis=1)
-    frame.attrs.update(id_joined=name, id_parts=list(columns))
     return name
 
 
@@ -650,7 +657,9 @@ def _series_keys(frame, date_col: str, values: list) -> list | None:
     return None
 
 
-def _column_roles(frame, path: Path, date_col, value_col, id_col) -> _Roles:
+def _column_roles(frame, path: Path, date_col, value_col, id_col, id_parts=()) -> _Roles:
+    """Which column is what; `id_parts`: the columns a joined id column was made of
+    (_joined_id), neither values nor covariates."""
     def column(name: str, what: str) -> str:
         return _named(frame, name, what, path)
 
@@ -665,9 +674,7 @@ def _column_roles(frame, path: Path, date_col, value_col, id_col) -> _Roles:
         if date_col is None:  # the first column of dates, whatever its name (Datum, fecha)
             date_col = next((c for c in frame.columns if c != id_col and _looks_like_dates(frame[c])), None)
     values = [column(v.strip(), "value") for v in value_col.split(",")] if value_col else None
-    # (an id joined from several columns leaves them out too)
-    parts = frame.attrs.get("id_parts", []) if id_col == frame.attrs.get("id_joined") else []
-    rest = [c for c in frame.columns if c not in (id_col, date_col, *parts)]
+    rest = [c for c in frame.columns if c not in (id_col, date_col, *id_parts)]
     if id_col is not None:
         if values is None:
             found = _find(rest, VALUE_NAMES)
