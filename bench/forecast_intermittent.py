@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from forecast_m3 import _cli, score  # bench/, this script's folder
 from rnnsuite.plugins.forecast.baselines import seasonal_naive
+from rnnsuite.plugins.forecast.metrics import mae
 
 DAYS, HORIZON, SERIES = 400, 28, 40
 
@@ -43,10 +44,6 @@ def make_series(seed: int = 0):
         values = np.where(rng.random(DAYS) < np.minimum(p, 0.95), sizes, 0).astype(float)
         out.append((f"sku{k:02d}", values[:-HORIZON], values[-HORIZON:]))
     return out, dates
-
-
-def mae(series, forecasts) -> float:
-    return float(np.mean(np.concatenate([np.abs(xx - f["mean"]) for (_, _, xx), f in zip(series, forecasts)])))
 
 
 def main(argv=None) -> None:
@@ -100,7 +97,8 @@ def main(argv=None) -> None:
     print("| method | MAE | coverage 80% | coverage 95% | scaled pinball | s |\n| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, forecasts, seconds in rows:
         s = score(series, forecasts, 1)
-        print(f"| {name} | {mae(series, forecasts):.3f} | {s['coverage80']:.3f} | {s['coverage95']:.3f} | "
+        error = mae(np.concatenate([xx for _, _, xx in series]), np.concatenate([f["mean"] for f in forecasts]))
+        print(f"| {name} | {error:.3f} | {s['coverage80']:.3f} | {s['coverage95']:.3f} | "
               f"{s['pinball']:.3f} | {seconds:.0f} |")
 
 
