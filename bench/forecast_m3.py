@@ -158,10 +158,11 @@ def run_rnnsuite(series, csv: Path, frequency: str, args, tmp: Path) -> dict:
     from rnnsuite.core import load_weights
 
     weights = load_weights(run / "model.safetensors")[0]
-    ets, bands = weights.get("ets_weight"), weights.get("ets_bands")
+    ets, bands, share = weights.get("ets_weight"), weights.get("ets_bands"), weights.get("view_share")
     row["notes"] = (f"season {spec.get('season', '?')}, input {spec.get('input_size', '?')}; {steps} steps"
                     + (f"; anchor weight {weight.iloc[-1]:.1f} (last validation)" if len(weight) else "")
                     + ("; one weight per member group" if len(groups) and groups.iloc[-1] == 1 else "")
+                    + (f"; raw view's share {float(share):.1f}" if share is not None else "")
                     + (f"; AutoETS weight {float(ets):.1f}" if ets is not None else "")
                     + (f", its share of the bands {float(bands):.2f}" if bands is not None else "")
                     + "; series by method: " + ", ".join(f"{k} {v}" for k, v in doc["methods"].items())

@@ -18,6 +18,9 @@ level of ES-RNN):
    deseasonalised ``u`` instead of from the level: simple exponential smoothing with drift half
    the linear trend's slope (Hyndman & Billah 2003), from the history up to the window's end
    only. Its start and drift are two more inputs.
+5. With ``raw_view`` (a deseasonalised run, mixed anchor, many windows) also the Theta
+   forecast of ``u`` with its seasonality left in: two more inputs, which the raw view's
+   members read (model.ForecastNet), so that they learn the seasonality from the window.
 
 Training windows are rows of one strided view (``Tensor.unfold``) over all series laid end to
 end, so making them copies nothing::
@@ -105,6 +108,10 @@ class WindowSpec:
     # (down to `shortest` points), beside their whole ones: windows a short series lacks. 1:
     # only series without a whole window (runs saved before it existed).
     pad_below: int = 1
+    # With the mixed anchor on a deseasonalised run: the windows also carry the Theta forecast
+    # of the series with its seasonality left in (two more inputs), which the raw view's
+    # members read (model.ForecastNet). False: runs saved before it existed.
+    raw_view: bool = False
 
     @property
     def shortest(self) -> int:
@@ -123,6 +130,11 @@ class WindowSpec:
     def theta(self) -> bool:
         """Whether windows carry the Theta forecast's start and drift (two extra input features)."""
         return self.anchor in ("theta", "mixed")
+
+    @property
+    def raw(self) -> bool:
+        """Whether windows carry the raw view's Theta features (two extra input features)."""
+        return self.raw_view and self.seasonal and self.anchor == "mixed"
 
     @property
     def level_size(self) -> int:
@@ -292,7 +304,8 @@ def anchor_values(u, level, spec: WindowSpec, seasonal_future=None, theta=None):
     return torch.where(torch.isnan(base), level[:, None].expand(B, H), base)
 
 
-def window_features(u, calendar=None, covariates=None, level_size: int = 1, seasonal=None, theta=None):
+def window_features(u, calendar=None, covariates=None, level_size: int = 1, seasonal=None, theta=None,
+                    raw_theta=None):
     """Normalised model inputs for a batch of windows.
 
     Args:
@@ -301,10 +314,11 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1, seas
         covariates: (B, L, C) scaled covariates or None.
         seasonal: (B, L) seasonal component of u, removed before the level, or None.
         theta: (B, 2) the Theta forecast's (start, drift) at the window's end, or None.
+        raw_theta: (B, 2) the same of the series with its seasonality left in, or None.
     Returns:
         x: (L, B, F) inputs: value minus seasonal component and level (0 where missing),
             missing flag, [seasonal component], [Theta start minus level, drift x L, the same
-            at every step], calendar, covariates.
+            at every step], [the same of raw_theta], calendar, covariates.
         level: (B,) the level that was subtracted.
     """
     import torch
@@ -325,9 +339,12 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1, seas
         parts.append(seasonal.to(u.dtype)[..., None])
     if theta is not None:
         L = u.shape[1]
-        theta = theta.to(u.dtype)
-        summary = torch.stack([theta[:, 0] - level, theta[:, 1] * L], dim=1)  # (B, 2)
-        parts.append(summary[:, None, :].expand(-1, L, -1))
+        for t in (theta, raw_theta):
+            if t is None:
+                continue
+            t = t.to(u.dtype)
+            summary = torch.stack([t[:, 0] - level, t[:, 1] * L], dim=1)  # (B, 2)
+            parts.append(summary[:, None, :].expand(-1, L, -1))
     if calendar is not None and calendar.shape[-1]:
         parts.append(calendar.to(u.dtype))
     if covariates is not None and covariates.shape[-1]:
@@ -338,7 +355,7 @@ def window_features(u, calendar=None, covariates=None, level_size: int = 1, seas
 
 def history_window(s, end: int, scaler: Scaler, spec: WindowSpec, freq) -> dict:
     """What the network reads to forecast series `s` from point `end` on, from the points before
-    it only: u (L,) scaled values, seasonal (L + H,) or None, theta (2,) or None, calendar
+    it only: u (L,) scaled values, seasonal (L + H,) or None, theta and raw_theta (2,) or None, calendar
     (L, C), covariates (L, K) or None, and the series' scale. A history shorter than the window
     (at least `spec.shortest` points) is padded in front: missing values, zero features."""
     from rnnsuite.plugins.forecast.data import calendar_features
@@ -348,13 +365,14 @@ def history_window(s, end: int, scaler: Scaler, spec: WindowSpec, freq) -> dict:
     u = scaler.forward(s.values[:end], scale)
     seasonal = seasonal_component(seasonal_indices(u, spec.season), 0, end + H) if spec.seasonal else None
     theta = theta_path(u - seasonal[:end] if seasonal is not None else u)[-1] if spec.theta else None
+    raw_theta = theta_path(u)[-1] if spec.raw else None
     pad = max(0, L - end)
     start = max(0, end - L)
     calendar = calendar_features(s.time[start:end], freq)
     covariates = _standardise(s.covariates[:end])[start:] if s.covariates is not None else None
     return {"u": _pad_front(u[start:], pad, np.nan), "scale": scale,
             "seasonal": _pad_front(seasonal[start:], pad, 0.0) if seasonal is not None else None,
-            "theta": theta,
+            "theta": theta, "raw_theta": raw_theta,
             "calendar": _pad_front(calendar, pad, 0.0),
             "covariates": _pad_front(covariates, pad, 0.0) if covariates is not None else None}
 
@@ -379,7 +397,7 @@ def stacked_inputs(windows: list, spec: WindowSpec, dtype, device=None):
     L = spec.input_size
     u, sw, theta = stack("u"), stack("seasonal"), stack("theta")
     x, level = window_features(u, stack("calendar"), stack("covariates"), spec.level_size,
-                               None if sw is None else sw[:, :L], theta)
+                               None if sw is None else sw[:, :L], theta, stack("raw_theta"))
     return x, anchor_values(u, level, spec, None if sw is None else sw[:, L:], theta)
 
 
@@ -401,7 +419,7 @@ class TrainingWindows:
 
         L, H = spec.input_size, spec.horizon
         self.spec = spec
-        values, seas, thetas, cal, cov, starts, owner = [], [], [], [], [], [], []
+        values, seas, thetas, raws, cal, cov, starts, owner = [], [], [], [], [], [], [], []
         offset = 0
         for i, s in enumerate(data.series):
             end = ends.get(s.id, len(s))
@@ -418,6 +436,8 @@ class TrainingWindows:
             if spec.theta:  # the forecast from each point, from the points up to it
                 path = theta_path(u - component[:n] if component is not None else u)
                 thetas.append(np.concatenate([np.zeros((pad, 2)), path, np.zeros((H, 2))]))
+            if spec.raw:  # the same of the series with its seasonality left in
+                raws.append(np.concatenate([np.zeros((pad, 2)), theta_path(u), np.zeros((H, 2))]))
             c = calendar_features(s.time[:end], data.freq) if n else np.zeros((0, 0))
             cal.append(np.concatenate([np.zeros((pad, c.shape[1])), c, np.zeros((H, c.shape[1]))]) if n else c)
             if s.covariates is not None:
@@ -438,6 +458,7 @@ class TrainingWindows:
         self.series_of = torch.tensor(np.concatenate(owner) if owner else np.zeros(0, dtype=np.int64), dtype=torch.long)
         self.seasonal = torch.tensor(np.concatenate(seas), dtype=torch.float32) if seas else None
         self.theta = torch.tensor(np.concatenate(thetas), dtype=torch.float32) if thetas else None
+        self.raw_theta = torch.tensor(np.concatenate(raws), dtype=torch.float32) if raws else None
         # (num_positions, L + H) view, no copy
         self._value_windows = self.values.unfold(0, L + H, 1) if len(self.values) >= L + H else self.values[:0, None]
         self._cal_windows = self.calendar.unfold(0, L, 1) if len(self.values) >= L else None  # (N, k, L)
@@ -459,8 +480,9 @@ class TrainingWindows:
         cov = self._cov_windows[start].transpose(1, 2) if self._cov_windows is not None else None
         sw = self._seas_windows[start] if self._seas_windows is not None else None  # (B, L + H)
         theta = self.theta[start + L - 1] if self.theta is not None else None  # (B, 2) at the last input
+        raw_theta = self.raw_theta[start + L - 1] if self.raw_theta is not None else None
         x, level = window_features(w[:, :L], cal, cov, self.spec.level_size,
-                                   None if sw is None else sw[:, :L], theta)
+                                   None if sw is None else sw[:, :L], theta, raw_theta)
         base = anchor_values(w[:, :L], level, self.spec, None if sw is None else sw[:, L:], theta)
         return {"x": x, "target": w[:, L:] - base}
 

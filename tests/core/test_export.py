@@ -95,7 +95,8 @@ def test_forecast_graph_gives_the_forecasters_columns(tmp_path):
     m = run_state.model
     with torch.no_grad():
         ref = to_columns(m(x), m.loss, m.interval_scale, m.combine, m.anchor_weight, m.level_offset(x),
-                         m.group_blend)
+                         m.group_blend, m.views,
+                         getattr(m, "view_share", None))
     assert m.group_blend[0] == 1.0
     assert columns.shape == (5, run_state.task.spec.horizon, 5)
     assert np.abs(columns - ref.numpy()).max() <= 1e-4

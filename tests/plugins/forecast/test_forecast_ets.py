@@ -233,7 +233,8 @@ def test_a_trained_run_moves_its_point_forecast_by_its_weight_and_its_bands_by_t
     # the weight the hold-out's own sMAPE picks, computed here from the hold-out and statsforecast
     with torch.no_grad():
         columns = to_columns(model(v["x"]), "quantile", combine=model.combine, anchor_weight=model.anchor_weight,
-                             level_offset=model.level_offset(v["x"]), group_blend=model.group_blend)
+                             level_offset=model.level_offset(v["x"]), group_blend=model.group_blend, views=model.views,
+                             view_share=getattr(model, "view_share", None))
     point = task._inverse(columns[..., 2].double().numpy() + v["base"].double().numpy())
     held = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)[..., 0]
     assert float(model.ets_weight) == pytest.approx(choose_weight(point, held, v["actual"]))
@@ -285,7 +286,8 @@ def test_the_calibration_sees_the_moved_forecast(tmp_path, monkeypatch):
     with torch.no_grad():
         raw = model(v["x"])
     columns = to_columns(raw, "quantile", combine=model.combine, anchor_weight=model.anchor_weight,
-                         level_offset=model.level_offset(v["x"]), group_blend=model.group_blend)
+                         level_offset=model.level_offset(v["x"]), group_blend=model.group_blend,
+                         views=model.views, view_share=getattr(model, "view_share", None))
     base = v["base"].double().numpy()
     point = task.scaler.inverse(columns[..., 2].double().numpy() + base, v["scale"][:, None])
     ets = ets_forecasts(v["histories"], task.spec.horizon, task.spec.season, processes=1)[..., 0]

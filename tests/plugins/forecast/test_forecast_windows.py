@@ -343,6 +343,122 @@ def test_mixed_anchor_level_members_answer_in_the_theta_frame():
     np.testing.assert_allclose(raw[1, ..., 1:], raw[0, ..., 1:])  # band widths untouched
 
 
+def test_raw_view_members_answer_in_the_main_frame_from_the_raw_series():
+    """The raw view's members (a deseasonalised mixed run) predict from the Theta forecast of
+    the series with its seasonality left in and from the window's level, neither plus the
+    seasonal indices: checked against windows built with those anchors directly."""
+    from rnnsuite.plugins.forecast.model import ForecastNet
+
+    rng = np.random.default_rng(4)
+    t = np.arange(50)
+    data = make_data(*[np.exp(2 + 0.03 * t + 0.3 * np.sin(2 * np.pi * t / 4) + rng.normal(0, 0.05, 50))
+                       for _ in range(3)])
+    scaler = Scaler(log=True, scales={f"s{i}": 1.0 for i in range(3)})
+    ends = {f"s{i}": 50 for i in range(3)}
+    spec = WindowSpec(input_size=8, horizon=3, season=4, anchor="mixed", deseasonalize=True, raw_view=True)
+    assert spec.raw and not WindowSpec(8, 3, 4, "mixed", deseasonalize=True).raw
+    assert not WindowSpec(8, 3, 1, "mixed", deseasonalize=True, raw_view=True).raw  # no season: one view
+    index = torch.arange(0, 100, 7)
+    batch = TrainingWindows(data, scaler, spec, ends).batch(index)
+    raw_theta = TrainingWindows(data, scaler, WindowSpec(8, 3, 4, "theta"), ends).batch(index)
+    raw_level = TrainingWindows(data, scaler, WindowSpec(8, 3, 4, "level"), ends).batch(index)
+    assert batch["x"].shape[-1] == 2 + 1 + 2 + 2   # value, missing, seasonal, Theta, raw Theta
+    net = ForecastNet("rnn", 7, 8, 1, input_len=8, horizon=3, members=2, level_frame=3,
+                      raw_members=2, raw_frame=5, season=4)
+    assert len(net.members) == 4 and net.views == 2 and [net.local(i) % 2 for i in range(4)] == [0, 1, 0, 1]
+    for m in net.members:  # every member outputs 0: its own anchor
+        torch.nn.init.zeros_(m.head[-1].weight)
+        torch.nn.init.zeros_(m.head[-1].bias)
+    with torch.no_grad():
+        out = net(batch["x"])
+    ok = ~torch.isnan(batch["target"])
+    np.testing.assert_allclose(out[0, ..., 0], 0.0)
+    # member 2 (raw view, Theta group): the raw series' Theta forecast, in the main frame
+    np.testing.assert_allclose(out[2, ..., 0][ok], (batch["target"] - raw_theta["target"])[ok], atol=1e-5)
+    # member 3 (raw view, level group): the window's level without the seasonal indices
+    np.testing.assert_allclose(out[3, ..., 0][ok], (batch["target"] - raw_level["target"])[ok], atol=1e-5)
+    # the raw view reads the values with their seasonality, as a level-anchored raw run would
+    x = net._view_inputs(batch["x"], raw=True, level=True)
+    np.testing.assert_allclose(x[..., 0], raw_level["x"][..., 0], atol=1e-5)
+    assert torch.all(x[..., 2:] == 0)   # nor the seasonal component, nor any Theta feature
+    # the main view does not read the raw view's features
+    assert torch.all(net._view_inputs(batch["x"], raw=False, level=False)[..., 5:7] == 0)
+
+
+def test_views_are_combined_each_on_its_own_then_averaged():
+    """With the raw view the two views' medians are averaged; the anchor weight and the group
+    blend lean the main view on its anchor only."""
+    from rnnsuite.plugins.forecast.model import ForecastNet
+
+    raw = torch.randn(10, 4, 3, 5)
+    q = _quantiles(raw)
+    main, other = q[:5].median(0).values, q[5:].median(0).values
+    np.testing.assert_allclose(to_columns(raw, combine="median", views=2), (main + other) / 2, atol=1e-6)
+    np.testing.assert_allclose(to_columns(raw, combine="median", views=2, view_share=torch.tensor([0.0])), main,
+                               atol=1e-6)
+    w = torch.tensor([0.6])
+    shrunk = to_columns(raw, combine="median", anchor_weight=w, views=2)
+    np.testing.assert_allclose(shrunk[..., 2], (0.6 * main[..., 2] + other[..., 2]) / 2, atol=1e-6)
+    offset = torch.randn(4, 3)
+    blended = to_columns(raw, combine="median", anchor_weight=w, level_offset=offset,
+                         group_blend=torch.tensor([1.0, 0.2, 0.9]), views=2)
+    theta, level = q[[0, 2, 4]].median(0).values[..., 2], q[[1, 3]].mean(0)[..., 2]
+    expected = ((0.2 * theta + offset + 0.9 * (level - offset)) / 2 + other[..., 2]) / 2
+    np.testing.assert_allclose(blended[..., 2], expected, atol=1e-5)
+    # five members a view: each view keeps the pattern Theta, level, Theta, ... and its spans
+    net = ForecastNet("rnn", 7, 8, 1, input_len=8, horizon=3, members=5, level_frame=3, raw_members=5,
+                      raw_frame=5, season=4, level_input_len=4)
+    assert [net.local(i) % 2 for i in range(10)] == [0, 1, 0, 1, 0] * 2
+    assert [m.input_len for m in net.members] == [8, 4, 8, 4, 8] * 2
+
+
+def test_a_raw_view_runs_blend_sees_the_forecast_to_columns_makes(tmp_path, monkeypatch):
+    """Trained on many windows (the raw view on), the hold-out's blend weights are chosen on
+    exactly the point forecasts `to_columns` then makes of both views, for any weights: the
+    raw view's fixed share folded into the base, checked against to_columns itself."""
+    from rnnsuite.core import apply_overrides, default_config, train_run
+    from rnnsuite.core.plugins import domain_named
+    from rnnsuite.plugins.forecast import model as model_module
+
+    seen = []
+    real = model_module.choose_blend
+    monkeypatch.setattr(model_module, "choose_blend", lambda *a, **kw: seen.append(a) or real(*a, **kw))
+    rng = np.random.default_rng(5)
+    t = np.arange(120)
+    frames = [pd.DataFrame({"series_id": f"s{i}", "date": pd.date_range("2000-01-01", periods=120, freq="MS"),
+                            "value": np.exp(3 + rng.normal(0, 0.01) * t + rng.uniform(0.1, 0.4) * np.sin(2 * np.pi * t / 12)
+                                            + rng.normal(0, 0.05, 120))}) for i in range(30)]
+    csv = tmp_path / "many.csv"
+    pd.concat(frames).to_csv(csv, index=False)
+    domain = domain_named("forecast")
+    config = apply_overrides(default_config(domain), ["max_steps=4", "hidden_size=8", "threads=1", "ets=false",
+                                                      "horizon=6"])
+    run = train_run(domain, config, csv, out=tmp_path / "run", show_progress=False)
+    model, v = run.model, run.task._valid
+    assert run.task.spec.raw and model.views == 2 and len(model.members) == 10
+    torch.manual_seed(0)
+    with torch.no_grad():  # members far from their anchors, so that every term shows
+        for m in model.members:
+            m.head[-1].bias.add_(torch.randn_like(m.head[-1].bias) * 0.3)
+        raw, offset = model(v["x"]), model.level_offset(v["x"])
+        seen.clear()   # (training's validations chose weights too)
+        run.task._fit_to_holdout(model, raw)
+    assert len(seen) == 2   # the main view alone, then both views half and half
+    for share, args in zip((0.0, 0.5), seen):
+        median, theta, level, off, base = args[:5]
+        kw = {"combine": "median", "views": 2, "view_share": torch.tensor([share])}
+        for w in (0.0, 0.3, 1.0):
+            q = to_columns(raw, "quantile", anchor_weight=torch.tensor([w]), **kw)
+            np.testing.assert_allclose(base + w * median, q[..., 2].double().numpy() + v["base"].double().numpy(),
+                                       atol=1e-5)
+        for wt, wl in ((0.2, 0.9), (1.0, 0.0)):
+            q = to_columns(raw, "quantile", level_offset=offset, group_blend=torch.tensor([1.0, wt, wl]), **kw)
+            np.testing.assert_allclose(base + (wt * theta + off + wl * (level - off)) / 2,
+                                       q[..., 2].double().numpy() + v["base"].double().numpy(), atol=1e-5)
+    # the share kept is the one whose blended forecast scored better on the hold-out
+    assert float(model.view_share) in (0.0, 0.5)
+
+
 # -- the mixed anchor's per-group blend ------------------------------------------------------
 
 def test_group_blend_moves_each_group_towards_its_own_anchor():
