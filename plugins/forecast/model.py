@@ -157,13 +157,14 @@ class ForecastNet(nn.Module):
         index = [L - m + h % m for h in range(H)]
         return x[index, :, self.level_frame - 1].transpose(0, 1)
 
-    def raw_offset(self, x):
+    def raw_offset(self, x, seasonal):
         """Where the raw series' Theta forecast lies in the main frame at each horizon step:
-        (raw start - start) + (raw drift - drift) x h - seasonal component. (B, H)"""
+        (raw start - start) + (raw drift - drift) x h - the seasonal component `seasonal`
+        (seasonal_future). (B, H)"""
         f = x[-1, :, self.level_frame : self.level_frame + 2]
         r = x[-1, :, self.raw_frame : self.raw_frame + 2]
         steps = torch.arange(self.members[0].horizon, device=x.device, dtype=x.dtype)
-        return (r[:, :1] - f[:, :1]) + (r[:, 1:] - f[:, 1:]) / self.input_len * steps - self.seasonal_future(x)
+        return (r[:, :1] - f[:, :1]) + (r[:, 1:] - f[:, 1:]) / self.input_len * steps - seasonal
 
     def _view_inputs(self, x, raw: bool, level: bool):
         """What a member reads: the level group without the Theta features (level_inputs); the
@@ -229,8 +230,9 @@ class ForecastNet(nn.Module):
         level = self.level_offset(x)  # (B, H)
         shifts = {(False, False): torch.zeros_like(level), (False, True): level}
         if self.raw_frame is not None:
-            shifts[(True, False)] = self.raw_offset(x)
-            shifts[(True, True)] = level - self.seasonal_future(x)
+            seasonal = self.seasonal_future(x)
+            shifts[(True, False)] = self.raw_offset(x, seasonal)
+            shifts[(True, True)] = level - seasonal
         shift = torch.stack([shifts[kind] for kind in kinds])  # (E, B, H)
         median = raw[..., 0] + shift.to(raw.dtype)
         return torch.cat([median[..., None], raw[..., 1:]], dim=-1)

@@ -346,18 +346,18 @@ class ForecastTask(Task):
         main = raw[:n]
         median = to_columns(main, kind, combine=combine)[..., 2].double().numpy()
         theta, level = (to_columns(main[k::2], kind, combine=combine)[..., 2].double().numpy() for k in (0, 1))
-        offset = offset.double().numpy()
+        off = offset.double().numpy()
         other = to_columns(raw[n:], kind, combine=combine, views=views - 1)[..., 2].double().numpy() if views > 1 else 0
         best = None
         for share in VIEW_SHARES if views > 1 else (0.0,):
             keep = 1 - share
-            g, w, w_theta, w_level = choose_blend(keep * median, keep * theta, keep * level, keep * offset,
+            g, w, w_theta, w_level = choose_blend(keep * median, keep * theta, keep * level, keep * off,
                                                   base + share * other, v["actual"], self._inverse)
-            if g:
-                point = (w_theta * theta + offset + w_level * (level - offset)) / 2
-            else:
-                point = w * median
-            err = smape(v["actual"], self._inverse(base + keep * point + share * other))
+            # the forecast these weights make, as predict makes it
+            point = to_columns(raw, kind, combine=combine, anchor_weight=torch.tensor([w]), level_offset=offset,
+                               group_blend=torch.tensor([g, w_theta, w_level]), views=views,
+                               view_share=torch.tensor([share]))[..., 2].double().numpy()
+            err = smape(v["actual"], self._inverse(base + point))
             if best is None or err < best[0] - 1e-9:
                 best = (err, share, g, w, w_theta, w_level)
         _, share, g, w, w_theta, w_level = best
