@@ -146,9 +146,14 @@ class ForecastNet(nn.Module):
         step: level - Theta forecast = -(start - level) - drift x h. (B, H); None unless mixed."""
         if not self.mixed:
             return None
-        f = x[-1, :, self.level_frame : self.level_frame + 2]  # (B, 2): start - level, drift x L
+        return -self._above_level(x, self.level_frame)
+
+    def _above_level(self, x, frame: int):
+        """The forecast whose Theta features (start - level, drift x L) sit at `frame` of x, as
+        its distance above the window's level at each horizon step. (B, H)"""
+        f = x[-1, :, frame : frame + 2]
         steps = torch.arange(self.members[0].horizon, device=x.device, dtype=x.dtype)
-        return -(f[:, :1] + f[:, 1:] / self.input_len * steps)
+        return f[:, :1] + f[:, 1:] / self.input_len * steps
 
     def seasonal_future(self, x):
         """The seasonal component over the horizon (B, H): the window's last season's, repeated
@@ -161,10 +166,7 @@ class ForecastNet(nn.Module):
         """Where the raw series' Theta forecast lies in the main frame at each horizon step:
         (raw start - start) + (raw drift - drift) x h - the seasonal component `seasonal`
         (seasonal_future). (B, H)"""
-        f = x[-1, :, self.level_frame : self.level_frame + 2]
-        r = x[-1, :, self.raw_frame : self.raw_frame + 2]
-        steps = torch.arange(self.members[0].horizon, device=x.device, dtype=x.dtype)
-        return (r[:, :1] - f[:, :1]) + (r[:, 1:] - f[:, 1:]) / self.input_len * steps - seasonal
+        return self._above_level(x, self.raw_frame) - self._above_level(x, self.level_frame) - seasonal
 
     def _view_inputs(self, x, raw: bool, level: bool):
         """What a member reads: the level group without the Theta features (level_inputs); the
