@@ -12,6 +12,7 @@ write_entry says so once, on a warning line).
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,7 @@ class FeatureStore:
         self.folder = cache_dir("speech") if use_cache else None
         self._keys: dict = {}
         self.hits = self.made = 0
+        self._count = threading.Lock()  # load_corpus looks recordings up from several threads
 
     def _file(self, path) -> Path | None:
         if self.folder is None:
@@ -91,13 +93,15 @@ class FeatureStore:
                 frames, samples, first, last = (int(v) for v in z["info"])
         except Exception:   # a damaged entry is made again
             return None
-        self.hits += 1
+        with self._count:
+            self.hits += 1
         return FeatureRef(file, frames, (first, last)), samples
 
     def make(self, path, wave: np.ndarray) -> FeatureRef:
         feats = self.compute(wave)
         span = speech_span(feats)
-        self.made += 1
+        with self._count:
+            self.made += 1
         file = self._file(path)
         if file is not None:
             buf = io.BytesIO()
