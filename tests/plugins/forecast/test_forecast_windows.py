@@ -721,3 +721,41 @@ def test_histories_without_negative_values_get_no_forecast_below_zero():
         for k in COLUMNS:
             want = np.maximum(expected[k], 0) if history is counts else expected[k]
             np.testing.assert_allclose(result[k], want)
+
+
+def test_small_data_trains_under_the_small_data_cap_and_the_run_records_it(tmp_path, monkeypatch):
+    import json
+
+    import rnnsuite.plugins.forecast.task as task_module
+    from rnnsuite.core import apply_overrides, default_config, train_run
+    from rnnsuite.core.plugins import domain_named
+
+    rng = np.random.default_rng(2)
+    frames = [pd.DataFrame({"series_id": f"s{i}", "date": pd.date_range("2000-01-01", periods=60, freq="MS"),
+                            "value": 100 + rng.normal(0, 1, 60).cumsum()}) for i in range(4)]
+    csv = tmp_path / "small.csv"
+    pd.concat(frames).to_csv(csv, index=False)
+    domain = domain_named("forecast")
+
+    def cap(*overrides):
+        config = apply_overrides(default_config(domain), ["threads=1", "ets=false", *overrides])
+        task_module.ForecastTask(config, csv, None)
+        return config["train"]["max_steps"]
+
+    defaults = default_config(domain)["train"]
+    assert defaults["max_steps"] > defaults["small_data_steps"] > 0
+    assert cap() == defaults["small_data_steps"]
+    # what a user sets below the small-data cap, no cap at all, or the rule switched off stays
+    assert cap("max_steps=100") == 100
+    assert cap("max_steps=0") == 0
+    assert cap("small_data_steps=0") == defaults["max_steps"]
+    # enough windows: the full cap
+    monkeypatch.setattr(task_module, "LARGE_DATA_WINDOWS", 1)
+    assert cap() == defaults["max_steps"]
+    monkeypatch.undo()
+    # the run's schedule spans the lowered cap, and its saved config holds it (for a resume)
+    config = apply_overrides(default_config(domain), ["threads=1", "ets=false", "hidden_size=8", "epochs=200",
+                                                      "max_steps=500", "small_data_steps=7"])
+    run = train_run(domain, config, csv, out=tmp_path / "run", show_progress=False)
+    assert run.summary["steps"] == 7
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["config"]["train"]["max_steps"] == 7
