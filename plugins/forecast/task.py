@@ -193,18 +193,19 @@ class ForecastTask(Task):
         from rnnsuite.plugins.forecast.model import ForecastNet
 
         m = self.config["model"]
+        # the Theta features follow the value, missing flag and seasonal component; the raw
+        # view's follow them (windows.window_features)
+        theta_frame = 2 + int(self.spec.seasonal)
         return ForecastNet(
             cell=m["cell"], input_size=self.num_features, hidden_size=int(m["hidden_size"]),
             num_layers=int(m["num_layers"]), input_len=self.spec.input_size,
             horizon=self.spec.horizon, loss=m["loss"], dropout=float(m["dropout"]),
             backend=m["backend"], members=int(m["members"]), skip=bool(m["skip"]),
             combine=m["combine"],
-            # the Theta features follow the value, missing flag and seasonal component
-            level_frame=2 + int(self.spec.seasonal) if self.spec.anchor == "mixed" else None,
+            level_frame=theta_frame if self.spec.anchor == "mixed" else None,
             level_input_len=self.level_input_len(float(m["level_window"])),
-            # the raw view's Theta features follow the main view's (windows.window_features)
             raw_members=int(m["members"]) if self.spec.raw else 0,
-            raw_frame=2 + int(self.spec.seasonal) + 2 if self.spec.raw else None, season=self.spec.season,
+            raw_frame=theta_frame + 2 if self.spec.raw else None, season=self.spec.season,
         )
 
     def level_input_len(self, share: float) -> int:
