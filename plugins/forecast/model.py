@@ -71,7 +71,9 @@ class ForecastNet(nn.Module):
     plus the seasonal component (which they do not read as a feature), their anchor the Theta
     forecast of the raw series (even members) or the window's level (odd ones), neither plus
     the seasonal indices; their outputs are moved into the main frame like the level group's,
-    so they learn the seasonality themselves, from the window. M3 monthly with both views:
+    so they learn the seasonality themselves, from the window. Their Theta group may read a
+    shorter span than the main view's (`raw_input_len`): the views then differ in their input
+    length too (as N-BEATS's ensemble differs over lookbacks). M3 monthly with both views:
     13.03 / 12.98 against 13.11 / 13.15 with the main view alone (seeds 0 / 1; bench/RESULTS.md).
     """
 
@@ -79,7 +81,8 @@ class ForecastNet(nn.Module):
                  input_len: int, horizon: int, loss: str = "quantile", dropout: float = 0.0,
                  backend: str = "auto", members: int = 1, skip: bool = True, combine: str = "mean",
                  level_frame: int | None = None, level_input_len: int | None = None,
-                 raw_members: int = 0, raw_frame: int | None = None, season: int = 1):
+                 raw_members: int = 0, raw_frame: int | None = None, season: int = 1,
+                 raw_input_len: int | None = None):
         super().__init__()
         self.level_frame, self.input_len = level_frame, input_len
         # the raw view (see the class docstring): members from index main_members on
@@ -94,9 +97,14 @@ class ForecastNet(nn.Module):
         self.loss, self.combine = loss, combine
         outputs = 5 if loss == "quantile" else 2
         # a mixed ensemble's level group (odd members) may read only the window's last
-        # `level_input_len` steps (ForecastTask: model.level_window)
-        spans = [(level_input_len or input_len) if level_frame is not None and self.local(i) % 2 else input_len
-                 for i in range(members)]
+        # `level_input_len` steps (ForecastTask: model.level_window), the raw view's Theta group
+        # its last `raw_input_len` (model.raw_window)
+        def span(i: int) -> int:
+            if level_frame is not None and self.local(i) % 2:
+                return level_input_len or input_len
+            return (raw_input_len or input_len) if i >= self.main_members else input_len
+
+        spans = [span(i) for i in range(members)]
         self.members = nn.ModuleList(
             _Member(cell, input_size, hidden_size, num_layers, dropout, backend, span, horizon, outputs, skip)
             for span in spans

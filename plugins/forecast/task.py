@@ -203,14 +203,16 @@ class ForecastTask(Task):
             backend=m["backend"], members=int(m["members"]), skip=bool(m["skip"]),
             combine=m["combine"],
             level_frame=theta_frame if self.spec.anchor == "mixed" else None,
-            level_input_len=self.level_input_len(float(m["level_window"])),
+            level_input_len=self.member_span(float(m["level_window"])),
             raw_members=int(m["members"]) if self.spec.raw else 0,
             raw_frame=theta_frame + 2 if self.spec.raw else None, season=self.spec.season,
+            raw_input_len=self.member_span(float(m["raw_window"])),
         )
 
-    def level_input_len(self, share: float) -> int:
-        """The mixed anchor's level group's input span: `share` of the input window, at least 8
-        points (choose_sizes' shortest window) and one season, at most the whole window."""
+    def member_span(self, share: float) -> int:
+        """The input span of a member group that reads the window's last part (the mixed
+        anchor's level group, the raw view's Theta group): `share` of the input window, at
+        least 8 points (choose_sizes' shortest window) and one season, at most the whole window."""
         L = self.spec.input_size
         return min(L, max(round(share * L), 8, self.spec.season))
 

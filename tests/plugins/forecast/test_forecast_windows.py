@@ -410,6 +410,10 @@ def test_views_are_combined_each_on_its_own_then_averaged():
                       raw_frame=5, season=4, level_input_len=4)
     assert [net.local(i) % 2 for i in range(10)] == [0, 1, 0, 1, 0] * 2
     assert [m.input_len for m in net.members] == [8, 4, 8, 4, 8] * 2
+    # the raw view's Theta group may read a shorter span than the main view's
+    net = ForecastNet("rnn", 7, 8, 1, input_len=8, horizon=3, members=5, level_frame=3, raw_members=5,
+                      raw_frame=5, season=4, level_input_len=4, raw_input_len=6)
+    assert [m.input_len for m in net.members] == [8, 4, 8, 4, 8, 6, 4, 6, 4, 6]
 
 
 def test_a_raw_view_runs_blend_sees_the_forecast_to_columns_makes(tmp_path, monkeypatch):
@@ -592,17 +596,33 @@ def test_level_window_share_with_its_floors(share, L, season, expected):
 
     task = ForecastTask.__new__(ForecastTask)
     task.spec = WindowSpec(input_size=L, horizon=4, season=season, anchor="mixed")
-    assert task.level_input_len(share) == expected
+    assert task.member_span(share) == expected
 
 
-def test_runs_saved_before_level_window_read_the_whole_window():
+@pytest.mark.parametrize("key", ["level_window", "raw_window"])
+def test_runs_saved_before_a_member_span_read_the_whole_window(key):
     from rnnsuite.core.config import complete_config
     from rnnsuite.plugins.forecast.domain import ForecastDomain
 
     domain = ForecastDomain()
     saved = domain.config_defaults()
-    del saved["model"]["level_window"]
-    assert complete_config(saved, domain)["model"]["level_window"] == 1.0
+    del saved["model"][key]
+    assert complete_config(saved, domain)["model"][key] == 1.0
+
+
+def test_a_raw_view_run_builds_its_theta_group_on_the_raw_window_share():
+    from rnnsuite.core.config import complete_config
+    from rnnsuite.plugins.forecast.domain import ForecastDomain
+    from rnnsuite.plugins.forecast.task import ForecastTask
+
+    domain = ForecastDomain()
+    task = ForecastTask.__new__(ForecastTask)
+    task.config = complete_config(domain.config_defaults(), domain)
+    task.config["model"]["raw_window"] = 0.75
+    task.spec = WindowSpec(input_size=16, horizon=8, season=4, anchor="mixed", deseasonalize=True, raw_view=True)
+    task.num_calendar, task.covariate_names = 0, []
+    net = task.build_model()
+    assert [m.input_len for m in net.members] == [16, 8, 16, 8, 16, 12, 8, 12, 8, 12]
 
 
 def test_series_shorter_than_the_window_train_on_windows_padded_in_front():
