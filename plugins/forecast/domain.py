@@ -160,7 +160,8 @@ class ForecastDomain(Domain):
     def legacy_config(self) -> dict:
         # what runs saved before each key did: one member, mean of the quantile heads, window
         # sampling, the "auto" anchor, no deseasonalisation, no anchor blend, the level group
-        # and the raw view reading the whole window, no AutoETS, no raw view, one step cap for all data
+        # and the raw view's Theta group reading the whole window, no AutoETS, no raw view, one
+        # step cap for all data
         return {"model": {"members": 1, "combine": "mean", "level_window": 1.0, "raw_window": 1.0},
                 "train": {"small_data_steps": 0},
                 "data": {"sampling": "windows", "anchor": "auto", "deseasonalize": False,
